@@ -1,0 +1,45 @@
+# raspa — developer commands. Every target bootstraps the virtualenv it needs.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: help venv lint format test test-unit test-functional test-integration portal clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+venv: $(STAMP) ## create .venv and install the dev requirements
+
+lint: $(STAMP) ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP) ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: $(STAMP) lint ## lint, then every test suite
+	$(BIN)/pytest
+
+test-unit: $(STAMP) ## unit tests only (no network)
+	$(BIN)/pytest tests/unit
+
+test-functional: $(STAMP) ## functional tests (moto, chalice.test.Client)
+	$(BIN)/pytest tests/functional
+
+test-integration: $(STAMP) ## worker and scraper against the demo portal on loopback
+	$(BIN)/pytest tests/integration
+
+portal: $(STAMP) ## run the demo portal alone on 127.0.0.1:8001
+	$(BIN)/python -m local.portal --port 8001
+
+clean: ## remove caches and local state (keeps .venv)
+	rm -rf .raspa .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +

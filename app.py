@@ -1,0 +1,178 @@
+"""raspa: Chalice routes and event handlers. Wiring only; the logic lives in chalicelib/.
+
+Every Lambda function imports this module, so it imports nothing heavy at load time:
+services are built on first use by the cached getters below, once per container.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Any
+
+from chalice import Chalice
+
+from chalicelib.config import Settings
+from chalicelib.observability import flush_metrics, logger
+from chalicelib.responses import error, handles_errors, json_response
+
+app = Chalice(app_name="raspa", configure_logs=False)
+
+QUEUE_NAME = os.environ.get("RASPA_QUEUE_NAME", "raspa-scrape")
+
+
+# ------------------------------------------------------------------- wiring
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()
+
+
+@lru_cache(maxsize=1)
+def get_profile() -> Any:
+    from chalicelib.profile import DEFAULT_PROFILE_PATH, load_profile
+
+    s = get_settings()
+    return load_profile(s.profile_path or DEFAULT_PROFILE_PATH, base_url=s.portal_base_url or None)
+
+
+@lru_cache(maxsize=1)
+def get_store() -> Any:
+    from chalicelib.models import build_models
+    from chalicelib.store import Store
+
+    s = get_settings()
+    return Store(
+        build_models(s.os_table, s.tasks_table, s.region),
+        cache_ttl_seconds=s.cache_ttl_seconds,
+        not_found_ttl_seconds=s.not_found_ttl_seconds,
+        task_retention_seconds=s.task_retention_seconds,
+        lock_ttl_seconds=s.lock_ttl_seconds,
+    )
+
+
+@lru_cache(maxsize=1)
+def get_queue() -> Any:
+    import boto3
+
+    from chalicelib.queue import ScrapeQueue
+
+    s = get_settings()
+    client = boto3.client("sqs", region_name=s.region)
+    url = s.queue_url or client.get_queue_url(QueueName=s.queue_name)["QueueUrl"]
+    return ScrapeQueue(client, url)
+
+
+@lru_cache(maxsize=1)
+def get_lookup() -> Any:
+    from chalicelib.lookup import LookupService, MeanDuration
+
+    s = get_settings()
+    store = get_store()
+    return LookupService(
+        store,
+        get_queue(),
+        get_profile(),
+        concurrency=s.concurrency,
+        mean_duration=MeanDuration(store.mean_scrape_seconds, s.default_scrape_seconds),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_scraper() -> Any:
+    """One portal session per warm container, reused across invocations."""
+    from chalicelib.scraper import PortalScraper
+    from chalicelib.transport import build_session
+
+    from chalicelib.credentials import portal_credentials
+
+    s = get_settings()
+    session = build_session(
+        connect_timeout=s.connect_timeout_seconds, read_timeout=s.read_timeout_seconds
+    )
+    return PortalScraper(session, get_profile(), portal_credentials(s))
+
+
+@lru_cache(maxsize=1)
+def get_worker() -> Any:
+    from chalicelib.worker import ScrapeWorker
+
+    s = get_settings()
+    return ScrapeWorker(
+        get_store(),
+        get_queue(),
+        get_scraper,
+        max_attempts=s.max_attempts,
+        retry_base_delay_seconds=s.retry_base_delay_seconds,
+    )
+
+
+def reset_wiring() -> None:
+    """Forget every cached service (tests and the local runtime call this)."""
+    for getter in (
+        get_settings,
+        get_profile,
+        get_store,
+        get_queue,
+        get_lookup,
+        get_scraper,
+        get_worker,
+    ):
+        getter.cache_clear()
+
+
+@app.middleware("all")
+def observe(event: Any, get_response: Any) -> Any:
+    """Every handler: metrics flushed as EMF at the end, correlation keys cleared."""
+    try:
+        return get_response(event)
+    finally:
+        flush_metrics()
+        logger.remove_keys(["task_id", "numero_os"])
+
+
+# ---------------------------------------------------------------- HTTP API
+@app.route("/health", methods=["GET"])
+def health() -> Any:
+    return json_response(200, {"status": "ok", "service": "raspa"})
+
+
+@app.route("/buscar-os-async/{numero_os}", methods=["POST"])
+@handles_errors
+def buscar_os_async(numero_os: str) -> Any:
+    refresh = _flag((app.current_request.query_params or {}).get("refresh"))
+    if refresh is None:
+        return error(400, "invalid_parameter", "refresh must be true or false")
+    result = get_lookup().lookup(numero_os, refresh=refresh)
+    return json_response(result.http_status, result.body)
+
+
+@app.route("/scraping-status/{task_id}", methods=["GET"])
+@handles_errors
+def scraping_status(task_id: str) -> Any:
+    return json_response(200, get_lookup().status(task_id))
+
+
+@app.route("/os/{numero_os}", methods=["GET"])
+@handles_errors
+def get_os(numero_os: str) -> Any:
+    record = get_lookup().record(numero_os)
+    if record is None:
+        return error(404, "os_not_stored", f"OS {numero_os} has not been scraped yet")
+    return json_response(200, record)
+
+
+def _flag(raw: str | None) -> bool | None:
+    if raw is None or raw.lower() in ("false", "0", "no", ""):
+        return False
+    if raw.lower() in ("true", "1", "yes"):
+        return True
+    return None
+
+
+# ------------------------------------------------------------------ worker
+@app.on_sqs_message(queue=QUEUE_NAME, batch_size=1)
+def scrape_worker(event: Any) -> None:
+    for record in event:
+        get_worker().handle_record(
+            record.body, record.receipt_handle, record.to_dict().get("attributes", {})
+        )

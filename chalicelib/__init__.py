@@ -1,0 +1,1 @@
+"""raspa runtime package: everything that ships in the Lambda zip besides app.py."""

@@ -1,0 +1,110 @@
+"""Settings read from environment variables, with defaults that let the app import anywhere.
+
+Every variable is documented in the README's configuration table; the stage's
+values live in ``.chalice/config.json`` and, when deployed, in the CDK stack.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from typing import Mapping
+
+from chalicelib.errors import ConfigurationError
+
+__all__ = ["Settings"]
+
+
+def _env_name(attr: str) -> str:
+    return "RASPA_" + attr.upper()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """raspa's runtime settings; ``Settings.from_env()`` builds them from ``RASPA_*`` variables."""
+
+    region: str = "us-east-1"
+    os_table: str = "raspa-os"
+    tasks_table: str = "raspa-tasks"
+    queue_name: str = "raspa-scrape"
+    queue_url: str = ""
+    dlq_name: str = "raspa-scrape-dlq"
+    #: How long a scraped OS is served from the cache (the user's 24 h).
+    cache_ttl_seconds: int = 86_400
+    #: How long "OS não encontrada" is remembered before the portal is asked again.
+    not_found_ttl_seconds: int = 900
+    #: Real scrape attempts before a task fails (the user's 3 retries + the first try).
+    max_attempts: int = 4
+    #: First retry delay; attempt n waits base * 2 ** (n - 1) (the user's 60 s doubling).
+    retry_base_delay_seconds: int = 60
+    connect_timeout_seconds: float = 5.0
+    read_timeout_seconds: float = 30.0
+    #: The worker's time limit (the user's 300 s); the scraper stops a little before it.
+    scrape_timeout_seconds: int = 300
+    #: Scrapes the portal may see at once (the worker's reserved concurrency).
+    concurrency: int = 3
+    #: Duration assumed for queue estimates until scrapes have been measured.
+    default_scrape_seconds: float = 20.0
+    #: How long task records (and their status) stay readable.
+    task_retention_seconds: int = 7 * 86_400
+    #: Safety net for a per-OS lock whose task never finished (SQS's default retention).
+    lock_ttl_seconds: int = 4 * 86_400
+    profile_path: str = ""
+    portal_base_url: str = ""
+    portal_secret_name: str = "raspa/portal-credentials"  # noqa: S105 - a name, not a secret
+    extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``RASPA_*`` variables; unset ones keep their defaults."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+        if region:
+            values["region"] = region
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get(_env_name(f.name))
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _convert(f.name, raw, type(getattr(cls, f.name)))
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Reject values that would make the pipeline misbehave."""
+        if self.max_attempts < 1:
+            raise ConfigurationError("RASPA_MAX_ATTEMPTS must be at least 1")
+        if self.concurrency < 1:
+            raise ConfigurationError("RASPA_CONCURRENCY must be at least 1")
+        for name in ("cache_ttl_seconds", "not_found_ttl_seconds", "retry_base_delay_seconds"):
+            if getattr(self, name) < 0:
+                raise ConfigurationError(f"{_env_name(name)} must not be negative")
+        if self.connect_timeout_seconds <= 0 or self.read_timeout_seconds <= 0:
+            raise ConfigurationError("portal timeouts must be positive")
+
+    @property
+    def max_receive_count(self) -> int:
+        """The queue's redrive threshold: one receive more than the real attempts.
+
+        The extra receive lets the worker see a task whose last attempt died without
+        finishing (timeout, crash) and mark it FAILURE before SQS moves the message.
+        """
+        return self.max_attempts + 1
+
+
+def _convert(name: str, raw: str, kind: type) -> object:
+    try:
+        if kind is bool:
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+    except ValueError:
+        raise ConfigurationError(
+            f"{_env_name(name)}={raw!r} is not a valid {kind.__name__}"
+        ) from None
+    return raw

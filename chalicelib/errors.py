@@ -1,0 +1,113 @@
+"""The project's exceptions.
+
+Adapters convert ``botocore`` ``ClientError`` and ``requests`` exceptions into
+these at the boundary, so services and handlers never inspect AWS or HTTP
+library errors themselves.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigurationError",
+    "InvalidOsNumberError",
+    "LayoutChangedError",
+    "LoginFailedError",
+    "OsNotFoundError",
+    "PermanentScrapeError",
+    "ProfileError",
+    "QueueError",
+    "RaspaError",
+    "ScrapeError",
+    "StorageError",
+    "TaskNotFoundError",
+    "TransientScrapeError",
+]
+
+
+class RaspaError(Exception):
+    """Base class of every error raspa raises on purpose."""
+
+
+class ConfigurationError(RaspaError):
+    """Settings or credentials are missing or wrong; an operator must act."""
+
+
+class ProfileError(ConfigurationError):
+    """A portal profile file is missing, malformed or inconsistent."""
+
+
+class InvalidOsNumberError(RaspaError):
+    """An OS number does not match the portal profile's pattern."""
+
+    def __init__(self, value: str, rule: str) -> None:
+        super().__init__(f"invalid OS number {value[:40]!r}: {rule}")
+        self.value = value
+        self.rule = rule
+
+
+class TaskNotFoundError(RaspaError):
+    """No task with that id exists (or the caller may not see it)."""
+
+
+class StorageError(RaspaError):
+    """DynamoDB rejected or failed a call (after the SDK's own retries)."""
+
+
+class QueueError(RaspaError):
+    """SQS rejected or failed a call (after the SDK's own retries)."""
+
+
+class ScrapeError(RaspaError):
+    """Base class of everything that can go wrong while scraping the portal."""
+
+    #: Whether a later attempt may succeed.
+    transient: bool = False
+    #: Short machine-readable reason, used in task results and metrics.
+    reason: str = "scrape_error"
+
+
+class TransientScrapeError(ScrapeError):
+    """Connection error, timeout, 5xx or 429: worth retrying later.
+
+    ``retry_after`` carries the portal's ``Retry-After`` in seconds, if any.
+    """
+
+    transient = True
+    reason = "transient"
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentScrapeError(ScrapeError):
+    """An error no retry will fix."""
+
+    reason = "permanent"
+
+
+class OsNotFoundError(PermanentScrapeError):
+    """The portal answered that the OS does not exist."""
+
+    reason = "not_found"
+
+    def __init__(self, numero_os: str) -> None:
+        super().__init__(f"OS {numero_os} não encontrada no portal")
+        self.numero_os = numero_os
+
+
+class LayoutChangedError(PermanentScrapeError):
+    """A required field is missing from the page: the portal's markup changed."""
+
+    reason = "layout_changed"
+
+    def __init__(self, url: str, field: str) -> None:
+        super().__init__(f"layout changed: required field {field!r} not found at {url}")
+        self.url = url
+        self.field = field
+
+
+class LoginFailedError(PermanentScrapeError):
+    """The portal refused the configured credentials (a configuration error)."""
+
+    reason = "login_failed"

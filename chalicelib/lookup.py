@@ -1,0 +1,184 @@
+"""The API's use cases: look an OS up, read a task's status, read a stored OS."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from chalicelib.errors import QueueError, TaskNotFoundError
+from chalicelib.estimate import estimate_seconds
+from chalicelib.observability import count
+from chalicelib.tasks import TaskStatus
+
+__all__ = ["LookupResult", "LookupService"]
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    """What ``POST /buscar-os-async`` answers: an HTTP status and a JSON body."""
+
+    http_status: int
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+def record_view(item: Any) -> dict[str, Any]:
+    """The public view of a stored OS item."""
+    return {
+        "numero_os": item.numero_os,
+        "outcome": item.outcome,
+        "data": item.data.as_dict() if hasattr(item.data, "as_dict") else item.data,
+        "scraped_at": _iso(item.scraped_at),
+        "expires_at": _iso(item.expires_at.timestamp()),
+    }
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(epoch)))
+
+
+def _plain(value: Any) -> Any:
+    return value.as_dict() if hasattr(value, "as_dict") else value
+
+
+class MeanDuration:
+    """Mean scrape duration, read from the store at most every ``max_age`` seconds."""
+
+    def __init__(
+        self,
+        read: Callable[[], float | None],
+        default: float,
+        max_age: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.read, self.default, self.max_age, self.clock = read, default, max_age, clock
+        self._value: float | None = None
+        self._at = float("-inf")
+
+    def __call__(self) -> float:
+        if self.clock() - self._at > self.max_age:
+            measured = self.read()
+            self._value = measured if measured else self.default
+            self._at = self.clock()
+        return self._value if self._value is not None else self.default
+
+
+class LookupService:
+    """Answers lookups from the cache, joins active tasks, or enqueues exactly one scrape."""
+
+    def __init__(
+        self,
+        store: Any,
+        queue: Any,
+        profile: Any,
+        *,
+        concurrency: int,
+        mean_duration: Callable[[], float],
+    ) -> None:
+        self.store = store
+        self.queue = queue
+        self.profile = profile
+        self.concurrency = concurrency
+        self.mean_duration = mean_duration
+
+    def lookup(
+        self, raw_numero: str, *, refresh: bool = False, requested_by: str | None = None
+    ) -> LookupResult:
+        numero = self.profile.validate_number(raw_numero)
+        count("Lookups")
+        if not refresh:
+            cached = self.store.fresh_record(numero)
+            if cached is not None:
+                return self._cached(cached)
+        outcome = self.store.create_or_join(
+            numero, requested_by=requested_by, respect_cache=not refresh
+        )
+        if outcome.cached is not None:
+            return self._cached(outcome.cached)
+        task = outcome.task
+        if outcome.created:
+            try:
+                self.queue.send(task.pk, numero)
+            except QueueError:
+                self.store.abandon(task, "the scrape queue could not be reached; try again")
+                raise
+            message = "OS adicionada à fila de processamento"
+            count("Enqueued")
+        else:
+            message = "OS já está sendo processada"
+            count("Joins")
+        position = self.store.queue_position(task)
+        return LookupResult(
+            202,
+            {
+                "status": "queued",
+                "numero_os": numero,
+                "task_id": task.pk,
+                "task_status": task.status,
+                "position": position,
+                "estimated_time": estimate_seconds(
+                    position, self.mean_duration(), self.concurrency
+                ),
+                "message": message,
+            },
+        )
+
+    def _cached(self, item: Any) -> LookupResult:
+        count("CacheHits")
+        view = record_view(item)
+        if item.outcome == "not_found":
+            return LookupResult(
+                404,
+                {
+                    "status": "not_found",
+                    "error": "os_not_found",
+                    "message": f"OS {item.numero_os} não encontrada no portal",
+                    "numero_os": item.numero_os,
+                    "checked_at": view["scraped_at"],
+                },
+            )
+        return LookupResult(
+            200,
+            {
+                "status": "found",
+                "numero_os": item.numero_os,
+                "data": view["data"],
+                "scraped_at": view["scraped_at"],
+            },
+        )
+
+    def status(self, task_id: str) -> dict[str, Any]:
+        task = self.store.get_task(task_id)
+        if task is None:
+            raise TaskNotFoundError(task_id)
+        status = TaskStatus(task.status)
+        body: dict[str, Any] = {
+            "task_id": task.pk,
+            "numero_os": task.numero_os,
+            "status": status.value,
+            "progress": int(task.progress or 0),
+            "step": task.step,
+            "attempts": int(task.attempts or 0),
+            "result": None,
+        }
+        if status is TaskStatus.SUCCESS:
+            body["result"] = _plain(task.result)
+        elif status in (TaskStatus.FAILURE, TaskStatus.RETRY):
+            body["result"] = task.error
+            body["error"] = {"reason": task.error_reason, "message": task.error}
+        elif status is TaskStatus.PENDING:
+            position = self.store.queue_position(task)
+            body["position"] = position
+            body["estimated_time"] = estimate_seconds(
+                position, self.mean_duration(), self.concurrency
+            )
+        return body
+
+    def record(self, raw_numero: str) -> dict[str, Any] | None:
+        numero = self.profile.validate_number(raw_numero)
+        item = self.store.any_record(numero)
+        if item is None or item.outcome != "ok":
+            return None
+        return record_view(item)

@@ -1,0 +1,121 @@
+"""PynamoDB models. Table names come from settings, so models are built per settings.
+
+``raspa-os`` holds one item per OS number (the cache, positive or negative).
+``raspa-tasks`` holds task items (``pk`` = task id), one lock item per OS with an
+active task (``pk`` = ``os#<numero>``) and hourly scrape-duration counters
+(``pk`` = ``stats#<hour>``). Locks and tasks are written together in one transaction,
+which is what makes "one active task per OS" exact under concurrency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from pynamodb.attributes import (
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+__all__ = ["Models", "build_models", "lock_key", "stats_key"]
+
+QUEUE_INDEX = "queue-index"
+
+
+def lock_key(numero_os: str) -> str:
+    return f"os#{numero_os}"
+
+
+def stats_key(hour: str) -> str:
+    return f"stats#{hour}"
+
+
+@dataclass(frozen=True)
+class Models:
+    """The model classes bound to one set of table names."""
+
+    OsRecord: type[Model]
+    Task: type[Model]
+    Lock: type[Model]
+    Stats: type[Model]
+
+
+@lru_cache(maxsize=8)
+def build_models(os_table: str, tasks_table: str, region: str) -> Models:
+    """Model classes for the given tables (cached: PynamoDB keeps a connection per class)."""
+
+    class OsRecord(Model):
+        class Meta:
+            table_name = os_table
+
+        numero_os = UnicodeAttribute(hash_key=True)
+        #: "ok" for a scraped record, "not_found" for a negative cache entry.
+        outcome = UnicodeAttribute(default="ok")
+        data = MapAttribute(null=True)
+        scraped_at = NumberAttribute()
+        task_id = UnicodeAttribute(null=True)
+        #: When the entry stops being served; DynamoDB's TTL deletes it some time later.
+        expires_at = TTLAttribute()
+
+    class QueueIndex(GlobalSecondaryIndex):
+        """Sparse index of waiting tasks, ordered by enqueue time (for queue positions)."""
+
+        class Meta:
+            index_name = QUEUE_INDEX
+            projection = AllProjection()
+
+        queue = UnicodeAttribute(hash_key=True)
+        queued_at = NumberAttribute(range_key=True)
+
+    class Task(Model):
+        class Meta:
+            table_name = tasks_table
+
+        pk = UnicodeAttribute(hash_key=True)
+        kind = UnicodeAttribute(default="task")
+        numero_os = UnicodeAttribute()
+        status = UnicodeAttribute()
+        progress = NumberAttribute(default=0)
+        step = UnicodeAttribute(null=True)
+        attempts = NumberAttribute(default=0)
+        result = MapAttribute(null=True)
+        error = UnicodeAttribute(null=True)
+        error_reason = UnicodeAttribute(null=True)
+        requested_by = UnicodeAttribute(null=True)
+        created_at = NumberAttribute()
+        updated_at = NumberAttribute()
+        started_at = NumberAttribute(null=True)
+        finished_at = NumberAttribute(null=True)
+        #: Set only while the task waits in the queue (sparse GSI key).
+        queue = UnicodeAttribute(null=True)
+        queued_at = NumberAttribute(null=True)
+        queue_index = QueueIndex()
+        expires_at = TTLAttribute()
+
+    class Lock(Model):
+        class Meta:
+            table_name = tasks_table
+
+        pk = UnicodeAttribute(hash_key=True)
+        kind = UnicodeAttribute(default="lock")
+        task_id = UnicodeAttribute()
+        created_at = NumberAttribute()
+        expires_at = TTLAttribute()
+
+    class Stats(Model):
+        class Meta:
+            table_name = tasks_table
+
+        pk = UnicodeAttribute(hash_key=True)
+        kind = UnicodeAttribute(default="stats")
+        scrapes = NumberAttribute(default=0)
+        seconds = NumberAttribute(default=0)
+        expires_at = TTLAttribute()
+
+    for cls in (OsRecord, Task, Lock, Stats):
+        cls.Meta.region = region  # type: ignore[attr-defined]
+    return Models(OsRecord, Task, Lock, Stats)

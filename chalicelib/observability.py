@@ -1,0 +1,47 @@
+"""Structured JSON logs (Powertools Logger) and CloudWatch EMF metrics (Powertools Metrics).
+
+Modules in ``chalicelib`` log with the standard ``logging`` module; their records go
+through the Powertools formatter, so every line is JSON with the same keys, including
+the correlation id (the task id) appended by the handlers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from aws_lambda_powertools import Logger, Metrics, single_metric
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+
+__all__ = ["MetricUnit", "count", "count_by", "flush_metrics", "logger", "metrics", "timing"]
+
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "raspa")
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Raspa")
+
+logger = Logger(service=SERVICE)
+logging.getLogger("chalicelib")
+copy_config_to_registered_loggers(source_logger=logger, include={"chalicelib"})
+
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+
+def count(name: str, value: float = 1) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def count_by(name: str, dimension: str, value: str) -> None:
+    """A count with one extra dimension (e.g. failures by reason), written at once."""
+    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as m:
+        m.add_dimension(name="service", value=SERVICE)
+        m.add_dimension(name=dimension, value=value)
+
+
+def timing(name: str, seconds: float) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=round(seconds * 1000, 1))
+
+
+def flush_metrics() -> None:
+    """Write the collected metrics as one EMF log line (nothing if none were added)."""
+    if metrics.metric_set:
+        metrics.flush_metrics()

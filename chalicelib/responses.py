@@ -1,0 +1,73 @@
+"""JSON responses for the HTTP API, and the mapping of raspa's errors to HTTP statuses."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from typing import Any, Callable
+
+from chalice import Response
+
+from chalicelib.errors import (
+    ConfigurationError,
+    InvalidOsNumberError,
+    QueueError,
+    RaspaError,
+    StorageError,
+    TaskNotFoundError,
+)
+
+__all__ = ["error", "handles_errors", "json_response"]
+
+logger = logging.getLogger(__name__)
+
+_HEADERS = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        body=json.dumps(body, ensure_ascii=False),
+        status_code=status,
+        headers={**_HEADERS, **(headers or {})},
+    )
+
+
+def error(status: int, code: str, message: str, **extra: Any) -> Response:
+    """A JSON error body that names the problem: ``{"error": code, "message": ...}``."""
+    return json_response(status, {"error": code, "message": message, **extra})
+
+
+def _for_exception(exc: RaspaError) -> Response:
+    if isinstance(exc, InvalidOsNumberError):
+        return error(400, "invalid_os_number", str(exc), rule=exc.rule)
+    if isinstance(exc, TaskNotFoundError):
+        return error(404, "task_not_found", "no such task")
+    if isinstance(exc, (StorageError, QueueError)):
+        logger.error("backend unavailable", extra={"error": str(exc)})
+        return json_response(
+            503,
+            {
+                "error": "backend_unavailable",
+                "message": "storage or queue unavailable; try again shortly",
+            },
+            {"Retry-After": "5"},
+        )
+    if isinstance(exc, ConfigurationError):
+        logger.error("configuration error", extra={"error": str(exc)})
+        return error(503, "misconfigured", "raspa is misconfigured; operators were alerted")
+    logger.error("unexpected raspa error", extra={"error": str(exc)})
+    return error(503, "unavailable", "raspa could not answer; try again shortly")
+
+
+def handles_errors(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn raspa's exceptions raised by a view into JSON responses."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except RaspaError as exc:
+            return _for_exception(exc)
+
+    return wrapper

@@ -1,0 +1,70 @@
+"""The AWS resources raspa needs, as plain data: one source for CDK, the local stack and tests.
+
+The CDK stack and ``local/resources.py`` both build from ``resources(settings)``,
+so names, keys, indexes, TTL attributes and redrive settings cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chalicelib.config import Settings
+from chalicelib.models import QUEUE_INDEX
+
+__all__ = ["IndexSpec", "QueueSpec", "Resources", "TableSpec", "resources"]
+
+#: AWS's guidance for SQS event sources: visibility timeout >= 6 x the function timeout.
+VISIBILITY_FACTOR = 6
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    name: str
+    hash_key: tuple[str, str]
+    range_key: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    hash_key: tuple[str, str]
+    ttl_attribute: str
+    indexes: tuple[IndexSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    visibility_timeout: int
+    retention_seconds: int
+    dead_letter: str | None = None
+    max_receive_count: int | None = None
+
+
+@dataclass(frozen=True)
+class Resources:
+    tables: tuple[TableSpec, ...]
+    queues: tuple[QueueSpec, ...]
+    secret_name: str
+
+
+def resources(settings: Settings) -> Resources:
+    """Everything raspa's functions read or write, named as ``settings`` says."""
+    os_table = TableSpec(settings.os_table, ("numero_os", "S"), "expires_at")
+    tasks_table = TableSpec(
+        settings.tasks_table,
+        ("pk", "S"),
+        "expires_at",
+        indexes=(IndexSpec(QUEUE_INDEX, ("queue", "S"), ("queued_at", "N")),),
+    )
+    dlq = QueueSpec(settings.dlq_name, visibility_timeout=30, retention_seconds=14 * 86_400)
+    queue = QueueSpec(
+        settings.queue_name,
+        visibility_timeout=VISIBILITY_FACTOR * settings.scrape_timeout_seconds,
+        retention_seconds=settings.lock_ttl_seconds,
+        dead_letter=dlq.name,
+        max_receive_count=settings.max_receive_count,
+    )
+    return Resources(
+        tables=(os_table, tasks_table), queues=(dlq, queue), secret_name=settings.portal_secret_name
+    )

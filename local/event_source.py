@@ -1,0 +1,147 @@
+"""A local stand-in for Lambda's SQS event source mapping.
+
+Long-polls a queue, invokes the handler with a Lambda-shaped SQS event (batch size 1),
+never more than ``concurrency`` invocations at once (the reserved concurrency),
+deletes the message when the handler returns and leaves it when it raises, so the
+visibility timeout the handler set, and the queue's redrive policy, apply as in AWS.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+__all__ = ["LambdaContext", "SqsEventSource"]
+
+log = logging.getLogger(__name__)
+
+
+class LambdaContext:
+    """The parts of Lambda's context object raspa's handlers use."""
+
+    def __init__(self, function_name: str, timeout_seconds: float, memory_mb: int = 512) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = memory_mb
+        self.aws_request_id = str(uuid.uuid4())
+        self.invoked_function_arn = (
+            f"arn:aws:lambda:us-east-1:000000000000:function:{function_name}"
+        )
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass
+class Stats:
+    invocations: int = 0
+    errors: int = 0
+    running: int = 0
+    peak_running: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+class SqsEventSource:
+    """Polls ``queue_url`` with ``concurrency`` pollers and invokes ``handler(event, context)``."""
+
+    def __init__(
+        self,
+        sqs: Any,
+        queue_url: str,
+        handler: Callable[[dict, Any], Any],
+        *,
+        function_name: str = "scrape_worker",
+        concurrency: int = 3,
+        timeout_seconds: float = 300,
+        wait_seconds: int = 1,
+        region: str = "us-east-1",
+    ) -> None:
+        self.sqs, self.queue_url, self.handler = sqs, queue_url, handler
+        self.function_name = function_name
+        self.concurrency = concurrency
+        self.timeout_seconds = timeout_seconds
+        self.wait_seconds = wait_seconds
+        self.region = region
+        self.stats = Stats()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+
+    def start(self) -> SqsEventSource:
+        for i in range(self.concurrency):
+            thread = threading.Thread(
+                target=self._poll, name=f"{self.function_name}-{i}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=timeout)
+
+    def __enter__(self) -> SqsEventSource:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            try:
+                messages = self.sqs.receive_message(
+                    QueueUrl=self.queue_url,
+                    MaxNumberOfMessages=1,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                    WaitTimeSeconds=self.wait_seconds,
+                ).get("Messages", [])
+            except Exception:
+                if not self._stop.is_set():
+                    log.exception("polling %s failed", self.queue_url)
+                    time.sleep(0.5)
+                continue
+            for message in messages:
+                self._invoke(message)
+
+    def _invoke(self, message: dict[str, Any]) -> None:
+        event = {"Records": [self._record(message)]}
+        context = LambdaContext(self.function_name, self.timeout_seconds)
+        with self.stats.lock:
+            self.stats.invocations += 1
+            self.stats.running += 1
+            self.stats.peak_running = max(self.stats.peak_running, self.stats.running)
+        try:
+            self.handler(event, context)
+        except Exception as exc:  # noqa: BLE001 - Lambda reports the error; SQS keeps the message
+            with self.stats.lock:
+                self.stats.errors += 1
+            log.debug("%s failed: %s", self.function_name, exc)
+            return
+        finally:
+            with self.stats.lock:
+                self.stats.running -= 1
+        self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": message.get("MessageAttributes", {}),
+            "md5OfBody": message.get("MD5OfBody", ""),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self._arn,
+            "awsRegion": self.region,
+        }

@@ -1,0 +1,89 @@
+"""Create raspa's resources from ``infra.spec`` with boto3 (local stack, tests). Idempotent."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+
+from chalicelib.config import Settings
+from infra.spec import QueueSpec, TableSpec, resources
+
+__all__ = ["create_all"]
+
+
+def create_all(
+    settings: Settings, *, credentials: dict[str, str] | None = None, session: Any = None
+) -> dict[str, str]:
+    """Create tables, queues and the portal secret; returns the queue URLs by name."""
+    session = session or boto3.session.Session(region_name=settings.region)
+    spec = resources(settings)
+    ddb = session.client("dynamodb")
+    for table in spec.tables:
+        _create_table(ddb, table)
+    sqs = session.client("sqs")
+    urls: dict[str, str] = {}
+    for queue in spec.queues:
+        urls[queue.name] = _create_queue(sqs, queue, urls)
+    if credentials is not None:
+        sm = session.client("secretsmanager")
+        try:
+            sm.create_secret(Name=spec.secret_name, SecretString=json.dumps(credentials))
+        except sm.exceptions.ResourceExistsException:
+            sm.put_secret_value(SecretId=spec.secret_name, SecretString=json.dumps(credentials))
+    return urls
+
+
+def _create_table(ddb: Any, table: TableSpec) -> None:
+    attrs = {table.hash_key}
+    for index in table.indexes:
+        attrs.add(index.hash_key)
+        if index.range_key:
+            attrs.add(index.range_key)
+    kwargs: dict[str, Any] = {
+        "TableName": table.name,
+        "KeySchema": [{"AttributeName": table.hash_key[0], "KeyType": "HASH"}],
+        "AttributeDefinitions": [
+            {"AttributeName": n, "AttributeType": t} for n, t in sorted(attrs)
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    if table.indexes:
+        kwargs["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": index.name,
+                "KeySchema": [{"AttributeName": index.hash_key[0], "KeyType": "HASH"}]
+                + (
+                    [{"AttributeName": index.range_key[0], "KeyType": "RANGE"}]
+                    if index.range_key
+                    else []
+                ),
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index in table.indexes
+        ]
+    try:
+        ddb.create_table(**kwargs)
+    except ddb.exceptions.ResourceInUseException:
+        return
+    ddb.get_waiter("table_exists").wait(TableName=table.name)
+    ddb.update_time_to_live(
+        TableName=table.name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
+    )
+
+
+def _create_queue(sqs: Any, queue: QueueSpec, urls: dict[str, str]) -> str:
+    attributes = {
+        "VisibilityTimeout": str(queue.visibility_timeout),
+        "MessageRetentionPeriod": str(queue.retention_seconds),
+    }
+    if queue.dead_letter:
+        dlq_arn = sqs.get_queue_attributes(
+            QueueUrl=urls[queue.dead_letter], AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        attributes["RedrivePolicy"] = json.dumps(
+            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(queue.max_receive_count)}
+        )
+    return sqs.create_queue(QueueName=queue.name, Attributes=attributes)["QueueUrl"]

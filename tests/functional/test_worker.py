@@ -1,0 +1,192 @@
+"""The SQS worker through the Chalice handler, against moto's SQS and DynamoDB."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import app as raspa_app
+from chalicelib.errors import (
+    LayoutChangedError,
+    LoginFailedError,
+    OsNotFoundError,
+    TransientScrapeError,
+)
+from chalicelib.tasks import TaskStatus
+
+RECORD = {"situacao": "Aberta", "cliente": "Ana", "historico": [{"evento": "Aberta"}]}
+
+
+def enqueue(client, numero: str = "123456") -> str:
+    response = client.http.post(f"/buscar-os-async/{numero}")
+    assert response.status_code == 202
+    return json.loads(response.body)["task_id"]
+
+
+def status(client, task_id: str) -> dict:
+    return json.loads(client.http.get(f"/scraping-status/{task_id}").body)
+
+
+def drain(driver, limit: int = 20) -> list[str]:
+    outcomes = []
+    for _ in range(limit):
+        outcome = driver.deliver_once()
+        if outcome is None:
+            break
+        outcomes.append(outcome)
+    return outcomes
+
+
+def test_successful_scrape_stores_record_with_ttl_and_finishes_task(client, aws, driver, scripted):
+    scraper = scripted(RECORD)
+    task_id = enqueue(client)
+    assert drain(driver) == ["ok"]
+    body = status(client, task_id)
+    assert body["status"] == "SUCCESS" and body["progress"] == 100
+    assert body["result"]["cliente"] == "Ana" and body["attempts"] == 1
+    item = raspa_app.get_store().fresh_record("123456")
+    ttl = item.expires_at.timestamp() - float(item.scraped_at)
+    assert abs(ttl - aws.settings.cache_ttl_seconds) < 2
+    assert scraper.calls == ["123456"]
+    found = json.loads(client.http.post("/buscar-os-async/123456").body)
+    assert found["status"] == "found" and found["data"]["historico"] == [{"evento": "Aberta"}]
+
+
+def test_progress_is_recorded_while_scraping(client, aws, driver, scripted, monkeypatch):
+    seen = []
+    store = raspa_app.get_store()
+    original = store.record_progress
+    monkeypatch.setattr(
+        store,
+        "record_progress",
+        lambda task_id, step, pct: (seen.append((step, pct)), original(task_id, step, pct)),
+    )
+    scripted(RECORD)
+    enqueue(client)
+    drain(driver)
+    assert seen == [("detail", 40), ("history", 80), ("save", 95)]
+
+
+def test_transient_error_marks_retry_and_delays_redelivery_by_backoff(
+    client, aws, driver, scripted
+):
+    scripted(TransientScrapeError("portal answered 500"))
+    task_id = enqueue(client)
+    assert driver.deliver_once() == "error"
+    body = status(client, task_id)
+    assert body["status"] == "RETRY" and body["attempts"] == 1
+    assert "500" in body["result"]
+    assert driver.receive() == []  # invisible for the 60 s back-off
+    assert aws.queue_depth() == 1
+
+
+def test_retry_after_longer_than_backoff_is_honoured(client, aws, driver, scripted, monkeypatch):
+    delays = []
+    queue = raspa_app.get_queue()
+    monkeypatch.setattr(queue, "delay_redelivery", lambda handle, seconds: delays.append(seconds))
+    scripted(TransientScrapeError("503", retry_after=600))
+    enqueue(client)
+    driver.deliver_once()
+    assert delays == [600]
+
+
+def test_four_failed_attempts_fail_the_task_and_send_the_message_to_the_dlq(
+    client, aws, driver, scripted, monkeypatch
+):
+    scraper = scripted(TransientScrapeError("connection refused"))
+    raspa_app.get_worker().retry_base_delay = 0
+    task_id = enqueue(client)
+    drain(driver)
+    body = status(client, task_id)
+    assert body["status"] == "FAILURE" and body["attempts"] == 4
+    assert "after 4 attempts" in body["result"]
+    assert len(scraper.calls) == 4
+    assert aws.queue_depth() == 0
+    assert aws.queue_depth(aws.dlq_url) == 1
+    # The OS is free again: a new lookup creates a new task.
+    assert enqueue(client) != task_id
+
+
+@pytest.mark.parametrize(
+    "error",
+    [LayoutChangedError("http://portal/os/1", "cliente"), LoginFailedError("login refused")],
+)
+def test_permanent_error_fails_at_once_and_goes_to_the_dlq(client, aws, driver, scripted, error):
+    scraper = scripted(error)
+    task_id = enqueue(client)
+    drain(driver)
+    body = status(client, task_id)
+    assert body["status"] == "FAILURE" and body["attempts"] == 1
+    assert body["error"]["reason"] == error.reason
+    assert len(scraper.calls) == 1
+    assert aws.queue_depth(aws.dlq_url) == 1
+
+
+def test_not_found_fails_without_retry_and_is_cached_negatively(client, aws, driver, scripted):
+    scraper = scripted(OsNotFoundError("123456"))
+    task_id = enqueue(client)
+    assert drain(driver) == ["ok"]
+    body = status(client, task_id)
+    assert body["status"] == "FAILURE" and body["error"]["reason"] == "not_found"
+    assert aws.queue_depth(aws.dlq_url) == 0
+    response = client.http.post("/buscar-os-async/123456")
+    assert response.status_code == 404
+    assert json.loads(response.body)["status"] == "not_found"
+    assert len(scraper.calls) == 1
+
+
+def test_redelivered_message_of_a_finished_task_changes_nothing(client, aws, driver, scripted):
+    scraper = scripted(RECORD)
+    enqueue(client)
+    message = driver.receive()[0]
+    from tests.support.sqs import lambda_event
+
+    event = lambda_event([message], driver.arn)
+    client.lambda_.invoke("scrape_worker", event)
+    before = raspa_app.get_store().any_record("123456").scraped_at
+    client.lambda_.invoke("scrape_worker", event)  # at-least-once: the same message again
+    assert raspa_app.get_store().any_record("123456").scraped_at == before
+    assert len(scraper.calls) == 1
+
+
+def test_a_task_whose_last_attempt_died_is_failed_on_the_next_delivery(
+    client, aws, driver, scripted
+):
+    scraper = scripted(RECORD)
+    task_id = enqueue(client)
+    models = raspa_app.get_store().m
+    task = models.Task.get(task_id)
+    task.update(actions=[models.Task.status.set("STARTED"), models.Task.attempts.set(4)])
+    assert driver.deliver_once() == "error"
+    body = status(client, task_id)
+    assert body["status"] == "FAILURE" and body["error"]["reason"] == "worker_died"
+    assert scraper.calls == []
+
+
+def test_malformed_message_is_sent_towards_the_dlq(client, aws, driver, scripted):
+    scripted(RECORD)
+    aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody="not json")
+    assert drain(driver) == ["error"] * aws.settings.max_receive_count
+    assert aws.queue_depth(aws.dlq_url) == 1
+
+
+def test_status_reports_every_state_the_task_goes_through(client, aws, driver, scripted):
+    states = []
+    store = raspa_app.get_store()
+
+    class Watching:
+        def scrape(self, numero, on_progress=None):
+            states.append(status(client, task_id)["status"])
+            on_progress("detail", 40)
+            states.append(status(client, task_id)["status"])
+            return {"numero": numero}
+
+    scripted(RECORD)
+    raspa_app.get_worker().scraper = Watching
+    task_id = enqueue(client)
+    states.append(status(client, task_id)["status"])
+    drain(driver)
+    states.append(status(client, task_id)["status"])
+    assert states == ["PENDING", "STARTED", "PROGRESS", "SUCCESS"]
+    assert store.get_task(task_id).status == TaskStatus.SUCCESS.value

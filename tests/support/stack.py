@@ -1,0 +1,104 @@
+"""An in-process stack for integration tests: moto server, demo portal, raspa's resources."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import urllib.request
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import boto3
+import pytest
+
+from chalicelib.config import Settings
+from local.event_source import SqsEventSource
+from local.resources import create_all
+
+PORTAL_CREDENTIALS = {"username": "demo", "password": "demo-password"}
+_names = itertools.count(1)
+
+
+def portal_call(portal_url: str, path: str, payload: dict | None = None) -> Any:
+    data = None if payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(
+        portal_url + path,
+        data=data,
+        method="POST" if data is not None or path == "/_reset" else "GET",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        body = response.read()
+    return json.loads(body) if body else None
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    sqs: Any
+    queue_url: str
+    dlq_url: str
+    portal_url: str
+    app: Any
+
+    def faults(self, **faults: Any) -> Any:
+        return portal_call(self.portal_url, "/_faults", faults)
+
+    def portal_stats(self) -> dict[str, Any]:
+        return portal_call(self.portal_url, "/_stats")
+
+    def depth(self, url: str) -> int:
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"]) + int(
+            attrs["ApproximateNumberOfMessagesNotVisible"]
+        )
+
+    def worker(self, concurrency: int = 3) -> SqsEventSource:
+        """The scrape worker, driven like Lambda's event source (start it with ``with``)."""
+        return SqsEventSource(
+            self.sqs,
+            self.queue_url,
+            self.app.scrape_worker,
+            concurrency=concurrency,
+            wait_seconds=1,
+        )
+
+
+def build_stack(
+    monkeypatch: pytest.MonkeyPatch, aws_url: str, portal_url: str, **env: str
+) -> Iterator[Stack]:
+    """Fresh tables and queues (unique names) wired into ``app`` through the environment."""
+    import app as raspa_app
+
+    n = next(_names)
+    values = {
+        "AWS_ENDPOINT_URL": aws_url,
+        "RASPA_OS_TABLE": f"os-{n}",
+        "RASPA_TASKS_TABLE": f"tasks-{n}",
+        "RASPA_QUEUE_NAME": f"scrape-{n}",
+        "RASPA_DLQ_NAME": f"scrape-dlq-{n}",
+        "RASPA_PORTAL_SECRET_NAME": f"portal-{n}",
+        "RASPA_PORTAL_BASE_URL": portal_url,
+        "RASPA_RETRY_BASE_DELAY_SECONDS": "0",
+        "RASPA_READ_TIMEOUT_SECONDS": "1",
+        **env,
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings.from_env()
+    urls = create_all(settings, credentials=PORTAL_CREDENTIALS)
+    raspa_app.reset_wiring()
+    yield Stack(
+        settings,
+        boto3.client("sqs", region_name=settings.region),
+        urls[settings.queue_name],
+        urls[settings.dlq_name],
+        portal_url,
+        raspa_app,
+    )
+    raspa_app.reset_wiring()
+    os.environ.pop("AWS_ENDPOINT_URL", None)

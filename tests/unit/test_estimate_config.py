@@ -1,0 +1,87 @@
+"""Queue estimates, settings and message parsing (pure logic)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chalicelib.config import Settings
+from chalicelib.errors import ConfigurationError
+from chalicelib.estimate import estimate_seconds
+from chalicelib.lookup import MeanDuration
+from chalicelib.queue import ScrapeMessage, encode
+
+
+@pytest.mark.parametrize("position,expected", [(0, 10), (2, 10), (3, 20), (5, 20), (6, 30)])
+def test_estimate_drains_three_at_a_time(position, expected):
+    assert estimate_seconds(position, 10.0, 3) == expected
+
+
+def test_estimate_rounds_up():
+    assert estimate_seconds(0, 7.2, 3) == 8
+
+
+def test_estimate_rejects_negative_position():
+    with pytest.raises(ValueError):
+        estimate_seconds(-1, 10, 3)
+
+
+def test_mean_duration_is_read_once_per_max_age_and_defaults_when_unmeasured():
+    reads = []
+    now = [0.0]
+    values = iter([None, 12.5])
+    mean = MeanDuration(
+        lambda: reads.append(1) or next(values), default=20.0, max_age=30, clock=lambda: now[0]
+    )
+    assert mean() == 20.0 and mean() == 20.0 and len(reads) == 1
+    now[0] = 31
+    assert mean() == 12.5 and len(reads) == 2
+
+
+def test_settings_defaults_match_the_users_limits():
+    s = Settings.from_env({})
+    assert (s.concurrency, s.scrape_timeout_seconds, s.max_attempts) == (3, 300, 4)
+    assert (s.retry_base_delay_seconds, s.cache_ttl_seconds) == (60, 86_400)
+    assert s.max_receive_count == 5
+
+
+def test_settings_read_raspa_variables_and_region():
+    s = Settings.from_env(
+        {
+            "RASPA_CACHE_TTL_SECONDS": "60",
+            "AWS_REGION": "sa-east-1",
+            "RASPA_READ_TIMEOUT_SECONDS": "2.5",
+            "RASPA_OS_TABLE": "t",
+        }
+    )
+    assert (s.cache_ttl_seconds, s.region, s.read_timeout_seconds, s.os_table) == (
+        60,
+        "sa-east-1",
+        2.5,
+        "t",
+    )
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"RASPA_MAX_ATTEMPTS": "zero"},
+        {"RASPA_MAX_ATTEMPTS": "0"},
+        {"RASPA_CACHE_TTL_SECONDS": "-1"},
+    ],
+)
+def test_bad_settings_are_configuration_errors_naming_the_variable(env):
+    with pytest.raises(ConfigurationError, match="RASPA_"):
+        Settings.from_env(env)
+
+
+def test_message_round_trip_carries_receive_count():
+    msg = ScrapeMessage.from_record(encode("t1", "123"), "rh", {"ApproximateReceiveCount": "3"})
+    assert (msg.task_id, msg.numero_os, msg.receive_count) == ("t1", "123", 3)
+
+
+@pytest.mark.parametrize("body", ["not json", "[]", json.dumps({"task_id": "t"})])
+def test_foreign_message_bodies_are_rejected(body):
+    with pytest.raises(ValueError):
+        ScrapeMessage.from_record(body, "rh", {})
