@@ -58,8 +58,9 @@ def get_queue() -> Any:
 
     s = get_settings()
     client = boto3.client("sqs", region_name=s.region)
-    url = s.queue_url or client.get_queue_url(QueueName=s.queue_name)["QueueUrl"]
-    return ScrapeQueue(client, url)
+    if s.queue_url:
+        return ScrapeQueue(client, s.queue_url)
+    return ScrapeQueue.by_name(client, s.queue_name)
 
 
 @lru_cache(maxsize=1)
@@ -103,6 +104,8 @@ def get_worker() -> Any:
         get_scraper,
         max_attempts=s.max_attempts,
         retry_base_delay_seconds=s.retry_base_delay_seconds,
+        # Stop starting requests early enough to record the outcome before Lambda's limit.
+        time_budget_seconds=max(1.0, s.scrape_timeout_seconds - s.read_timeout_seconds - 5),
     )
 
 

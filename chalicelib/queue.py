@@ -53,6 +53,15 @@ class ScrapeQueue:
         self.client = client
         self.queue_url = queue_url
 
+    @classmethod
+    def by_name(cls, client: Any, name: str) -> ScrapeQueue:
+        """The queue called ``name`` (one GetQueueUrl call, made once per container)."""
+        try:
+            url = client.get_queue_url(QueueName=name)["QueueUrl"]
+        except (ClientError, BotoCoreError) as exc:
+            raise QueueError(f"queue {name!r} could not be found: {exc}") from exc
+        return cls(client, url)
+
     def send(self, task_id: str, numero_os: str) -> str:
         try:
             response = self.client.send_message(

@@ -36,6 +36,7 @@ class ScrapeWorker:
         *,
         max_attempts: int,
         retry_base_delay_seconds: float,
+        time_budget_seconds: float = 285,
         clock: Callable[[], float] = time.monotonic,
         notify: Callable[..., None] | None = None,
     ) -> None:
@@ -44,6 +45,7 @@ class ScrapeWorker:
         self.scraper = scraper
         self.max_attempts = max_attempts
         self.retry_base_delay = retry_base_delay_seconds
+        self.time_budget = time_budget_seconds
         self.clock = clock
         self.notify = notify or (lambda *args, **kwargs: None)
 
@@ -95,7 +97,9 @@ class ScrapeWorker:
             except ConfigurationError as exc:
                 # Usually a secret that could not be read: retried, then DLQ for ops.
                 raise TransientScrapeError(f"worker not ready: {exc}") from exc
-            record = scraper.scrape(task.numero_os, on_progress=on_progress)
+            record = scraper.scrape(
+                task.numero_os, on_progress=on_progress, deadline=started + self.time_budget
+            )
         except ScrapeError as exc:
             return self._after_error(msg, task, exc, attempt)
         on_progress("save")

@@ -65,7 +65,9 @@ class ScriptedScraper:
         self.outcomes = list(outcomes)
         self.calls: list[str] = []
 
-    def scrape(self, numero_os: str, on_progress: Any = None) -> dict[str, Any]:
+    def scrape(
+        self, numero_os: str, on_progress: Any = None, deadline: Any = None
+    ) -> dict[str, Any]:
         self.calls.append(numero_os)
         outcome = self.outcomes.pop(0) if len(self.outcomes) > 1 else self.outcomes[0]
         if isinstance(outcome, BaseException):

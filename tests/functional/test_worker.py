@@ -176,7 +176,7 @@ def test_status_reports_every_state_the_task_goes_through(client, aws, driver, s
     store = raspa_app.get_store()
 
     class Watching:
-        def scrape(self, numero, on_progress=None):
+        def scrape(self, numero, on_progress=None, deadline=None):
             states.append(status(client, task_id)["status"])
             on_progress("detail", 40)
             states.append(status(client, task_id)["status"])

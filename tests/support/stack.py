@@ -92,6 +92,9 @@ def build_stack(
     settings = Settings.from_env()
     urls = create_all(settings, credentials=PORTAL_CREDENTIALS)
     raspa_app.reset_wiring()
+    # Build settings now: chalice.test.Client applies .chalice/config.json's variables
+    # during each request, which would otherwise replace this test's names.
+    raspa_app.get_settings()
     yield Stack(
         settings,
         boto3.client("sqs", region_name=settings.region),

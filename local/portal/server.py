@@ -1,0 +1,364 @@
+"""The demo portal's HTTP server (stdlib only), with fault injection and request statistics.
+
+Portal pages: ``/login`` (GET form, POST credentials), ``/`` and ``/os/{numero}[?pagina=k]``;
+without a valid session they redirect to the login page. Control endpoints (JSON, no
+session, never faulted): ``GET|POST /_faults``, ``GET /_stats``, ``POST /_reset``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, fields
+from http.cookies import SimpleCookie
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from local.portal import templates
+from local.portal.data import history_pages, record_for
+
+__all__ = ["Faults", "PortalServer"]
+
+ENCODING = "iso-8859-1"
+COOKIE = "PORTALSESSID"
+
+
+@dataclass
+class Faults:
+    """What the portal does wrong, set through ``POST /_faults``."""
+
+    latency_ms: float = 0
+    error_rate: float = 0
+    unavailable_rate: float = 0
+    retry_after_s: int = 1
+    hang_rate: float = 0
+    hang_ms: float = 30_000
+    session_ttl_requests: int = 0
+    layout: str = "default"
+    seed: int | None = None
+
+    @classmethod
+    def parse(cls, payload: Any) -> Faults:
+        """Validate a JSON body; raises ValueError naming the bad key."""
+        if not isinstance(payload, dict):
+            raise ValueError("body must be a JSON object")
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in payload.items():
+            if key not in known:
+                raise ValueError(f"unknown fault {key!r}")
+            if key == "layout":
+                if value not in ("default", "drifted"):
+                    raise ValueError("layout must be 'default' or 'drifted'")
+            elif key == "seed":
+                if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                    raise ValueError("seed must be an integer")
+            elif not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{key} must be a non-negative number")
+            elif key.endswith("_rate") and value > 1:
+                raise ValueError(f"{key} must be between 0 and 1")
+            values[key] = value
+        return cls(**values)
+
+
+class _State:
+    """Everything the portal remembers, guarded by one lock."""
+
+    def __init__(self, username: str, password: str) -> None:
+        self.username, self.password = username, password
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.faults = Faults()
+            self.rng = random.Random()  # noqa: S311 - fault injection, not security
+            self.sessions: dict[str, int] = {}
+            self.csrf: set[str] = set()
+            self.requests = 0
+            self.logins = 0
+            self.by_kind: Counter[str] = Counter()
+            self.by_status: Counter[str] = Counter()
+            self.concurrent = 0
+            self.peak = 0
+
+    def set_faults(self, faults: Faults) -> None:
+        with self.lock:
+            self.faults = faults
+            self.rng = random.Random(faults.seed)  # noqa: S311
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "requests": self.requests,
+                "logins": self.logins,
+                "by_kind": {
+                    k: self.by_kind.get(k, 0) for k in ("login", "detail", "history", "other")
+                },
+                "by_status": dict(self.by_status),
+                "concurrent": self.concurrent,
+                "peak_concurrent": self.peak,
+            }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    # ------------------------------------------------------------ dispatch
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def _dispatch(self, method: str) -> None:
+        url = urlsplit(self.path)
+        body = self._read_body()
+        if url.path.startswith("/_"):
+            self._control(method, url.path, body)
+            return
+        state = self.server.state
+        kind = _kind(url.path, url.query)
+        with state.lock:
+            state.requests += 1
+            state.by_kind[kind] += 1
+            state.concurrent += 1
+            state.peak = max(state.peak, state.concurrent)
+            faults = state.faults
+            roll = state.rng.random()
+        try:
+            status = self._portal(method, url.path, url.query, body, faults, roll)
+        finally:
+            with state.lock:
+                state.concurrent -= 1
+                state.by_status[str(status if "status" in locals() else 0)] += 1
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    # ------------------------------------------------------------- portal
+    def _portal(
+        self, method: str, path: str, query: str, body: bytes, faults: Faults, roll: float
+    ) -> int:
+        state = self.server.state
+        if faults.latency_ms:
+            state.stopping.wait(faults.latency_ms / 1000)
+        if roll < faults.hang_rate:
+            state.stopping.wait(faults.hang_ms / 1000)
+            return self._html(200, templates.home_page())
+        roll -= faults.hang_rate
+        if roll < faults.error_rate:
+            return self._html(500, "<h1>Erro interno do servidor</h1>")
+        roll -= faults.error_rate
+        if roll < faults.unavailable_rate:
+            return self._html(
+                503, "<h1>Serviço indisponível</h1>", {"Retry-After": str(faults.retry_after_s)}
+            )
+        if path == "/login":
+            return self._login(method, query, body)
+        session = self._session(faults)
+        if session is None:
+            target = path + (f"?{query}" if query else "")
+            return self._redirect(f"/login?next={quote(target, safe='')}")
+        if path == "/" and method == "GET":
+            return self._html(200, templates.home_page())
+        if path.startswith("/os/") and method == "GET":
+            return self._detail(unquote(path[len("/os/") :]), query, faults.layout)
+        return self._html(404, "<h1>Página não encontrada</h1>")
+
+    def _session(self, faults: Faults) -> str | None:
+        cookie = SimpleCookie(self.headers.get("Cookie") or "")
+        if COOKIE not in cookie:
+            return None
+        sid = cookie[COOKIE].value
+        state = self.server.state
+        with state.lock:
+            if sid not in state.sessions:
+                return None
+            state.sessions[sid] += 1
+            if faults.session_ttl_requests and state.sessions[sid] > faults.session_ttl_requests:
+                del state.sessions[sid]
+                return None
+        return sid
+
+    def _login(self, method: str, query: str, body: bytes) -> int:
+        state = self.server.state
+        if method == "GET":
+            next_url = parse_qs(query).get("next", ["/"])[0]
+            return self._html(200, templates.login_page(self._new_csrf(), next_url))
+        form = {k: v[0] for k, v in parse_qs(body.decode(ENCODING)).items()}
+        next_url = form.get("next", "/")
+        if not next_url.startswith("/") or next_url.startswith("//"):
+            next_url = "/"
+        with state.lock:
+            csrf_ok = form.get("csrf_token") in state.csrf
+            state.csrf.discard(form.get("csrf_token", ""))
+        creds_ok = secrets.compare_digest(
+            form.get("usuario", ""), state.username
+        ) and secrets.compare_digest(form.get("senha", ""), state.password)
+        if not (csrf_ok and creds_ok and form.get("origem") == "portal"):
+            error = "Usuário ou senha inválidos" if csrf_ok else "Formulário expirado"
+            return self._html(200, templates.login_page(self._new_csrf(), next_url, error))
+        sid = secrets.token_hex(16)
+        with state.lock:
+            state.sessions[sid] = 0
+            state.logins += 1
+        return self._redirect(next_url, {"Set-Cookie": f"{COOKIE}={sid}; Path=/; HttpOnly"})
+
+    def _new_csrf(self) -> str:
+        token = secrets.token_urlsafe(16)
+        with self.server.state.lock:
+            self.server.state.csrf.add(token)
+        return token
+
+    def _detail(self, numero: str, query: str, layout: str) -> int:
+        record = record_for(numero)
+        if record is None:
+            return self._html(200, templates.not_found_page(numero))
+        try:
+            page = int(parse_qs(query).get("pagina", ["1"])[0])
+        except ValueError:
+            page = 1
+        page = min(max(page, 1), history_pages(record))
+        return self._html(200, templates.detail_page(record, page, layout))
+
+    # ------------------------------------------------------------ control
+    def _control(self, method: str, path: str, body: bytes) -> None:
+        state = self.server.state
+        if path == "/_stats" and method == "GET":
+            self._json(200, state.stats())
+        elif path == "/_faults" and method == "GET":
+            self._json(200, asdict(state.faults))
+        elif path == "/_faults" and method == "POST":
+            try:
+                faults = Faults.parse(json.loads(body or b"{}"))
+            except ValueError as exc:
+                self._json(400, {"error": "invalid_faults", "message": str(exc)})
+                return
+            state.set_faults(faults)
+            self._json(200, asdict(faults))
+        elif path == "/_reset" and method == "POST":
+            state.reset()
+            self._json(200, {"reset": True})
+        else:
+            self._json(404, {"error": "not_found", "message": f"no control endpoint {path}"})
+
+    # ------------------------------------------------------------ writing
+    def _send(
+        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> int:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timeout): that is the point of a hang
+        return status
+
+    def _html(self, status: int, html: str, headers: dict[str, str] | None = None) -> int:
+        return self._send(
+            status,
+            html.encode(ENCODING, errors="xmlcharrefreplace"),
+            f"text/html; charset={ENCODING}",
+            headers,
+        )
+
+    def _json(self, status: int, payload: Any) -> int:
+        return self._send(status, json.dumps(payload).encode(), "application/json")
+
+    def _redirect(self, location: str, headers: dict[str, str] | None = None) -> int:
+        return self._send(302, b"", "text/html", {"Location": location, **(headers or {})})
+
+
+def _kind(path: str, query: str) -> str:
+    if path == "/login":
+        return "login"
+    if path.startswith("/os/"):
+        page = parse_qs(query).get("pagina", ["1"])[0]
+        return "history" if page.isdigit() and int(page) >= 2 else "detail"
+    return "other"
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    state: _State
+
+
+class PortalServer:
+    """The demo portal on ``host:port`` (0 picks a free port), served from a background thread."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        username: str = "demo",
+        password: str = "demo-password",
+    ) -> None:  # noqa: S107 - the demo's dev login
+        self.host, self.port = host, port
+        self._state = _State(username, password)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() first"
+        return f"http://{self.host}:{self._server.server_address[1]}"
+
+    def start(self) -> PortalServer:
+        self._server = _Server((self.host, self.port), _Handler)
+        self._server.state = self._state
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="demo-portal", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._server = _Server((self.host, self.port), _Handler)
+        self._server.state = self._state
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        self._state.stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> PortalServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def wait_until_up(url: str, timeout: float = 5.0) -> None:
+    """Block until the portal answers ``/_stats`` (for scripts that start it elsewhere)."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/_stats", timeout=1):  # noqa: S310 - loopback
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
