@@ -81,10 +81,9 @@ def get_lookup() -> Any:
 @lru_cache(maxsize=1)
 def get_scraper() -> Any:
     """One portal session per warm container, reused across invocations."""
+    from chalicelib.credentials import portal_credentials
     from chalicelib.scraper import PortalScraper
     from chalicelib.transport import build_session
-
-    from chalicelib.credentials import portal_credentials
 
     s = get_settings()
     session = build_session(

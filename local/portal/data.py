@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-__all__ = ["FIRST", "LAST", "HISTORY_PAGE_SIZE", "exists", "record_for"]
+__all__ = ["FIRST", "HISTORY_PAGE_SIZE", "LAST", "exists", "record_for"]
 
 FIRST, LAST = 100_000, 899_999
 HISTORY_PAGE_SIZE = 10
@@ -86,7 +86,7 @@ def record_for(numero: str | int) -> dict | None:
     if not exists(numero):
         return None
     n = int(str(numero))
-    rng = random.Random(n)  # noqa: S311 - deterministic demo data, not security
+    rng = random.Random(n)
     opened = datetime(2024, 1, 1, 8, 0) + timedelta(
         days=rng.randrange(0, 700), minutes=rng.randrange(0, 600)
     )

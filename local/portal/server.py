@@ -7,6 +7,7 @@ session, never faulted): ``GET|POST /_faults``, ``GET /_stats``, ``POST /_reset`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import secrets
@@ -78,7 +79,7 @@ class _State:
     def reset(self) -> None:
         with self.lock:
             self.faults = Faults()
-            self.rng = random.Random()  # noqa: S311 - fault injection, not security
+            self.rng = random.Random()
             self.sessions: dict[str, int] = {}
             self.csrf: set[str] = set()
             self.requests = 0
@@ -91,7 +92,7 @@ class _State:
     def set_faults(self, faults: Faults) -> None:
         with self.lock:
             self.faults = faults
-            self.rng = random.Random(faults.seed)  # noqa: S311
+            self.rng = random.Random(faults.seed)
 
     def stats(self) -> dict[str, Any]:
         with self.lock:
@@ -111,7 +112,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     # ------------------------------------------------------------ dispatch
@@ -264,10 +265,9 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
-        try:
+        # The client may have given up (a timeout): that is the point of a hang.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (timeout): that is the point of a hang
         return status
 
     def _html(self, status: int, html: str, headers: dict[str, str] | None = None) -> int:
@@ -309,7 +309,7 @@ class PortalServer:
         port: int = 0,
         username: str = "demo",
         password: str = "demo-password",
-    ) -> None:  # noqa: S107 - the demo's dev login
+    ) -> None:
         self.host, self.port = host, port
         self._state = _State(username, password)
         self._server: _Server | None = None
@@ -356,7 +356,7 @@ def wait_until_up(url: str, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(url + "/_stats", timeout=1):  # noqa: S310 - loopback
+            with urllib.request.urlopen(url + "/_stats", timeout=1):
                 return
         except OSError:
             if time.monotonic() > deadline:

@@ -1,0 +1,97 @@
+"""Loading and validating portal profiles."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import pytest
+
+from chalicelib.errors import InvalidOsNumberError, ProfileError
+from chalicelib.profile import DEFAULT_PROFILE_PATH, load_profile, parse_profile
+
+
+@pytest.fixture
+def raw() -> dict:
+    return tomllib.loads(DEFAULT_PROFILE_PATH.read_text(encoding="utf-8"))
+
+
+def test_default_profile_loads_with_every_field_of_an_os():
+    profile = load_profile(DEFAULT_PROFILE_PATH)
+    assert profile.name == "demo" and profile.encoding == "iso-8859-1"
+    assert [f.name for f in profile.fields] == [
+        "numero",
+        "situacao",
+        "tipo_servico",
+        "cliente",
+        "endereco",
+        "data_abertura",
+        "prazo",
+        "tecnico",
+        "descricao",
+    ]
+    assert [c.name for c in profile.history.columns] == ["data", "evento", "responsavel"]
+
+
+def test_base_url_can_be_overridden():
+    profile = load_profile(DEFAULT_PROFILE_PATH, base_url="http://127.0.0.1:9999")
+    assert profile.detail_url("123456") == "http://127.0.0.1:9999/os/123456"
+
+
+def test_detail_url_quotes_the_number_so_it_cannot_escape_the_path():
+    profile = load_profile(DEFAULT_PROFILE_PATH)
+    assert profile.detail_url("../admin?x=1#") == "http://127.0.0.1:8001/os/..%2Fadmin%3Fx%3D1%23"
+
+
+@pytest.mark.parametrize("value", ["123456", " 42 ", "1"])
+def test_valid_numbers_are_returned_stripped(value):
+    assert load_profile(DEFAULT_PROFILE_PATH).validate_number(value) == value.strip()
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "abc", "12.3", "1234567890123", "١٢٣", "12/34", "-5", "../etc/passwd", "1" * 10_000],
+)
+def test_invalid_numbers_raise_an_error_naming_the_rule(value):
+    with pytest.raises(InvalidOsNumberError) as info:
+        load_profile(DEFAULT_PROFILE_PATH).validate_number(value)
+    assert "^[0-9]{1,12}$" in info.value.rule
+
+
+@pytest.mark.parametrize(
+    "mutate,key",
+    [
+        (lambda r: r.pop("login"), "[login]"),
+        (lambda r: r["numero"].pop("pattern"), "numero.pattern"),
+        (lambda r: r["numero"].update(pattern="(["), "numero.pattern"),
+        (lambda r: r["detail"].update(url="/os/"), "{numero}"),
+        (lambda r: r["fields"]["cliente"].update(clean="upper"), "fields.cliente.clean"),
+        (lambda r: r["fields"]["prazo"].pop("date_format"), "fields.prazo.date_format"),
+        (lambda r: r["fields"]["cliente"].update(xpath="//dd"), "fields.cliente"),
+        (lambda r: r.update(encoding="klingon"), "encoding"),
+        (lambda r: r["login"].pop("password_field"), "login.password_field"),
+    ],
+)
+def test_broken_profiles_are_rejected_naming_the_key(raw, mutate, key):
+    mutate(raw)
+    with pytest.raises(ProfileError, match=re.escape(key)):
+        parse_profile(raw)
+
+
+def test_an_invalid_selector_fails_at_load_time(tmp_path, raw):
+    text = DEFAULT_PROFILE_PATH.read_text(encoding="utf-8").replace(
+        'css = "dd#cliente::text"', 'css = "dd#cliente::::text"'
+    )
+    path = tmp_path / "p.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ProfileError, match=r"fields\.cliente"):
+        load_profile(path)
+
+
+def test_missing_or_malformed_files_are_profile_errors(tmp_path):
+    with pytest.raises(ProfileError, match="not found"):
+        load_profile(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = ", encoding="utf-8")
+    with pytest.raises(ProfileError, match="not valid TOML"):
+        load_profile(bad)
