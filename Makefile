@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv lint format test test-unit test-functional test-integration portal clean
+.PHONY: help venv run lint format test test-unit test-functional test-integration test-e2e portal clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -16,6 +16,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@touch $@
 
 venv: $(STAMP) ## create .venv and install the dev requirements
+
+run: $(STAMP) ## start the whole local stack (API, page, worker, WebSocket, portal, AWS emulation)
+	$(BIN)/python -m local.stack
 
 lint: $(STAMP) ## ruff check and format check
 	$(BIN)/ruff check .

@@ -10,7 +10,7 @@ import os
 from functools import lru_cache
 from typing import Any
 
-from chalice import Chalice
+from chalice import Chalice, Response
 
 from chalicelib.config import Settings
 from chalicelib.observability import flush_metrics, logger
@@ -19,6 +19,10 @@ from chalicelib.responses import error, handles_errors, json_response
 app = Chalice(app_name="raspa", configure_logs=False)
 
 QUEUE_NAME = os.environ.get("RASPA_QUEUE_NAME", "raspa-scrape")
+CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "connect-src 'self' ws: wss: http: https:; img-src 'self' data:; frame-ancestors 'none'"
+)
 
 
 # ------------------------------------------------------------------- wiring
@@ -36,13 +40,20 @@ def get_profile() -> Any:
 
 
 @lru_cache(maxsize=1)
-def get_store() -> Any:
+def get_models() -> Any:
     from chalicelib.models import build_models
+
+    s = get_settings()
+    return build_models(s.os_table, s.tasks_table, s.region, s.connections_table)
+
+
+@lru_cache(maxsize=1)
+def get_store() -> Any:
     from chalicelib.store import Store
 
     s = get_settings()
     return Store(
-        build_models(s.os_table, s.tasks_table, s.region),
+        get_models(),
         cache_ttl_seconds=s.cache_ttl_seconds,
         not_found_ttl_seconds=s.not_found_ttl_seconds,
         task_retention_seconds=s.task_retention_seconds,
@@ -93,6 +104,35 @@ def get_scraper() -> Any:
 
 
 @lru_cache(maxsize=1)
+def get_notifier() -> Any:
+    from chalicelib.notify import Notifier, Registry
+
+    s = get_settings()
+    registry = Registry(
+        get_models(),
+        connection_ttl_seconds=s.connection_ttl_seconds,
+        subscription_ttl_seconds=s.task_retention_seconds,
+    )
+    return Notifier(registry, _management_client if s.ws_endpoint else None)
+
+
+@lru_cache(maxsize=1)
+def _management_client() -> Any:
+    import boto3
+
+    s = get_settings()
+    return boto3.client("apigatewaymanagementapi", endpoint_url=s.ws_endpoint, region_name=s.region)
+
+
+@lru_cache(maxsize=1)
+def get_websocket() -> Any:
+    from chalicelib.websocket import WebSocketService
+
+    notifier = get_notifier()
+    return WebSocketService(notifier.registry, notifier, get_lookup())
+
+
+@lru_cache(maxsize=1)
 def get_worker() -> Any:
     from chalicelib.worker import ScrapeWorker
 
@@ -105,6 +145,7 @@ def get_worker() -> Any:
         retry_base_delay_seconds=s.retry_base_delay_seconds,
         # Stop starting requests early enough to record the outcome before Lambda's limit.
         time_budget_seconds=max(1.0, s.scrape_timeout_seconds - s.read_timeout_seconds - 5),
+        notify=get_notifier().task_event,
     )
 
 
@@ -112,6 +153,11 @@ def reset_wiring() -> None:
     """Forget every cached service (tests and the local runtime call this)."""
     for getter in (
         get_settings,
+        get_models,
+        get_notifier,
+        _management_client,
+        get_websocket,
+        get_page,
         get_profile,
         get_store,
         get_queue,
@@ -133,6 +179,26 @@ def observe(event: Any, get_response: Any) -> Any:
 
 
 # ---------------------------------------------------------------- HTTP API
+@app.route("/", methods=["GET"])
+def index() -> Any:
+    return Response(
+        body=get_page(),
+        status_code=200,
+        headers={
+            "Content-Type": "text/html; charset=utf-8",
+            "Cache-Control": "no-cache",
+            "Content-Security-Policy": CSP,
+        },
+    )
+
+
+@lru_cache(maxsize=1)
+def get_page() -> str:
+    from chalicelib.page import render_page
+
+    return render_page(ws_url=get_settings().ws_url)
+
+
 @app.route("/health", methods=["GET"])
 def health() -> Any:
     return json_response(200, {"status": "ok", "service": "raspa"})
@@ -145,6 +211,9 @@ def buscar_os_async(numero_os: str) -> Any:
     if refresh is None:
         return error(400, "invalid_parameter", "refresh must be true or false")
     result = get_lookup().lookup(numero_os, refresh=refresh)
+    connection_id = (app.current_request.headers or {}).get("x-connection-id")
+    if connection_id and result.body.get("task_id"):
+        get_websocket().follow(result.body["task_id"], connection_id)
     return json_response(result.http_status, result.body)
 
 
@@ -169,6 +238,22 @@ def _flag(raw: str | None) -> bool | None:
     if raw.lower() in ("true", "1", "yes"):
         return True
     return None
+
+
+# --------------------------------------------------------------- WebSocket
+@app.on_ws_connect()
+def ws_connect(event: Any) -> None:
+    get_websocket().connect(event.connection_id)
+
+
+@app.on_ws_message()
+def ws_message(event: Any) -> None:
+    get_websocket().message(event.connection_id, event.body)
+
+
+@app.on_ws_disconnect()
+def ws_disconnect(event: Any) -> None:
+    get_websocket().disconnect(event.connection_id)
 
 
 # ------------------------------------------------------------------ worker

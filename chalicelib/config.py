@@ -26,6 +26,7 @@ class Settings:
     region: str = "us-east-1"
     os_table: str = "raspa-os"
     tasks_table: str = "raspa-tasks"
+    connections_table: str = "raspa-connections"
     queue_name: str = "raspa-scrape"
     queue_url: str = ""
     dlq_name: str = "raspa-scrape-dlq"
@@ -49,6 +50,13 @@ class Settings:
     task_retention_seconds: int = 7 * 86_400
     #: Safety net for a per-OS lock whose task never finished (SQS's default retention).
     lock_ttl_seconds: int = 4 * 86_400
+    #: API Gateway's @connections management endpoint (https://{api}.execute-api.{region}
+    #: .amazonaws.com/{stage}); empty disables notifications (clients poll the status).
+    ws_endpoint: str = ""
+    #: The WebSocket URL browsers connect to (wss://...), handed to the page.
+    ws_url: str = ""
+    #: API Gateway's maximum connection duration.
+    connection_ttl_seconds: int = 7_200
     profile_path: str = ""
     portal_base_url: str = ""
     portal_secret_name: str = "raspa/portal-credentials"  # noqa: S105 - a name, not a secret

@@ -2,8 +2,9 @@
 
 ``raspa-os`` holds one item per OS number (the cache, positive or negative).
 ``raspa-tasks`` holds task items (``pk`` = task id), one lock item per OS with an
-active task (``pk`` = ``os#<numero>``) and hourly scrape-duration counters
-(``pk`` = ``stats#<hour>``). Locks and tasks are written together in one transaction,
+active task (``pk`` = ``os#<numero>``), hourly scrape-duration counters
+(``pk`` = ``stats#<hour>``) and each task's WebSocket subscribers (``pk`` = ``sub#<task>``).
+``raspa-connections`` holds open WebSocket connections. Locks and tasks are written together in one transaction,
 which is what makes "one active task per OS" exact under concurrency.
 """
 
@@ -17,6 +18,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
@@ -34,6 +36,10 @@ def stats_key(hour: str) -> str:
     return f"stats#{hour}"
 
 
+def subscription_key(task_id: str) -> str:
+    return f"sub#{task_id}"
+
+
 @dataclass(frozen=True)
 class Models:
     """The model classes bound to one set of table names."""
@@ -42,10 +48,14 @@ class Models:
     Task: type[Model]
     Lock: type[Model]
     Stats: type[Model]
+    Subscription: type[Model]
+    Connection: type[Model]
 
 
 @lru_cache(maxsize=8)
-def build_models(os_table: str, tasks_table: str, region: str) -> Models:
+def build_models(
+    os_table: str, tasks_table: str, region: str, connections_table: str = "raspa-connections"
+) -> Models:
     """Model classes for the given tables (cached: PynamoDB keeps a connection per class)."""
 
     class OsRecord(Model):
@@ -116,6 +126,29 @@ def build_models(os_table: str, tasks_table: str, region: str) -> Models:
         seconds = NumberAttribute(default=0)
         expires_at = TTLAttribute()
 
-    for cls in (OsRecord, Task, Lock, Stats):
+    class Subscription(Model):
+        """The WebSocket connections to notify about one task (``pk`` = ``sub#<task>``)."""
+
+        class Meta:
+            table_name = tasks_table
+
+        pk = UnicodeAttribute(hash_key=True)
+        kind = UnicodeAttribute(default="subscription")
+        connections = UnicodeSetAttribute(null=True)
+        expires_at = TTLAttribute()
+
+    class Connection(Model):
+        """An open WebSocket connection (API Gateway closes them after 2 hours)."""
+
+        class Meta:
+            table_name = connections_table
+
+        connection_id = UnicodeAttribute(hash_key=True)
+        user = UnicodeAttribute(null=True)
+        connected_at = NumberAttribute()
+        expires_at = TTLAttribute()
+
+    models = (OsRecord, Task, Lock, Stats, Subscription, Connection)
+    for cls in models:
         cls.Meta.region = region  # type: ignore[attr-defined]
-    return Models(OsRecord, Task, Lock, Stats)
+    return Models(*models)

@@ -78,7 +78,9 @@ class ScrapeWorker:
                 negative=False,
             )
             count_by("ScrapeFailed", "reason", "worker_died")
-            self.notify(task, "error")
+            self.notify(
+                task, "error", message="the worker stopped before finishing", reason="worker_died"
+            )
             return self._to_dead_letter(msg, "worker_died")
         logger.info(
             "scrape started",
@@ -158,7 +160,7 @@ class ScrapeWorker:
             task, message=decision.message, reason=exc.reason, negative=negative
         )
         count_by("ScrapeFailed", "reason", exc.reason)
-        self.notify(task, "error", message=decision.message)
+        self.notify(task, "error", message=decision.message, reason=exc.reason)
         if decision.dead_letter:
             return self._to_dead_letter(msg, exc.reason)
         return exc.reason

@@ -57,6 +57,7 @@ def resources(settings: Settings) -> Resources:
         "expires_at",
         indexes=(IndexSpec(QUEUE_INDEX, ("queue", "S"), ("queued_at", "N")),),
     )
+    connections_table = TableSpec(settings.connections_table, ("connection_id", "S"), "expires_at")
     dlq = QueueSpec(settings.dlq_name, visibility_timeout=30, retention_seconds=14 * 86_400)
     queue = QueueSpec(
         settings.queue_name,
@@ -66,5 +67,7 @@ def resources(settings: Settings) -> Resources:
         max_receive_count=settings.max_receive_count,
     )
     return Resources(
-        tables=(os_table, tasks_table), queues=(dlq, queue), secret_name=settings.portal_secret_name
+        tables=(os_table, tasks_table, connections_table),
+        queues=(dlq, queue),
+        secret_name=settings.portal_secret_name,
     )

@@ -1,0 +1,190 @@
+"""WebSocket notifications: the messages (pure) and their delivery over API Gateway's
+@connections API. A notification failure never fails a scrape: errors are logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any, Callable
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import PynamoDBException
+
+from chalicelib.models import Models, subscription_key
+
+__all__ = ["MAX_MESSAGE_BYTES", "Notifier", "Registry", "encode", "task_message"]
+
+logger = logging.getLogger(__name__)
+
+#: API Gateway WebSocket frames are limited to 128 KB.
+MAX_MESSAGE_BYTES = 128 * 1024
+
+
+def task_message(task_id: str, numero_os: str, kind: str, **data: Any) -> dict[str, Any]:
+    """The message for a task event, in the shape the user's original client expects."""
+    message: dict[str, Any] = {"task_id": task_id, "numero_os": numero_os}
+    if kind == "success":
+        message.update(status="success", progress=100, result=data.get("result"))
+    elif kind == "error":
+        message.update(status="error", message=data.get("message", ""), reason=data.get("reason"))
+    elif kind == "retry":
+        message.update(
+            status="progress",
+            step="retry",
+            progress=data.get("progress", 0),
+            message=data.get("message", ""),
+            retry_in=data.get("delay"),
+        )
+    else:
+        message.update(
+            status="progress", step=data.get("step"), progress=int(data.get("progress", 0))
+        )
+        for key in ("position", "estimated_time", "task_status"):
+            if key in data:
+                message[key] = data[key]
+    return message
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    """JSON bytes within API Gateway's limit; a too-large result becomes a pointer to GET /os."""
+    raw = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+    if len(raw) <= MAX_MESSAGE_BYTES:
+        return raw
+    slim = {k: v for k, v in message.items() if k != "result"}
+    slim.update(result=None, result_url=f"/os/{message.get('numero_os', '')}", truncated=True)
+    return json.dumps(slim, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class Registry:
+    """Open connections and each task's subscribers, in DynamoDB."""
+
+    def __init__(
+        self,
+        models: Models,
+        *,
+        connection_ttl_seconds: int,
+        subscription_ttl_seconds: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.m = models
+        self.connection_ttl = connection_ttl_seconds
+        self.subscription_ttl = subscription_ttl_seconds
+        self.clock = clock
+
+    def _expiry(self, seconds: int) -> datetime:
+        return datetime.fromtimestamp(self.clock() + seconds, tz=UTC)
+
+    def register(self, connection_id: str, user: str | None = None) -> None:
+        self.m.Connection(
+            connection_id,
+            user=user,
+            connected_at=self.clock(),
+            expires_at=self._expiry(self.connection_ttl),
+        ).save()
+
+    def unregister(self, connection_id: str) -> None:
+        self.m.Connection(connection_id).delete()
+
+    def is_open(self, connection_id: str) -> bool:
+        try:
+            item = self.m.Connection.get(connection_id)
+        except self.m.Connection.DoesNotExist:
+            return False
+        return item.expires_at.timestamp() > self.clock()
+
+    def subscribe(self, task_id: str, connection_id: str) -> None:
+        sub = self.m.Subscription
+        sub(subscription_key(task_id)).update(
+            actions=[
+                sub.connections.add({connection_id}),
+                sub.kind.set("subscription"),
+                sub.expires_at.set(self._expiry(self.subscription_ttl)),
+            ]
+        )
+
+    def unsubscribe(self, task_id: str, connection_id: str) -> None:
+        sub = self.m.Subscription
+        sub(subscription_key(task_id)).update(actions=[sub.connections.delete({connection_id})])
+
+    def subscribers(self, task_id: str) -> set[str]:
+        try:
+            item = self.m.Subscription.get(subscription_key(task_id))
+        except self.m.Subscription.DoesNotExist:
+            return set()
+        return set(item.connections or ())
+
+
+class Notifier:
+    """Pushes messages to connections; forgets connections API Gateway says are gone."""
+
+    def __init__(self, registry: Registry, client: Callable[[], Any] | None) -> None:
+        self.registry = registry
+        self._client = client  # None: notifications are off (no WebSocket endpoint configured)
+
+    def send(self, connection_id: str, message: dict[str, Any]) -> bool:
+        """Send one message; False if the connection is gone or the send failed."""
+        if self._client is None:
+            return False
+        try:
+            self._client().post_to_connection(ConnectionId=connection_id, Data=encode(message))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "GoneException":
+                self._forget(connection_id)
+            else:
+                logger.warning(
+                    "notification failed", extra={"connection_id": connection_id, "error": str(exc)}
+                )
+            return False
+        except BotoCoreError as exc:
+            logger.warning(
+                "notification failed", extra={"connection_id": connection_id, "error": str(exc)}
+            )
+            return False
+        return True
+
+    def publish(self, task_id: str, message: dict[str, Any]) -> int:
+        """Send ``message`` to every subscriber of ``task_id``; returns how many got it."""
+        if self._client is None:
+            return 0
+        try:
+            connections = self.registry.subscribers(task_id)
+        except PynamoDBException as exc:
+            logger.warning(
+                "reading subscribers failed", extra={"task_id": task_id, "error": str(exc)}
+            )
+            return 0
+        sent = 0
+        for connection_id in sorted(connections):
+            if self.send(connection_id, message):
+                sent += 1
+            elif not self._still_open(connection_id):
+                self._drop(task_id, connection_id)
+        return sent
+
+    def task_event(self, task: Any, kind: str, **data: Any) -> None:
+        """The worker's hook: one task event to its subscribers. Never raises."""
+        try:
+            self.publish(task.pk, task_message(task.pk, task.numero_os, kind, **data))
+        except Exception:
+            logger.exception("notification failed", extra={"task_id": task.pk})
+
+    def _still_open(self, connection_id: str) -> bool:
+        try:
+            return self.registry.is_open(connection_id)
+        except PynamoDBException:
+            return True
+
+    def _forget(self, connection_id: str) -> None:
+        try:
+            self.registry.unregister(connection_id)
+        except PynamoDBException as exc:
+            logger.warning("removing a stale connection failed", extra={"error": str(exc)})
+
+    def _drop(self, task_id: str, connection_id: str) -> None:
+        try:
+            self.registry.unsubscribe(task_id, connection_id)
+        except PynamoDBException as exc:
+            logger.warning("removing a stale subscriber failed", extra={"error": str(exc)})

@@ -1,0 +1,16 @@
+"""The browser client: one static page, with the runtime settings it needs injected."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+__all__ = ["render_page"]
+
+PAGE = Path(__file__).resolve().parent / "static" / "index.html"
+
+
+def render_page(*, ws_url: str) -> str:
+    """The page with its configuration (the WebSocket URL) embedded as JSON."""
+    config = json.dumps({"wsUrl": ws_url}).replace("<", "\\u003c")
+    return PAGE.read_text(encoding="utf-8").replace("__RASPA_CONFIG__", config)

@@ -1,0 +1,117 @@
+"""The WebSocket API's use cases: connect, subscribe to a task, disconnect."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from chalicelib.errors import TaskNotFoundError
+from chalicelib.notify import Notifier, Registry, task_message
+
+__all__ = ["WebSocketService"]
+
+MAX_BODY_BYTES = 4096
+_TASK_ID = re.compile(r"[0-9a-f]{32}")
+
+
+class WebSocketService:
+    """Registers connections and answers ``{"action": "subscribe", "task_id": ...}``."""
+
+    def __init__(self, registry: Registry, notifier: Notifier, lookup: Any) -> None:
+        self.registry = registry
+        self.notifier = notifier
+        self.lookup = lookup
+
+    def connect(self, connection_id: str, user: str | None = None) -> None:
+        self.registry.register(connection_id, user)
+
+    def disconnect(self, connection_id: str) -> None:
+        self.registry.unregister(connection_id)
+
+    def message(self, connection_id: str, body: str) -> None:
+        """Handle one client message; a bad one gets an error message back, never a crash."""
+        request, problem = parse_request(body)
+        if problem:
+            self.notifier.send(
+                connection_id, {"status": "error", "error": "invalid_message", "message": problem}
+            )
+            return
+        if request["action"] == "ping":
+            self.notifier.send(connection_id, {"status": "pong"})
+            return
+        if request["action"] == "hello":
+            # API Gateway never tells a client its id; it needs it for X-Connection-Id.
+            self.notifier.send(connection_id, {"status": "hello", "connection_id": connection_id})
+            return
+        self.subscribe(connection_id, request["task_id"])
+
+    def follow(self, task_id: str, connection_id: str) -> None:
+        """Subscribe the connection that asked over HTTP (``X-Connection-Id``), if it is open."""
+        if len(connection_id) <= 128 and self.registry.is_open(connection_id):
+            self.registry.subscribe(task_id, connection_id)
+
+    def subscribe(self, connection_id: str, task_id: str) -> None:
+        """Subscribe, then send the task's current state (it may have finished already)."""
+        try:
+            status = self.lookup.status(task_id)
+        except TaskNotFoundError:
+            self.notifier.send(
+                connection_id,
+                {
+                    "status": "error",
+                    "error": "task_not_found",
+                    "task_id": task_id,
+                    "message": "no such task",
+                },
+            )
+            return
+        if status["status"] not in ("SUCCESS", "FAILURE"):
+            self.registry.subscribe(task_id, connection_id)
+        self.notifier.send(connection_id, snapshot(status))
+
+
+def parse_request(body: str) -> tuple[dict[str, Any], str | None]:
+    """Validate a client message: returns (request, None) or ({}, problem)."""
+    if len(body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
+        return {}, f"message larger than {MAX_BODY_BYTES} bytes"
+    try:
+        request = json.loads(body)
+    except ValueError:
+        return {}, "message must be JSON"
+    if not isinstance(request, dict):
+        return {}, "message must be a JSON object"
+    action = request.get("action")
+    if action in ("ping", "hello"):
+        return {"action": action}, None
+    if action != "subscribe":
+        return {}, "action must be 'subscribe', 'hello' or 'ping'"
+    task_id = request.get("task_id")
+    if not isinstance(task_id, str) or not _TASK_ID.fullmatch(task_id):
+        return {}, "task_id must be a task id returned by POST /buscar-os-async"
+    return {"action": "subscribe", "task_id": task_id}, None
+
+
+def snapshot(status: dict[str, Any]) -> dict[str, Any]:
+    """A task's current state as a WebSocket message."""
+    task_id, numero = status["task_id"], status["numero_os"]
+    if status["status"] == "SUCCESS":
+        return task_message(task_id, numero, "success", result=status["result"])
+    if status["status"] == "FAILURE":
+        return task_message(
+            task_id,
+            numero,
+            "error",
+            message=status["result"],
+            reason=(status.get("error") or {}).get("reason"),
+        )
+    extra = {k: status[k] for k in ("position", "estimated_time") if k in status}
+    return task_message(
+        task_id,
+        numero,
+        "progress",
+        step=status.get("step"),
+        progress=status.get("progress", 0),
+        task_status=status["status"],
+        **extra,
+    )
