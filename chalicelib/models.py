@@ -4,8 +4,8 @@
 ``raspa-tasks`` holds task items (``pk`` = task id), one lock item per OS with an
 active task (``pk`` = ``os#<numero>``), hourly scrape-duration counters
 (``pk`` = ``stats#<hour>``) and each task's WebSocket subscribers (``pk`` = ``sub#<task>``).
-``raspa-connections`` holds open WebSocket connections. Locks and tasks are written together in one transaction,
-which is what makes "one active task per OS" exact under concurrency.
+``raspa-connections`` holds open WebSocket connections. Locks and tasks are written together
+in one transaction, which is what makes "one active task per OS" exact under concurrency.
 """
 
 from __future__ import annotations

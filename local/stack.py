@@ -9,6 +9,7 @@ URLs go to ``.raspa/local.json``. Ports come from ``RASPA_*_PORT`` variables.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -209,10 +210,8 @@ def main() -> None:
     print("  written to     .raspa/local.json — Ctrl-C stops everything\n", flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stopped.set())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         stopped.wait()
-    except KeyboardInterrupt:
-        pass
     print("\nstopping…", flush=True)
     stack.stop()
     (STATE_DIR / "local.json").unlink(missing_ok=True)
