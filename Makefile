@@ -40,9 +40,12 @@ test-functional: $(STAMP) ## functional tests (moto, chalice.test.Client)
 test-integration: $(STAMP) ## worker and scraper against the demo portal on loopback
 	$(BIN)/pytest tests/integration
 
+test-e2e: $(STAMP) ## the local stack driven through Debian's Chromium (apt-get install chromium)
+	$(BIN)/pytest tests/e2e
+
 portal: $(STAMP) ## run the demo portal alone on 127.0.0.1:8001
 	$(BIN)/python -m local.portal --port 8001
 
 clean: ## remove caches and local state (keeps .venv)
-	rm -rf .raspa .pytest_cache .ruff_cache
+	rm -rf .raspa .pytest_cache .ruff_cache test-artifacts
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +

@@ -23,7 +23,7 @@ from typing import Any
 import boto3
 
 ROOT = Path(__file__).resolve().parents[1]
-STATE_DIR = ROOT / ".raspa"
+STATE_DIR = Path(os.environ.get("RASPA_STATE_DIR") or ROOT / ".raspa")
 DEMO_CREDENTIALS = {"username": "demo", "password": "demo-password"}
 REGION = "us-east-1"
 
@@ -176,7 +176,7 @@ class LocalStack:
 
 def _single_instance() -> Any:
     """Hold ``.raspa/run.lock`` for as long as the stack runs; exit if another one holds it."""
-    STATE_DIR.mkdir(exist_ok=True)
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
     handle = (STATE_DIR / "run.lock").open("w")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -1,0 +1,143 @@
+"""End-to-end fixtures: the whole local stack (``python -m local.stack``, as ``make run``
+starts it) in a subprocess on free ports, and Debian's Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "/usr/bin/chromium")
+
+
+def chromium_path() -> str | None:
+    for candidate in CHROMIUM_CANDIDATES:
+        found = shutil.which(candidate)
+        if found:
+            return found
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    path = chromium_path()
+    if path is None:
+        message = (
+            "browser tests need Debian's Chromium (apt-get install chromium); "
+            "none found, so they were not run"
+        )
+        if os.environ.get("RASPA_REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The local stack with fast retries, its URLs as written to local.json."""
+    state = tmp_path_factory.mktemp("raspa-state")
+    ARTIFACTS.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RASPA_"))}
+    env.update(
+        {
+            "RASPA_STATE_DIR": str(state),
+            "RASPA_RETRY_BASE_DELAY_SECONDS": "0",
+            "RASPA_READ_TIMEOUT_SECONDS": "2",
+            "RASPA_API_PORT": str(free_port()),
+            "RASPA_PORTAL_PORT": str(free_port()),
+            "RASPA_WS_PORT": str(free_port()),
+            "RASPA_WS_MANAGEMENT_PORT": str(free_port()),
+            "RASPA_AWS_PORT": str(free_port()),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    log = (ARTIFACTS / "e2e-stack.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local.stack"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    info = state / "local.json"
+    deadline = time.monotonic() + 60
+    while not info.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"the local stack did not start; see {log.name}")
+        time.sleep(0.1)
+    urls = json.loads(info.read_text())
+    yield urls
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+def portal_control(stack: dict[str, Any], path: str, payload: dict | None = None) -> Any:
+    data = json.dumps(payload or {}).encode()
+    request = urllib.request.Request(
+        stack["portal_url"] + path,
+        data=data,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture
+def portal(stack: dict[str, Any]) -> Any:
+    portal_control(stack, "/_reset")
+    return lambda **faults: portal_control(stack, "/_faults", faults)
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        instance = p.chromium.launch(
+            executable_path=chromium,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-quic",
+            ],
+        )
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    context = browser.new_context(locale="pt-BR", viewport={"width": 1100, "height": 800})
+    page = context.new_page()
+    yield page
+    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
