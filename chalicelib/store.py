@@ -69,13 +69,8 @@ class Store:
     # ----------------------------------------------------------------- OS cache
     def fresh_record(self, numero_os: str) -> Any | None:
         """The cached OS item if it has not expired (TTL deletion is lazy), else None."""
-        try:
-            item = self.m.OsRecord.get(numero_os)
-        except self.m.OsRecord.DoesNotExist:
-            return None
-        except PynamoDBException as exc:
-            raise StorageError(f"reading OS {numero_os} failed: {exc.msg}") from exc
-        if item.expires_at.timestamp() <= self.clock():
+        item = self.any_record(numero_os)
+        if item is None or item.expires_at.timestamp() <= self.clock():
             return None
         return item
 

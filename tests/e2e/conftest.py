@@ -84,7 +84,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             raise RuntimeError(f"the local stack did not start; see {log.name}")
         time.sleep(0.1)
     urls = json.loads(info.read_text())
-    yield urls
+    yield {**urls, "_env": env}
     process.terminate()
     try:
         process.wait(timeout=15)

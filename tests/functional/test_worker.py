@@ -190,3 +190,15 @@ def test_status_reports_every_state_the_task_goes_through(client, aws, driver, s
     states.append(status(client, task_id)["status"])
     assert states == ["PENDING", "STARTED", "PROGRESS", "SUCCESS"]
     assert store.get_task(task_id).status == TaskStatus.SUCCESS.value
+
+
+def test_an_unreadable_portal_secret_is_retried_not_crashed(client, aws, driver, monkeypatch):
+    monkeypatch.setenv("RASPA_PORTAL_SECRET_NAME", "no-such-secret")
+    raspa_app.reset_wiring()
+    # Build settings now: the test client applies .chalice/config.json's variables on invoke.
+    assert raspa_app.get_settings().portal_secret_name == "no-such-secret"
+    task_id = enqueue(client)
+    assert driver.deliver_once() == "error"
+    body = status(client, task_id)
+    assert body["status"] == "RETRY"
+    assert "no-such-secret" in body["result"] and "password" not in body["result"]

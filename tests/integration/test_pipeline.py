@@ -61,7 +61,7 @@ def test_full_scrape_stores_every_field_and_every_history_page(stack, api):
         done = wait_terminal(api, queued["task_id"])
     assert done["status"] == "SUCCESS", done
     result = done["result"]
-    expected = portal_data.record_for(123456) if hasattr(portal_data, "record_for") else None
+    expected = portal_data.record_for(123456)
     assert result["numero"] == "123456"
     for field in (
         "situacao",
@@ -74,8 +74,8 @@ def test_full_scrape_stores_every_field_and_every_history_page(stack, api):
         "descricao",
     ):
         assert result[field], field
-    if expected is not None:
-        assert len(result["historico"]) == len(expected["historico"])
+    assert result["cliente"] == expected["cliente"]
+    assert len(result["historico"]) == len(expected["historico"])
     status, found = lookup(api, "123456")
     assert status == 200 and found["data"] == result
 
