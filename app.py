@@ -10,9 +10,10 @@ import os
 from functools import lru_cache
 from typing import Any
 
-from chalice import Chalice, Response
+from chalice import AuthResponse, Chalice, Response
 
 from chalicelib.config import Settings
+from chalicelib.errors import ConfigurationError
 from chalicelib.observability import flush_metrics, logger
 from chalicelib.responses import error, handles_errors, json_response
 
@@ -62,30 +63,70 @@ def get_store() -> Any:
 
 
 @lru_cache(maxsize=1)
-def get_queue() -> Any:
+def get_sqs() -> Any:
     import boto3
 
+    return boto3.client("sqs", region_name=get_settings().region)
+
+
+@lru_cache(maxsize=1)
+def get_queue() -> Any:
+    """The standard lane."""
     from chalicelib.queue import ScrapeQueue
 
     s = get_settings()
-    client = boto3.client("sqs", region_name=s.region)
     if s.queue_url:
-        return ScrapeQueue(client, s.queue_url)
-    return ScrapeQueue.by_name(client, s.queue_name)
+        return ScrapeQueue(get_sqs(), s.queue_url)
+    return ScrapeQueue.by_name(get_sqs(), s.queue_name)
+
+
+@lru_cache(maxsize=1)
+def get_priority_queue() -> Any:
+    """The VIP lane."""
+    from chalicelib.queue import ScrapeQueue
+
+    s = get_settings()
+    if s.priority_queue_url:
+        return ScrapeQueue(get_sqs(), s.priority_queue_url)
+    return ScrapeQueue.by_name(get_sqs(), s.priority_queue_name)
+
+
+def get_lanes() -> dict[str, Any]:
+    """Queues by lane, resolved on first use (a standard user never needs the VIP one)."""
+    return _Lanes()
+
+
+class _Lanes(dict):
+    def __missing__(self, lane: str) -> Any:
+        return get_priority_queue() if lane == "vip" else get_queue()
+
+
+@lru_cache(maxsize=1)
+def get_verifier() -> Any:
+    import jwt
+
+    from chalicelib.auth import TokenVerifier
+
+    s = get_settings()
+    jwks = jwt.PyJWKClient(s.jwks_url, cache_keys=True, lifespan=3600, timeout=5)
+    return TokenVerifier(
+        issuer=s.auth_issuer, client_id=s.auth_client_id, jwks_client=jwks, vip_group=s.vip_group
+    )
 
 
 @lru_cache(maxsize=1)
 def get_lookup() -> Any:
-    from chalicelib.lookup import LookupService, MeanDuration
+    from chalicelib.lookup import Limits, LookupService, MeanDuration
 
     s = get_settings()
     store = get_store()
     return LookupService(
         store,
-        get_queue(),
+        get_lanes(),
         get_profile(),
         concurrency=s.concurrency,
         mean_duration=MeanDuration(store.mean_scrape_seconds, s.default_scrape_seconds),
+        limits=Limits(s.rate_limit, s.vip_rate_limit, s.rate_window_seconds),
     )
 
 
@@ -139,7 +180,7 @@ def get_worker() -> Any:
     s = get_settings()
     return ScrapeWorker(
         get_store(),
-        get_queue(),
+        {s.queue_name: get_queue(), s.priority_queue_name: get_priority_queue()},
         get_scraper,
         max_attempts=s.max_attempts,
         retry_base_delay_seconds=s.retry_base_delay_seconds,
@@ -153,6 +194,9 @@ def reset_wiring() -> None:
     """Forget every cached service (tests and the local runtime call this)."""
     for getter in (
         get_settings,
+        get_sqs,
+        get_priority_queue,
+        get_verifier,
         get_models,
         get_notifier,
         _management_client,
@@ -204,26 +248,55 @@ def health() -> Any:
     return json_response(200, {"status": "ok", "service": "raspa"})
 
 
-@app.route("/buscar-os-async/{numero_os}", methods=["POST"])
+@app.authorizer(ttl_seconds=300)
+def jwt_auth(auth_request: Any) -> Any:
+    """Verify the bearer token; API Gateway caches the answer per token for 5 minutes."""
+    from chalicelib.auth import AuthError, bearer_token
+
+    try:
+        identity = get_verifier().verify(bearer_token(auth_request.token))
+    except (AuthError, ConfigurationError) as exc:
+        logger.info("token refused", extra={"reason": str(exc)})
+        return AuthResponse(routes=[], principal_id="anonymous")
+    return AuthResponse(
+        routes=["*"],
+        principal_id=identity.user,
+        context={"user": identity.user, "vip": str(identity.vip).lower()},
+    )
+
+
+def current_identity() -> Any:
+    """Who is calling, as the authorizer established it."""
+    from chalicelib.auth import Identity
+
+    context = (app.current_request.context or {}).get("authorizer") or {}
+    user = context.get("user") or context.get("principalId")
+    if not user:
+        raise ConfigurationError("route called without the authorizer's identity")
+    return Identity(user=str(user), vip=str(context.get("vip")).lower() == "true")
+
+
+@app.route("/buscar-os-async/{numero_os}", methods=["POST"], authorizer=jwt_auth)
 @handles_errors
 def buscar_os_async(numero_os: str) -> Any:
     refresh = _flag((app.current_request.query_params or {}).get("refresh"))
     if refresh is None:
         return error(400, "invalid_parameter", "refresh must be true or false")
-    result = get_lookup().lookup(numero_os, refresh=refresh)
+    identity = current_identity()
+    result = get_lookup().lookup(numero_os, refresh=refresh, identity=identity)
     connection_id = (app.current_request.headers or {}).get("x-connection-id")
     if connection_id and result.body.get("task_id"):
-        get_websocket().follow(result.body["task_id"], connection_id)
+        get_websocket().follow(result.body["task_id"], connection_id, identity.user)
     return json_response(result.http_status, result.body)
 
 
-@app.route("/scraping-status/{task_id}", methods=["GET"])
+@app.route("/scraping-status/{task_id}", methods=["GET"], authorizer=jwt_auth)
 @handles_errors
 def scraping_status(task_id: str) -> Any:
-    return json_response(200, get_lookup().status(task_id))
+    return json_response(200, get_lookup().status(task_id, current_identity().user))
 
 
-@app.route("/os/{numero_os}", methods=["GET"])
+@app.route("/os/{numero_os}", methods=["GET"], authorizer=jwt_auth)
 @handles_errors
 def get_os(numero_os: str) -> Any:
     record = get_lookup().record(numero_os)
@@ -242,8 +315,18 @@ def _flag(raw: str | None) -> bool | None:
 
 # --------------------------------------------------------------- WebSocket
 @app.on_ws_connect()
-def ws_connect(event: Any) -> None:
-    get_websocket().connect(event.connection_id)
+def ws_connect(event: Any) -> Any:
+    """A connection needs a valid token in its query string (?token=...)."""
+    from chalicelib.auth import AuthError, bearer_token
+
+    query = event.to_dict().get("queryStringParameters") or {}
+    try:
+        identity = get_verifier().verify(bearer_token(query.get("token")))
+    except (AuthError, ConfigurationError) as exc:
+        logger.info("WebSocket connection refused", extra={"reason": str(exc)})
+        return {"statusCode": 401}
+    get_websocket().connect(event.connection_id, identity.user)
+    return {"statusCode": 200}
 
 
 @app.on_ws_message()
@@ -260,6 +343,10 @@ def ws_disconnect(event: Any) -> None:
 @app.on_sqs_message(queue=QUEUE_NAME, batch_size=1)
 def scrape_worker(event: Any) -> None:
     for record in event:
+        raw = record.to_dict()
         get_worker().handle_record(
-            record.body, record.receipt_handle, record.to_dict().get("attributes", {})
+            record.body,
+            record.receipt_handle,
+            raw.get("attributes", {}),
+            raw.get("eventSourceARN", ""),
         )

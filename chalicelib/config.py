@@ -15,6 +15,10 @@ from chalicelib.errors import ConfigurationError
 __all__ = ["Settings"]
 
 
+#: Receives beyond the real attempts before SQS dead-letters a message (see max_receive_count).
+THROTTLE_ALLOWANCE = 6
+
+
 def _env_name(attr: str) -> str:
     return "RASPA_" + attr.upper()
 
@@ -29,6 +33,9 @@ class Settings:
     connections_table: str = "raspa-connections"
     queue_name: str = "raspa-scrape"
     queue_url: str = ""
+    #: The VIP lane: served before the standard queue, never starving it.
+    priority_queue_name: str = "raspa-scrape-priority"
+    priority_queue_url: str = ""
     dlq_name: str = "raspa-scrape-dlq"
     #: How long a scraped OS is served from the cache (the user's 24 h).
     cache_ttl_seconds: int = 86_400
@@ -57,6 +64,20 @@ class Settings:
     ws_url: str = ""
     #: API Gateway's maximum connection duration.
     connection_ttl_seconds: int = 7_200
+    #: OIDC issuer of the bearer tokens (a Cognito user pool:
+    #: https://cognito-idp.{region}.amazonaws.com/{pool_id}); empty refuses every token.
+    auth_issuer: str = ""
+    #: Where the issuer publishes its keys; defaults to {issuer}/.well-known/jwks.json.
+    auth_jwks_url: str = ""
+    #: The app client id tokens must be issued for (aud / client_id).
+    auth_client_id: str = ""
+    #: The Cognito endpoint the page signs in against (InitiateAuth); defaults to the region's.
+    auth_cognito_endpoint: str = ""
+    vip_group: str = "vip"
+    #: New scrapes a user may start per rolling window (the user's 10/hour).
+    rate_limit: int = 10
+    vip_rate_limit: int = 30
+    rate_window_seconds: int = 3_600
     profile_path: str = ""
     portal_base_url: str = ""
     portal_secret_name: str = "raspa/portal-credentials"  # noqa: S105 - a name, not a secret
@@ -87,6 +108,8 @@ class Settings:
             raise ConfigurationError("RASPA_MAX_ATTEMPTS must be at least 1")
         if self.concurrency < 1:
             raise ConfigurationError("RASPA_CONCURRENCY must be at least 1")
+        if self.rate_limit < 1 or self.vip_rate_limit < 1 or self.rate_window_seconds < 1:
+            raise ConfigurationError("rate limits and their window must be positive")
         for name in ("cache_ttl_seconds", "not_found_ttl_seconds", "retry_base_delay_seconds"):
             if getattr(self, name) < 0:
                 raise ConfigurationError(f"{_env_name(name)} must not be negative")
@@ -95,12 +118,23 @@ class Settings:
 
     @property
     def max_receive_count(self) -> int:
-        """The queue's redrive threshold: one receive more than the real attempts.
+        """The queues' redrive threshold: the real attempts plus room for throttled receives.
 
-        The extra receive lets the worker see a task whose last attempt died without
-        finishing (timeout, crash) and mark it FAILURE before SQS moves the message.
+        Attempts are counted in the task item, not by SQS, so receives that Lambda's
+        pollers return unprocessed (throttling) never send a message to the DLQ by
+        themselves; a task that is out of attempts hands its message back at once and SQS
+        moves it after these extra receives. The first extra receive also lets the worker
+        see a task whose last attempt died (timeout, crash) and mark it FAILURE.
         """
-        return self.max_attempts + 1
+        return self.max_attempts + THROTTLE_ALLOWANCE
+
+    @property
+    def jwks_url(self) -> str:
+        return self.auth_jwks_url or (self.auth_issuer.rstrip("/") + "/.well-known/jwks.json")
+
+    @property
+    def cognito_endpoint(self) -> str:
+        return self.auth_cognito_endpoint or f"https://cognito-idp.{self.region}.amazonaws.com/"
 
 
 def _convert(name: str, raw: str, kind: type) -> object:

@@ -17,6 +17,7 @@ __all__ = [
     "ProfileError",
     "QueueError",
     "RaspaError",
+    "RateLimitedError",
     "ScrapeError",
     "StorageError",
     "TaskNotFoundError",
@@ -47,6 +48,19 @@ class InvalidOsNumberError(RaspaError):
 
 class TaskNotFoundError(RaspaError):
     """No task with that id exists (or the caller may not see it)."""
+
+
+class RateLimitedError(RaspaError):
+    """The user started too many scrapes in the rolling window."""
+
+    def __init__(self, retry_after: int, limit: int, window_seconds: int) -> None:
+        super().__init__(
+            f"at most {limit} new scrapes per {window_seconds // 60} minutes; "
+            f"the next one is allowed in {retry_after} s"
+        )
+        self.retry_after = retry_after
+        self.limit = limit
+        self.window_seconds = window_seconds
 
 
 class StorageError(RaspaError):

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
-from chalicelib.errors import QueueError, TaskNotFoundError
+from chalicelib.auth import Identity
+from chalicelib.errors import QueueError, RateLimitedError, TaskNotFoundError
 from chalicelib.estimate import estimate_seconds
 from chalicelib.observability import count
+from chalicelib.ratelimit import RatePolicy
+from chalicelib.store import QUEUE_STANDARD, QUEUE_VIP
 from chalicelib.tasks import TaskStatus
 
 __all__ = ["LookupResult", "LookupService"]
@@ -43,6 +46,19 @@ def _plain(value: Any) -> Any:
     return value.as_dict() if hasattr(value, "as_dict") else value
 
 
+@dataclass(frozen=True)
+class Limits:
+    """Scrapes a user may start per rolling window, standard and VIP."""
+
+    standard: int
+    vip: int
+    window_seconds: int
+
+    def policy_for(self, identity: Identity) -> RatePolicy:
+        limit = self.vip if identity.vip else self.standard
+        return RatePolicy(identity.user, limit, self.window_seconds)
+
+
 class MeanDuration:
     """Mean scrape duration, read from the store at most every ``max_age`` seconds."""
 
@@ -71,36 +87,50 @@ class LookupService:
     def __init__(
         self,
         store: Any,
-        queue: Any,
+        queues: Mapping[str, Any],
         profile: Any,
         *,
         concurrency: int,
         mean_duration: Callable[[], float],
+        limits: Limits | None = None,
     ) -> None:
         self.store = store
-        self.queue = queue
+        self.queues = queues
         self.profile = profile
         self.concurrency = concurrency
         self.mean_duration = mean_duration
+        self.limits = limits
 
     def lookup(
-        self, raw_numero: str, *, refresh: bool = False, requested_by: str | None = None
+        self, raw_numero: str, *, refresh: bool = False, identity: Identity | None = None
     ) -> LookupResult:
+        """Answer from the cache, join the OS's active task, or start exactly one scrape.
+
+        Only a new scrape counts against the caller's rate limit; VIP callers' scrapes go
+        to the priority lane.
+        """
         numero = self.profile.validate_number(raw_numero)
         count("Lookups")
         if not refresh:
             cached = self.store.fresh_record(numero)
             if cached is not None:
                 return self._cached(cached)
-        outcome = self.store.create_or_join(
-            numero, requested_by=requested_by, respect_cache=not refresh
-        )
+        user = identity.user if identity else None
+        lane = QUEUE_VIP if identity and identity.vip else QUEUE_STANDARD
+        rate = self.limits.policy_for(identity) if self.limits and identity else None
+        try:
+            outcome = self.store.create_or_join(
+                numero, requested_by=user, respect_cache=not refresh, lane=lane, rate=rate
+            )
+        except RateLimitedError:
+            count("RateLimited")
+            raise
         if outcome.cached is not None:
             return self._cached(outcome.cached)
         task = outcome.task
         if outcome.created:
             try:
-                self.queue.send(task.pk, numero)
+                self.queues[lane].send(task.pk, numero)
             except QueueError:
                 self.store.abandon(task, "the scrape queue could not be reached; try again")
                 raise
@@ -149,9 +179,10 @@ class LookupService:
             },
         )
 
-    def status(self, task_id: str) -> dict[str, Any]:
+    def status(self, task_id: str, user: str | None = None) -> dict[str, Any]:
+        """The task's state; TaskNotFoundError for ids that do not exist or are not ``user``'s."""
         task = self.store.get_task(task_id)
-        if task is None:
+        if task is None or not self.store.can_see(task, user):
             raise TaskNotFoundError(task_id)
         status = TaskStatus(task.status)
         body: dict[str, Any] = {

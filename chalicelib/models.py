@@ -40,6 +40,10 @@ def subscription_key(task_id: str) -> str:
     return f"sub#{task_id}"
 
 
+def rate_key(user: str, slot: int) -> str:
+    return f"rate#{user}#{slot}"
+
+
 @dataclass(frozen=True)
 class Models:
     """The model classes bound to one set of table names."""
@@ -50,6 +54,7 @@ class Models:
     Stats: type[Model]
     Subscription: type[Model]
     Connection: type[Model]
+    RateSlot: type[Model]
 
 
 @lru_cache(maxsize=8)
@@ -96,6 +101,8 @@ def build_models(
         error = UnicodeAttribute(null=True)
         error_reason = UnicodeAttribute(null=True)
         requested_by = UnicodeAttribute(null=True)
+        #: Everyone who asked for this OS while the task was active (they may see it).
+        requesters = UnicodeSetAttribute(null=True)
         created_at = NumberAttribute()
         updated_at = NumberAttribute()
         started_at = NumberAttribute(null=True)
@@ -148,7 +155,18 @@ def build_models(
         connected_at = NumberAttribute()
         expires_at = TTLAttribute()
 
-    models = (OsRecord, Task, Lock, Stats, Subscription, Connection)
+    class RateSlot(Model):
+        """One of a user's rate-limit slots (``pk`` = ``rate#<user>#<n>``): when last taken."""
+
+        class Meta:
+            table_name = tasks_table
+
+        pk = UnicodeAttribute(hash_key=True)
+        kind = UnicodeAttribute(default="rate")
+        used_at = NumberAttribute()
+        expires_at = TTLAttribute()
+
+    models = (OsRecord, Task, Lock, Stats, Subscription, Connection, RateSlot)
     for cls in models:
         cls.Meta.region = region  # type: ignore[attr-defined]
     return Models(*models)

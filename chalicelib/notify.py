@@ -88,12 +88,18 @@ class Registry:
     def unregister(self, connection_id: str) -> None:
         self.m.Connection(connection_id).delete()
 
-    def is_open(self, connection_id: str) -> bool:
+    def owner(self, connection_id: str) -> str | None:
+        """The user of an open connection, or None if it is closed or unknown."""
         try:
             item = self.m.Connection.get(connection_id)
         except self.m.Connection.DoesNotExist:
-            return False
-        return item.expires_at.timestamp() > self.clock()
+            return None
+        if item.expires_at.timestamp() <= self.clock():
+            return None
+        return item.user or ""
+
+    def is_open(self, connection_id: str) -> bool:
+        return self.owner(connection_id) is not None
 
     def subscribe(self, task_id: str, connection_id: str) -> None:
         sub = self.m.Subscription

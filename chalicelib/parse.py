@@ -11,9 +11,16 @@ from urllib.parse import urljoin
 from parsel import Selector
 
 from chalicelib.errors import LayoutChangedError, OsNotFoundError
-from chalicelib.profile import FieldRule, PortalProfile, _kind_of, _strip_prefix
+from chalicelib.profile import FieldRule, PortalProfile, split_selector
 
-__all__ = ["clean_value", "next_page_url", "parse_detail", "parse_history", "select"]
+__all__ = [
+    "clean_value",
+    "is_not_found",
+    "next_page_url",
+    "parse_detail",
+    "parse_history",
+    "select",
+]
 
 logger = logging.getLogger(__name__)
 _SPACES = re.compile(r"\s+")
@@ -58,8 +65,7 @@ def _fields(node: Selector, rules: tuple[FieldRule, ...], url: str) -> dict[str,
 
 
 def is_not_found(page: Selector, profile: PortalProfile) -> bool:
-    marker = profile.not_found_selector
-    return bool(select(page, _kind_of(marker), _strip_prefix(marker)))
+    return bool(select(page, *split_selector(profile.not_found_selector)))
 
 
 def parse_detail(html: str, url: str, profile: PortalProfile, numero: str = "") -> dict[str, Any]:
@@ -85,7 +91,6 @@ def next_page_url(html: str, url: str, profile: PortalProfile) -> str | None:
     if not profile.next_page_selector:
         return None
     page = Selector(text=html)
-    selector = profile.next_page_selector
-    found = select(page, _kind_of(selector), _strip_prefix(selector))
+    found = select(page, *split_selector(profile.next_page_selector))
     href = found[0].strip() if found else ""
     return urljoin(url, href) if href else None

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Mapping
 from urllib.parse import quote, urljoin
 
@@ -24,11 +23,29 @@ __all__ = [
     "HistoryRule",
     "LoginRule",
     "PortalProfile",
+    "check_selectors",
     "load_profile",
+    "parse_profile",
+    "split_selector",
 ]
 
 DEFAULT_PROFILE_PATH = Path(__file__).resolve().parent / "profiles" / "demo.toml"
 CLEANERS = ("strip", "join", "date", "datetime")
+XPATH_PREFIX = "xpath:"
+_KEYS = {
+    "": {"name", "base_url", "encoding", "numero", "login", "detail", "fields", "history"},
+    "numero.": {"pattern", "description", "max_length"},
+    "login.": {
+        "url",
+        "form_selector",
+        "username_field",
+        "password_field",
+        "failure_selector",
+        "login_page_marker",
+    },
+    "detail.": {"url", "not_found_selector", "next_page_selector"},
+    "history.": {"row_selector", "columns"},
+}
 
 
 @dataclass(frozen=True)
@@ -75,7 +92,6 @@ class PortalProfile:
     next_page_selector: str
     fields: tuple[FieldRule, ...]
     history: HistoryRule | None
-    _compiled: Any = field(default=None, repr=False, compare=False)
 
     def validate_number(self, raw: str) -> str:
         """The OS number, stripped, if it matches the pattern; else InvalidOsNumberError."""
@@ -119,11 +135,18 @@ def parse_profile(
 ) -> PortalProfile:
     """Build a profile from parsed TOML, naming the key of the first problem found."""
 
-    def need(table: Mapping[str, Any], key: str, where: str) -> Any:
+    def need(table: Mapping[str, Any], key: str, where: str) -> str:
         value = table.get(key)
         if value is None or value == "":
             raise ProfileError(f"{source}: missing {where}{key}")
+        if not isinstance(value, str):
+            raise ProfileError(f"{source}: {where}{key} must be a string")
         return value
+
+    def known(table: Mapping[str, Any], where: str) -> None:
+        unknown = set(table) - _KEYS[where]
+        if unknown:
+            raise ProfileError(f"{source}: unknown key {where}{sorted(unknown)[0]}")
 
     def table(key: str) -> Mapping[str, Any]:
         value = raw.get(key)
@@ -131,7 +154,14 @@ def parse_profile(
             raise ProfileError(f"{source}: missing table [{key}]")
         return value
 
+    known(raw, "")
     numero, login, detail = table("numero"), table("login"), table("detail")
+    known(numero, "numero.")
+    known(login, "login.")
+    known(detail, "detail.")
+    max_length = numero.get("max_length", 64)
+    if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1:
+        raise ProfileError(f"{source}: numero.max_length must be a positive integer")
     pattern = need(numero, "pattern", "numero.")
     try:
         re.compile(pattern)
@@ -143,7 +173,7 @@ def parse_profile(
     encoding = raw.get("encoding", "utf-8")
     try:
         "".encode(encoding)
-    except LookupError:
+    except (LookupError, TypeError):
         raise ProfileError(f"{source}: unknown encoding {encoding!r}") from None
     fields_table = raw.get("fields")
     if not isinstance(fields_table, Mapping) or not fields_table:
@@ -151,6 +181,7 @@ def parse_profile(
     history = None
     if "history" in raw:
         h = table("history")
+        known(h, "history.")
         columns = h.get("columns")
         if not isinstance(columns, Mapping) or not columns:
             raise ProfileError(f"{source}: missing [history.columns.<name>] tables")
@@ -164,7 +195,7 @@ def parse_profile(
         encoding=encoding,
         number_pattern=pattern,
         number_description=str(numero.get("description", "")),
-        number_max_length=int(numero.get("max_length", 64)),
+        number_max_length=max_length,
         login=LoginRule(
             **{
                 k: need(login, k, "login.")
@@ -180,7 +211,7 @@ def parse_profile(
         ),
         detail_url_template=template,
         not_found_selector=need(detail, "not_found_selector", "detail."),
-        next_page_selector=str(detail.get("next_page_selector", "")),
+        next_page_selector=str(detail.get("next_page_selector") or ""),
         fields=tuple(_field(n, c, f"{source}: fields.{n}") for n, c in fields_table.items()),
         history=history,
     )
@@ -192,11 +223,15 @@ def _field(name: str, spec: Any, where: str) -> FieldRule:
     if ("css" in spec) == ("xpath" in spec):
         raise ProfileError(f"{where} needs exactly one of css or xpath")
     kind = "css" if "css" in spec else "xpath"
+    if not isinstance(spec[kind], str) or not spec[kind].strip():
+        raise ProfileError(f"{where}.{kind} must be a non-empty string")
     clean = spec.get("clean", "strip")
     if clean not in CLEANERS:
         raise ProfileError(f"{where}.clean must be one of {', '.join(CLEANERS)}")
-    if clean in ("date", "datetime") and not spec.get("date_format"):
+    if clean in ("date", "datetime") and not isinstance(spec.get("date_format"), str):
         raise ProfileError(f"{where}.date_format is required for clean = {clean!r}")
+    if not isinstance(spec.get("required", True), bool):
+        raise ProfileError(f"{where}.required must be true or false")
     unknown = set(spec) - {"css", "xpath", "clean", "date_format", "required"}
     if unknown:
         raise ProfileError(f"{where} has unknown keys: {', '.join(sorted(unknown))}")
@@ -219,20 +254,10 @@ def check_selectors(profile: PortalProfile) -> None:
         ("login.form_selector", "css", profile.login.form_selector),
         ("login.failure_selector", "css", profile.login.failure_selector),
         ("login.login_page_marker", "css", profile.login.login_page_marker),
-        (
-            "detail.not_found_selector",
-            _kind_of(profile.not_found_selector),
-            _strip_prefix(profile.not_found_selector),
-        ),
+        ("detail.not_found_selector", *split_selector(profile.not_found_selector)),
     ]
     if profile.next_page_selector:
-        rules.append(
-            (
-                "detail.next_page_selector",
-                _kind_of(profile.next_page_selector),
-                _strip_prefix(profile.next_page_selector),
-            )
-        )
+        rules.append(("detail.next_page_selector", *split_selector(profile.next_page_selector)))
     rules += [(f"fields.{f.name}", f.kind, f.selector) for f in profile.fields]
     if profile.history:
         rules.append(("history.row_selector", "css", profile.history.row_selector))
@@ -246,20 +271,8 @@ def check_selectors(profile: PortalProfile) -> None:
             raise ProfileError(f"{where}: invalid {kind} selector {selector!r}: {exc}") from None
 
 
-def _kind_of(selector: str) -> str:
-    return "xpath" if selector.startswith("xpath:") else "css"
-
-
-def _strip_prefix(selector: str) -> str:
-    return selector[len("xpath:") :] if selector.startswith("xpath:") else selector
-
-
-#: Read-only view of the cleaning rules a field may use (for documentation and errors).
-CLEANING = MappingProxyType(
-    {
-        "strip": "first match, whitespace collapsed",
-        "join": "every text node, joined with single spaces",
-        "date": "parsed with date_format, written as YYYY-MM-DD",
-        "datetime": "parsed with date_format, written as YYYY-MM-DDTHH:MM",
-    }
-)
+def split_selector(selector: str) -> tuple[str, str]:
+    """``("xpath", expr)`` for an ``xpath:``-prefixed selector, else ``("css", selector)``."""
+    if selector.startswith(XPATH_PREFIX):
+        return "xpath", selector[len(XPATH_PREFIX) :].strip()
+    return "css", selector

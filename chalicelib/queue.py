@@ -21,10 +21,11 @@ class ScrapeMessage:
     numero_os: str
     receipt_handle: str
     receive_count: int
+    source_arn: str = ""
 
     @classmethod
     def from_record(
-        cls, body: str, receipt_handle: str, attributes: dict[str, Any]
+        cls, body: str, receipt_handle: str, attributes: dict[str, Any], source_arn: str = ""
     ) -> ScrapeMessage:
         """Parse an SQS record; raises ValueError for a body raspa did not write."""
         payload = json.loads(body)
@@ -39,6 +40,7 @@ class ScrapeMessage:
             numero_os=str(payload["numero_os"]),
             receipt_handle=receipt_handle,
             receive_count=int(attributes.get("ApproximateReceiveCount", 1)),
+            source_arn=source_arn,
         )
 
 

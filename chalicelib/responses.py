@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import time
 from typing import Any, Callable
 
 from chalice import Response
@@ -14,6 +15,7 @@ from chalicelib.errors import (
     InvalidOsNumberError,
     QueueError,
     RaspaError,
+    RateLimitedError,
     StorageError,
     TaskNotFoundError,
 )
@@ -41,6 +43,19 @@ def error(status: int, code: str, message: str, **extra: Any) -> Response:
 def _for_exception(exc: RaspaError) -> Response:
     if isinstance(exc, InvalidOsNumberError):
         return error(400, "invalid_os_number", str(exc), rule=exc.rule)
+    if isinstance(exc, RateLimitedError):
+        next_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + exc.retry_after))
+        return json_response(
+            429,
+            {
+                "error": "rate_limited",
+                "message": str(exc),
+                "retry_after": exc.retry_after,
+                "next_allowed_at": next_at,
+                "limit": exc.limit,
+            },
+            {"Retry-After": str(exc.retry_after)},
+        )
     if isinstance(exc, TaskNotFoundError):
         return error(404, "task_not_found", "no such task")
     if isinstance(exc, (StorageError, QueueError)):

@@ -30,11 +30,20 @@ __all__ = ["Credentials", "PortalScraper", "parse_retry_after"]
 logger = logging.getLogger(__name__)
 
 MAX_PAGES = 100
+#: Request errors caused by our own configuration (a bad ``base_url``): no retry fixes them.
+_CONFIG_ERRORS = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidHeader,
+)
 Progress = Callable[[str, int], None]
 
 
 @dataclass(frozen=True)
 class Credentials:
+    """The portal login; ``repr`` never shows the password."""
+
     username: str
     password: str = field(repr=False)
 
@@ -149,10 +158,13 @@ class PortalScraper:
     def _request(
         self, method: str, url: str, deadline: float | None, **kwargs: Any
     ) -> requests.Response:
-        if deadline is not None and time.monotonic() >= deadline:
-            raise TransientScrapeError("time budget for this attempt is exhausted")
         try:
-            response = self.session.request(method, url, allow_redirects=True, **kwargs)
+            timeout = self._timeout(url, deadline)
+            response = self.session.request(
+                method, url, allow_redirects=True, timeout=timeout, **kwargs
+            )
+        except _CONFIG_ERRORS as exc:
+            raise PermanentScrapeError(f"bad portal URL {url}: {type(exc).__name__}") from None
         except requests.Timeout as exc:
             raise TransientScrapeError(f"portal timed out: {type(exc).__name__}") from None
         except requests.ConnectionError as exc:
@@ -169,3 +181,19 @@ class PortalScraper:
             raise PermanentScrapeError(f"portal answered {status} at {response.url}")
         response.encoding = self.profile.encoding
         return response
+
+    def _timeout(self, url: str, deadline: float | None) -> tuple[float, float] | None:
+        """The session's timeouts, shortened so no request outlives ``deadline``."""
+        if deadline is None:
+            return None  # the adapter's default applies
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TransientScrapeError("time budget for this attempt is exhausted")
+        default = getattr(self.session.get_adapter(url), "timeout", None)
+        if isinstance(default, tuple):
+            connect, read = default
+        elif isinstance(default, (int, float)):
+            connect = read = float(default)
+        else:
+            connect = read = remaining
+        return min(connect, remaining), min(read, remaining)

@@ -15,13 +15,17 @@ from typing import Any, Callable
 from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.errors import StorageError
-from chalicelib.models import Models, lock_key, stats_key
+from chalicelib.errors import RateLimitedError, StorageError
+from chalicelib.models import Models, lock_key, rate_key, stats_key
+from chalicelib.ratelimit import RatePolicy, choose_slot
 from chalicelib.tasks import ACTIVE, TaskStatus, sources_of
 
 __all__ = ["CreateOutcome", "Store"]
 
 QUEUE_STANDARD = "standard"
+QUEUE_VIP = "vip"
+#: Rounds of "read slots, try the transaction" before giving up under extreme contention.
+MAX_ROUNDS = 50
 
 
 def _ts(epoch: float) -> datetime:
@@ -97,16 +101,34 @@ class Store:
         return task if task.kind == "task" else None
 
     def create_or_join(
-        self, numero_os: str, *, requested_by: str | None = None, respect_cache: bool = True
+        self,
+        numero_os: str,
+        *,
+        requested_by: str | None = None,
+        respect_cache: bool = True,
+        lane: str = QUEUE_STANDARD,
+        rate: RatePolicy | None = None,
     ) -> CreateOutcome:
-        """Create the one active task for ``numero_os``, or return the one that exists.
+        """Create the one active task for ``numero_os``, or join the one that exists.
 
-        One transaction puts the lock and the task (and checks the cache is still
-        cold), so any number of concurrent callers create exactly one task.
+        One transaction puts the lock and the task, checks the cache is still cold and,
+        with a ``rate`` policy, takes a free rate-limit slot: any number of concurrent
+        callers create exactly one task, and a user never starts more scrapes than the
+        limit. Joining adds the caller to the task's requesters and costs no slot.
+        Raises ``RateLimitedError`` when a new task is needed but no slot is free.
         """
         Lock, Task, OsRecord = self.m.Lock, self.m.Task, self.m.OsRecord
-        for _ in range(5):
+        for _ in range(MAX_ROUNDS):
             now = self.clock()
+            slot = None
+            if rate is not None:
+                choice = choose_slot(self._slots(rate), rate, now)
+                if choice.slot is None:
+                    joined = self._join_active(numero_os, requested_by)
+                    if joined is not None:
+                        return CreateOutcome(joined, False)
+                    raise RateLimitedError(choice.retry_after, rate.limit, rate.window_seconds)
+                slot = choice.slot
             task_id = uuid.uuid4().hex
             task = Task(
                 task_id,
@@ -116,9 +138,10 @@ class Store:
                 step="queued",
                 attempts=0,
                 requested_by=requested_by,
+                requesters={requested_by} if requested_by else None,
                 created_at=now,
                 updated_at=now,
-                queue=QUEUE_STANDARD,
+                queue=lane,
                 queued_at=now,
                 expires_at=_ts(now + self.task_retention),
             )
@@ -130,12 +153,6 @@ class Store:
             )
             try:
                 with TransactWrite(connection=Task._get_connection().connection) as tx:
-                    tx.save(
-                        lock,
-                        condition=Lock.pk.does_not_exist() | (Lock.expires_at < _ts(now)),
-                        return_values="ALL_OLD",
-                    )
-                    tx.save(task, condition=Task.pk.does_not_exist())
                     if respect_cache:
                         tx.condition_check(
                             OsRecord,
@@ -143,44 +160,108 @@ class Store:
                             condition=OsRecord.numero_os.does_not_exist()
                             | (OsRecord.expires_at <= _ts(now)),
                         )
+                    tx.save(
+                        lock,
+                        condition=Lock.pk.does_not_exist() | (Lock.expires_at < _ts(now)),
+                        return_values="ALL_OLD",
+                    )
+                    tx.save(task, condition=Task.pk.does_not_exist())
+                    if rate is not None and slot is not None:
+                        RateSlot = self.m.RateSlot
+                        tx.save(
+                            RateSlot(
+                                rate_key(rate.user, slot),
+                                used_at=now,
+                                expires_at=_ts(now + rate.window_seconds),
+                            ),
+                            condition=RateSlot.pk.does_not_exist()
+                            | (RateSlot.used_at <= now - rate.window_seconds),
+                        )
                 return CreateOutcome(task, True)
             except TransactWriteError as exc:
-                # PynamoDB sends condition checks first, then puts: [cache?, lock, task].
-                reasons = exc.cancellation_reasons or []
+                # PynamoDB sends condition checks first, then puts: [cache?, lock, task, slot?].
+                reasons = list(exc.cancellation_reasons or [])
+                offset = 1 if respect_cache else 0
                 cache_reason = reasons[0] if respect_cache and reasons else None
-                lock_reason = reasons[1 if respect_cache else 0] if reasons else None
+                lock_reason = reasons[offset] if len(reasons) > offset else None
                 if _failed(cache_reason):
                     cached = self.fresh_record(numero_os)
                     if cached is not None:
                         return CreateOutcome(None, False, cached=cached)
                     continue
-                if not _failed(lock_reason):
+                if _failed(lock_reason):
+                    old = lock_reason.raw_item or {}
+                    existing_id = old.get("task_id", {}).get("S")
+                    joined = self._join(existing_id, requested_by) if existing_id else None
+                    if joined is not None:
+                        return CreateOutcome(joined, False)
+                    continue  # the lock's task just finished and released it: try again
+                if not any(_failed(r) for r in reasons):
                     raise StorageError(f"creating task failed: {exc.msg}") from exc
-                old = lock_reason.raw_item or {}
-                existing_id = old.get("task_id", {}).get("S")
-                existing = self.get_task(existing_id) if existing_id else None
-                if existing is not None and TaskStatus(existing.status) in ACTIVE:
-                    return CreateOutcome(existing, False)
-                # The lock's task just finished and released it: try again.
+                # Only the rate slot was taken meanwhile by a concurrent request: read again.
             except PynamoDBException as exc:
                 raise StorageError(f"creating task failed: {exc.msg}") from exc
         raise StorageError(f"could not create or join a task for OS {numero_os}")
+
+    def _slots(self, rate: RatePolicy) -> dict[int, float]:
+        """When each of the user's slots was last taken (one BatchGetItem)."""
+        keys = [rate_key(rate.user, i) for i in range(rate.limit)]
+        try:
+            items = list(self.m.RateSlot.batch_get(keys))
+        except PynamoDBException as exc:
+            raise StorageError(f"reading rate limits failed: {exc.msg}") from exc
+        return {int(item.pk.rsplit("#", 1)[1]): float(item.used_at) for item in items}
+
+    def _join_active(self, numero_os: str, user: str | None) -> Any | None:
+        """Join the OS's active task, if there is one (for a user out of slots)."""
+        try:
+            lock = self.m.Lock.get(lock_key(numero_os))
+        except self.m.Lock.DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise StorageError(f"reading lock failed: {exc.msg}") from exc
+        return self._join(lock.task_id, user)
+
+    def _join(self, task_id: str, user: str | None) -> Any | None:
+        """Add ``user`` to an active task's requesters; None if it is not active any more."""
+        Task = self.m.Task
+        task = Task(task_id)
+        try:
+            actions = [Task.updated_at.set(self.clock())]
+            if user:
+                actions.append(Task.requesters.add({user}))
+            task.update(actions=actions, condition=Task.status.is_in(*[s.value for s in ACTIVE]))
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return None
+            raise StorageError(f"joining task failed: {exc.msg}") from exc
+        return task
+
+    def can_see(self, task: Any, user: str | None) -> bool:
+        """Whether ``user`` asked for this task (only they may see it)."""
+        return user is not None and user in (task.requesters or set())
 
     def abandon(self, task: Any, message: str) -> None:
         """Mark a task that never reached the queue FAILURE and free its OS."""
         self.finish_failure(task, message=message, reason="enqueue_failed", negative=False)
 
     def queue_position(self, task: Any) -> int:
-        """How many waiting tasks were queued before this one (0 once it has started)."""
+        """Waiting tasks that will start before this one (0 once it has started).
+
+        VIP tasks wait only behind earlier VIP tasks; standard ones behind earlier
+        standard tasks and every waiting VIP task.
+        """
         if task.status != TaskStatus.PENDING.value or task.queued_at is None:
             return 0
         Task = self.m.Task
+        lane = task.queue or QUEUE_STANDARD
         try:
-            return Task.queue_index.count(
-                task.queue or QUEUE_STANDARD, Task.queued_at < task.queued_at
-            )
+            ahead = Task.queue_index.count(lane, Task.queued_at < task.queued_at)
+            if lane != QUEUE_VIP:
+                ahead += Task.queue_index.count(QUEUE_VIP)
         except PynamoDBException as exc:
             raise StorageError(f"counting the queue failed: {exc.msg}") from exc
+        return ahead
 
     def start(self, task_id: str) -> Any | None:
         """Move a task to STARTED and count the attempt; None if it may not start."""

@@ -44,17 +44,20 @@ class WebSocketService:
             # API Gateway never tells a client its id; it needs it for X-Connection-Id.
             self.notifier.send(connection_id, {"status": "hello", "connection_id": connection_id})
             return
-        self.subscribe(connection_id, request["task_id"])
+        self.subscribe(connection_id, request["task_id"], self.registry.owner(connection_id))
 
-    def follow(self, task_id: str, connection_id: str) -> None:
-        """Subscribe the connection that asked over HTTP (``X-Connection-Id``), if it is open."""
-        if len(connection_id) <= 128 and self.registry.is_open(connection_id):
+    def follow(self, task_id: str, connection_id: str, user: str) -> None:
+        """Subscribe the caller's own connection named in ``X-Connection-Id``, if open."""
+        if len(connection_id) <= 128 and self.registry.owner(connection_id) == user:
             self.registry.subscribe(task_id, connection_id)
 
-    def subscribe(self, connection_id: str, task_id: str) -> None:
-        """Subscribe, then send the task's current state (it may have finished already)."""
+    def subscribe(self, connection_id: str, task_id: str, user: str | None) -> None:
+        """Subscribe, then send the task's current state (it may have finished already).
+
+        Only a user who asked for the task may follow it; others hear "task_not_found".
+        """
         try:
-            status = self.lookup.status(task_id)
+            status = self.lookup.status(task_id, user)
         except TaskNotFoundError:
             self.notifier.send(
                 connection_id,

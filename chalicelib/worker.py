@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from chalicelib.errors import ConfigurationError, ScrapeError, TransientScrapeError
 from chalicelib.observability import count, count_by, timing
@@ -31,7 +31,7 @@ class ScrapeWorker:
     def __init__(
         self,
         store: Any,
-        queue: Any,
+        queues: Mapping[str, Any],
         scraper: Callable[[], Any],
         *,
         max_attempts: int,
@@ -41,7 +41,8 @@ class ScrapeWorker:
         notify: Callable[..., None] | None = None,
     ) -> None:
         self.store = store
-        self.queue = queue
+        #: The queues messages come from, by queue name (the standard and the VIP lane).
+        self.queues = queues
         self.scraper = scraper
         self.max_attempts = max_attempts
         self.retry_base_delay = retry_base_delay_seconds
@@ -49,15 +50,22 @@ class ScrapeWorker:
         self.clock = clock
         self.notify = notify or (lambda *args, **kwargs: None)
 
-    def handle_record(self, body: str, receipt_handle: str, attributes: dict[str, Any]) -> str:
+    def handle_record(
+        self, body: str, receipt_handle: str, attributes: dict[str, Any], source_arn: str = ""
+    ) -> str:
         """Process one raw SQS record; a body raspa did not write goes to the DLQ."""
         try:
-            msg = ScrapeMessage.from_record(body, receipt_handle, attributes)
+            msg = ScrapeMessage.from_record(body, receipt_handle, attributes, source_arn)
         except (ValueError, TypeError) as exc:
             logger.error("malformed scrape message", extra={"error": str(exc)})
-            self.queue.delay_redelivery(receipt_handle, 0)
+            self._queue_of(source_arn).delay_redelivery(receipt_handle, 0)
             raise RedeliverError(f"malformed message: {exc}") from exc
         return self.handle(msg)
+
+    def _queue_of(self, source_arn: str) -> Any:
+        """The queue a message came from (its ARN ends with the queue's name)."""
+        name = source_arn.rsplit(":", 1)[-1]
+        return self.queues.get(name) or next(iter(self.queues.values()))
 
     def handle(self, msg: ScrapeMessage) -> str:
         """Process one delivery; returns what happened (for logs and tests).
@@ -152,7 +160,9 @@ class ScrapeWorker:
             )
             count("ScrapeRetried")
             self.notify(task, "retry", message=decision.message, delay=decision.delay_seconds)
-            self.queue.delay_redelivery(msg.receipt_handle, decision.delay_seconds)
+            self._queue_of(msg.source_arn).delay_redelivery(
+                msg.receipt_handle, decision.delay_seconds
+            )
             raise RedeliverError(f"retry in {decision.delay_seconds}s: {exc}")
         logger.error("scrape failed", extra=log_extra)
         negative = exc.reason == "not_found"
@@ -167,5 +177,5 @@ class ScrapeWorker:
 
     def _to_dead_letter(self, msg: ScrapeMessage, reason: str | None) -> str:
         """Hand the message back with no delay: SQS's redrive policy moves it to the DLQ."""
-        self.queue.delay_redelivery(msg.receipt_handle, 0)
+        self._queue_of(msg.source_arn).delay_redelivery(msg.receipt_handle, 0)
         raise RedeliverError(f"task {msg.task_id} failed ({reason}); message goes to the DLQ")

@@ -66,8 +66,15 @@ def resources(settings: Settings) -> Resources:
         dead_letter=dlq.name,
         max_receive_count=settings.max_receive_count,
     )
+    priority = QueueSpec(
+        settings.priority_queue_name,
+        visibility_timeout=queue.visibility_timeout,
+        retention_seconds=queue.retention_seconds,
+        dead_letter=dlq.name,
+        max_receive_count=settings.max_receive_count,
+    )
     return Resources(
         tables=(os_table, tasks_table, connections_table),
-        queues=(dlq, queue),
+        queues=(dlq, queue, priority),
         secret_name=settings.portal_secret_name,
     )

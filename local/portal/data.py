@@ -78,7 +78,7 @@ _PROBLEMAS = [
 def exists(numero: str | int) -> bool:
     """Whether the portal has this OS."""
     text = str(numero)
-    return text.isascii() and text.isdigit() and FIRST <= int(text) <= LAST
+    return len(text) == 6 and text.isascii() and text.isdigit() and FIRST <= int(text) <= LAST
 
 
 def record_for(numero: str | int) -> dict | None:

@@ -3,6 +3,7 @@
 Portal pages: ``/login`` (GET form, POST credentials), ``/`` and ``/os/{numero}[?pagina=k]``;
 without a valid session they redirect to the login page. Control endpoints (JSON, no
 session, never faulted): ``GET|POST /_faults``, ``GET /_stats``, ``POST /_reset``.
+``POST /_faults`` replaces the whole fault configuration: keys left out take their defaults.
 """
 
 from __future__ import annotations
@@ -57,14 +58,21 @@ class Faults:
                 if value not in ("default", "drifted"):
                     raise ValueError("layout must be 'default' or 'drifted'")
             elif key == "seed":
-                if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                if value is not None and not _is_int(value):
                     raise ValueError("seed must be an integer")
+            elif key in ("retry_after_s", "session_ttl_requests"):
+                if not _is_int(value) or value < 0:
+                    raise ValueError(f"{key} must be a non-negative integer")
             elif not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{key} must be a non-negative number")
             elif key.endswith("_rate") and value > 1:
                 raise ValueError(f"{key} must be between 0 and 1")
             values[key] = value
         return cls(**values)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class _State:
@@ -111,6 +119,9 @@ class _State:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in one write; with Nagle on, keep-alive clients wait 40 ms each.
+    wbufsize = -1
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -137,12 +148,13 @@ class _Handler(BaseHTTPRequestHandler):
             state.peak = max(state.peak, state.concurrent)
             faults = state.faults
             roll = state.rng.random()
+        status = 0  # stays 0 if the handler fails before answering
         try:
             status = self._portal(method, url.path, url.query, body, faults, roll)
         finally:
             with state.lock:
                 state.concurrent -= 1
-                state.by_status[str(status if "status" in locals() else 0)] += 1
+                state.by_status[str(status)] += 1
 
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
@@ -209,7 +221,8 @@ class _Handler(BaseHTTPRequestHandler):
             form.get("usuario", ""), state.username
         ) and secrets.compare_digest(form.get("senha", ""), state.password)
         if not (csrf_ok and creds_ok and form.get("origem") == "portal"):
-            error = "Usuário ou senha inválidos" if csrf_ok else "Formulário expirado"
+            # Like many legacy portals, one message for every refusal (bad CSRF token included).
+            error = "Usuário ou senha inválidos"
             return self._html(200, templates.login_page(self._new_csrf(), next_url, error))
         sid = secrets.token_hex(16)
         with state.lock:
@@ -264,10 +277,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for key, value in (headers or {}).items():
             self.send_header(key, value)
-        self.end_headers()
         # The client may have given up (a timeout): that is the point of a hang.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.end_headers()
             self.wfile.write(body)
+            self.wfile.flush()  # headers and body in one segment
         return status
 
     def _html(self, status: int, html: str, headers: dict[str, str] | None = None) -> int:
@@ -314,33 +328,39 @@ class PortalServer:
         self._state = _State(username, password)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._bound_port: int | None = None
 
     @property
     def url(self) -> str:
-        assert self._server is not None, "start() first"
-        return f"http://{self.host}:{self._server.server_address[1]}"
+        """``http://host:port`` with the port actually bound (after ``start()``)."""
+        if self._bound_port is None:
+            raise RuntimeError("start() the portal first")
+        return f"http://{self.host}:{self._bound_port}"
+
+    def _bind(self) -> _Server:
+        self._state.stopping.clear()
+        server = _Server((self.host, self.port), _Handler)
+        server.state = self._state
+        self._bound_port = server.server_address[1]
+        return server
 
     def start(self) -> PortalServer:
-        self._server = _Server((self.host, self.port), _Handler)
-        self._server.state = self._state
+        """Serve from a daemon thread; returns self."""
+        self._server = self._bind()
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="demo-portal", daemon=True
+            target=self._server.serve_forever, args=(0.1,), name="demo-portal", daemon=True
         )
         self._thread.start()
         return self
 
-    def serve_forever(self) -> None:
-        self._server = _Server((self.host, self.port), _Handler)
-        self._server.state = self._state
-        self._server.serve_forever()
-
     def stop(self) -> None:
+        """Stop serving; requests sleeping in latency or hang faults wake up at once."""
         self._state.stopping.set()
-        if self._server is not None:
+        if self._server is not None and self._thread is not None:
             self._server.shutdown()
             self._server.server_close()
-        if self._thread is not None:
             self._thread.join(timeout=5)
+        self._server = self._thread = None
 
     def __enter__(self) -> PortalServer:
         return self.start()

@@ -13,6 +13,7 @@ from moto import mock_aws
 import app as raspa_app
 from chalicelib.config import Settings
 from local.resources import create_all
+from local.users import create_pool, sign_in
 from tests.support.sqs import QueueDriver
 
 DEMO_CREDENTIALS = {"username": "demo", "password": "demo-password"}
@@ -24,6 +25,12 @@ class Aws:
     sqs: Any
     queue_url: str
     dlq_url: str
+    priority_url: str
+    #: ID tokens by username: ana and bruno (standard), carla (VIP).
+    tokens: dict[str, str]
+
+    def headers(self, user: str = "ana") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[user]}"}
 
     def queue_depth(self, url: str | None = None) -> int:
         attrs = self.sqs.get_queue_attributes(
@@ -36,19 +43,77 @@ class Aws:
 
 
 @pytest.fixture
-def aws() -> Iterator[Aws]:
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     with mock_aws():
+        cognito = boto3.client("cognito-idp")
+        pool, users = create_pool(cognito, region="us-east-1")
+        monkeypatch.setenv("RASPA_AUTH_ISSUER", pool.issuer)
+        monkeypatch.setenv("RASPA_AUTH_CLIENT_ID", pool.user_pool_client_id)
         settings = Settings.from_env()
         urls = create_all(settings, credentials=DEMO_CREDENTIALS)
-        yield Aws(settings, boto3.client("sqs"), urls[settings.queue_name], urls[settings.dlq_name])
+        tokens = {
+            u["username"]: sign_in(cognito, pool, u["username"], u["password"]) for u in users
+        }
+        yield Aws(
+            settings,
+            boto3.client("sqs"),
+            urls[settings.queue_name],
+            urls[settings.dlq_name],
+            urls[settings.priority_queue_name],
+            tokens,
+        )
+
+
+class AuthedHTTP:
+    """The test client's HTTP side, sending ana's token unless a test passes its own headers."""
+
+    def __init__(self, http: Any, headers: dict[str, str]) -> None:
+        self._http, self._headers = http, headers
+
+    def request(
+        self, method: str, path: str, headers: dict | None = None, body: bytes = b""
+    ) -> Any:
+        merged = dict(self._headers) if headers is None else headers
+        return self._http.request(method, path, headers=merged, body=body)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.request("POST", path, **kwargs)
+
+
+def install_static_verifier() -> None:
+    """Verify tokens against moto's published keys (in-process moto serves no JWKS URL)."""
+    import functools
+
+    from chalicelib.auth import TokenVerifier
+    from tests.support.auth import StaticJwks, moto_jwks
+
+    settings = raspa_app.get_settings()
+    verifier = TokenVerifier(
+        issuer=settings.auth_issuer,
+        client_id=settings.auth_client_id,
+        jwks_client=StaticJwks(moto_jwks()),
+    )
+    raspa_app.get_verifier = functools.lru_cache(maxsize=1)(lambda: verifier)
 
 
 @pytest.fixture
 def client(aws: Aws) -> Iterator[Client]:
+    original = raspa_app.get_verifier
     raspa_app.reset_wiring()
+    install_static_verifier()
     with Client(raspa_app.app) as test_client:
+        test_client._http_client = AuthedHTTP(test_client.http, aws.headers("ana"))
         yield test_client
+    raspa_app.get_verifier = original
     raspa_app.reset_wiring()
+
+
+@pytest.fixture
+def auth_headers(aws: Aws) -> dict[str, str]:
+    return aws.headers("ana")
 
 
 @pytest.fixture

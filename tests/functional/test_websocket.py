@@ -56,10 +56,19 @@ def ws_event(name: str, connection_id: str, body: Any = None) -> dict:
     return event
 
 
-def connect(connection_id: str) -> None:
-    assert raspa_app.ws_connect(ws_event("connect", connection_id), LambdaContext("ws", 30)) == {
-        "statusCode": 200
-    }
+TOKENS: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def _tokens(aws) -> None:
+    TOKENS.clear()
+    TOKENS.update(aws.tokens)
+
+
+def connect(connection_id: str, user: str = "ana") -> dict:
+    event = ws_event("connect", connection_id)
+    event["queryStringParameters"] = {"token": TOKENS[user]} if user else None
+    return raspa_app.ws_connect(event, LambdaContext("ws", 30))
 
 
 def send(connection_id: str, body: Any) -> None:
@@ -67,7 +76,7 @@ def send(connection_id: str, body: Any) -> None:
 
 
 def enqueue(client, numero: str = "123456", headers: dict | None = None) -> str:
-    response = client.http.post(f"/buscar-os-async/{numero}", headers=headers or {})
+    response = client.http.post(f"/buscar-os-async/{numero}", headers=headers)
     assert response.status_code == 202
     return json.loads(response.body)["task_id"]
 
@@ -115,8 +124,9 @@ def test_everyone_who_asked_while_active_is_notified(client, api_gw, driver, scr
     scripted(RECORD)
     for conn in ("c1", "c2", "c3"):
         connect(conn)
-    task_id = enqueue(client, headers={"X-Connection-Id": "c1"})
-    assert enqueue(client, headers={"X-Connection-Id": "c2"}) == task_id
+    ana = {**client.http._headers}
+    task_id = enqueue(client, headers={**ana, "X-Connection-Id": "c1"})
+    assert enqueue(client, headers={**ana, "X-Connection-Id": "c2"}) == task_id
     send("c3", {"action": "subscribe", "task_id": task_id})
     driver.deliver_once()
     for conn in ("c1", "c2", "c3"):

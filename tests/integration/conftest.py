@@ -1,4 +1,4 @@
-"""Integration fixtures: the demo portal on loopback, reset before every test."""
+"""Integration fixtures: the demo portal on loopback (one per session), reset before every test."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from typing import Iterator
 
 import pytest
 
-from local.portal import PortalServer
-from tests.support.stack import portal_call
+from local.portal import PortalServer, control
 
 
 @pytest.fixture(scope="session")
@@ -18,5 +17,6 @@ def portal_server() -> Iterator[PortalServer]:
 
 @pytest.fixture
 def portal(portal_server: PortalServer) -> PortalServer:
-    portal_call(portal_server.url, "/_reset")
+    """The shared demo portal with no faults, no sessions and zeroed statistics."""
+    control.reset(portal_server.url)
     return portal_server

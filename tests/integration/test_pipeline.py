@@ -14,10 +14,12 @@ from typing import Any, Iterator
 import pytest
 from chalice.test import Client
 
+from chalicelib.auth import Identity
 from local.awsserver import AwsServer
 from tests.support.stack import Stack, build_stack
 
 pytestmark = pytest.mark.integration
+ANA = Identity("ana")
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +35,10 @@ def stack(monkeypatch, aws_server, portal) -> Iterator[Stack]:
 
 @pytest.fixture
 def api(stack) -> Iterator[Client]:
+    from tests.functional.conftest import AuthedHTTP
+
     with Client(stack.app.app) as client:
+        client._http_client = AuthedHTTP(client.http, stack.headers("ana"))
         yield client
 
 
@@ -135,13 +140,13 @@ def test_layout_drift_fails_at_once_without_retries(stack, api):
 def test_fifty_concurrent_requests_for_one_os_make_one_task_one_message_one_scrape(stack, api):
     lookup_service = stack.app.get_lookup()
     # Warm the clients first (a full lookup of another OS), as a warm container has them.
-    lookup_service.lookup("700000")
+    lookup_service.lookup("700000", identity=ANA)
     barrier = threading.Barrier(50)
     answers: list[Any] = []
 
     def ask() -> None:
         barrier.wait()
-        answers.append(lookup_service.lookup("700001"))
+        answers.append(lookup_service.lookup("700001", identity=ANA))
 
     threads = [threading.Thread(target=ask) for _ in range(50)]
     for t in threads:

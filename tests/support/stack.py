@@ -6,7 +6,7 @@ import itertools
 import json
 import os
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import boto3
@@ -15,6 +15,7 @@ import pytest
 from chalicelib.config import Settings
 from local.event_source import SqsEventSource
 from local.resources import create_all
+from local.users import create_pool, sign_in
 
 PORTAL_CREDENTIALS = {"username": "demo", "password": "demo-password"}
 _names = itertools.count(1)
@@ -41,6 +42,11 @@ class Stack:
     dlq_url: str
     portal_url: str
     app: Any
+    priority_url: str = ""
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def headers(self, user: str = "ana") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[user]}"}
 
     def faults(self, **faults: Any) -> Any:
         return portal_call(self.portal_url, "/_faults", faults)
@@ -81,6 +87,7 @@ def build_stack(
         "RASPA_TASKS_TABLE": f"tasks-{n}",
         "RASPA_QUEUE_NAME": f"scrape-{n}",
         "RASPA_DLQ_NAME": f"scrape-dlq-{n}",
+        "RASPA_PRIORITY_QUEUE_NAME": f"scrape-vip-{n}",
         "RASPA_PORTAL_SECRET_NAME": f"portal-{n}",
         "RASPA_PORTAL_BASE_URL": portal_url,
         "RASPA_RETRY_BASE_DELAY_SECONDS": "0",
@@ -89,8 +96,16 @@ def build_stack(
     }
     for key, value in values.items():
         monkeypatch.setenv(key, value)
+    cognito = boto3.client("cognito-idp", region_name="us-east-1")
+    pool, users = create_pool(cognito, region="us-east-1")
+    monkeypatch.setenv("RASPA_AUTH_ISSUER", pool.issuer)
+    monkeypatch.setenv("RASPA_AUTH_CLIENT_ID", pool.user_pool_client_id)
+    monkeypatch.setenv(
+        "RASPA_AUTH_JWKS_URL", f"{aws_url}/{pool.user_pool_id}/.well-known/jwks.json"
+    )
     settings = Settings.from_env()
     urls = create_all(settings, credentials=PORTAL_CREDENTIALS)
+    tokens = {u["username"]: sign_in(cognito, pool, u["username"], u["password"]) for u in users}
     raspa_app.reset_wiring()
     # Build settings now: chalice.test.Client applies .chalice/config.json's variables
     # during each request, which would otherwise replace this test's names.
@@ -102,6 +117,8 @@ def build_stack(
         urls[settings.dlq_name],
         portal_url,
         raspa_app,
+        urls[settings.priority_queue_name],
+        tokens,
     )
     raspa_app.reset_wiring()
     os.environ.pop("AWS_ENDPOINT_URL", None)

@@ -43,7 +43,8 @@ def test_settings_defaults_match_the_users_limits():
     s = Settings.from_env({})
     assert (s.concurrency, s.scrape_timeout_seconds, s.max_attempts) == (3, 300, 4)
     assert (s.retry_base_delay_seconds, s.cache_ttl_seconds) == (60, 86_400)
-    assert s.max_receive_count == 5
+    assert s.max_receive_count == 10  # 4 attempts + room for throttled receives
+    assert (s.rate_limit, s.vip_rate_limit, s.rate_window_seconds) == (10, 30, 3600)
 
 
 def test_settings_read_raspa_variables_and_region():

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from chalicelib.errors import LayoutChangedError, OsNotFoundError
 from chalicelib.parse import clean_value, next_page_url, parse_detail, parse_history
-from chalicelib.profile import DEFAULT_PROFILE_PATH, FieldRule, load_profile
+from chalicelib.profile import DEFAULT_PROFILE_PATH, FieldRule, load_profile, parse_profile
 from local.portal.data import record_for
 
 PAGES = Path(__file__).resolve().parents[1] / "fixtures" / "portal"
@@ -64,6 +65,39 @@ def test_drifted_layout_raises_layout_changed_naming_field_and_url(profile):
 def test_optional_field_missing_is_none_not_an_error(profile):
     html = page("detail_default.html").replace('id="tecnico"', 'id="outro"')
     assert parse_detail(html, URL, profile)["tecnico"] is None
+
+
+def test_xpath_selectors_work_like_css_ones():
+    # Given a profile using XPath for a field, a history column and the detail markers
+    raw = tomllib.loads(DEFAULT_PROFILE_PATH.read_text(encoding="utf-8"))
+    raw["fields"]["cliente"] = {"xpath": "//dd[@id='cliente']/text()"}
+    raw["history"]["columns"]["evento"] = {"xpath": "./td[2]/text()"}
+    raw["detail"]["not_found_selector"] = "xpath://p[contains(@class, 'aviso')]"
+    raw["detail"]["next_page_selector"] = "xpath://a[@class='proxima']/@href"
+    profile = parse_profile(raw)
+    # When the saved pages are parsed, then the results are the same as with CSS
+    css = load_profile(DEFAULT_PROFILE_PATH)
+    html = page("detail_default.html")
+    assert parse_detail(html, URL, profile) == parse_detail(html, URL, css)
+    assert parse_history(html, profile) == parse_history(html, css)
+    assert next_page_url(html, URL, profile) == URL + "?pagina=2"
+    with pytest.raises(OsNotFoundError):
+        parse_detail(page("not_found.html"), URL, profile)
+
+
+def test_a_page_without_history_rows_has_an_empty_history(profile):
+    html = page("detail_default.html")
+    start, end = html.index("<tbody>"), html.index("</tbody>")
+    assert parse_history(html[:start] + "<tbody>" + html[end:], profile) == []
+
+
+def test_a_required_date_that_does_not_parse_is_a_layout_change(profile):
+    html = page("detail_default.html")
+    start = html.index('<dd id="data_abertura">') + len('<dd id="data_abertura">')
+    html = html[:start] + "ontem" + html[html.index("</dd>", start) :]
+    with pytest.raises(LayoutChangedError) as info:
+        parse_detail(html, URL, profile)
+    assert info.value.field == "data_abertura"
 
 
 def test_cleaning_rules():

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 
 from chalicelib.errors import InvalidOsNumberError, ProfileError
 from chalicelib.profile import DEFAULT_PROFILE_PATH, load_profile, parse_profile
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -70,6 +75,15 @@ def test_invalid_numbers_raise_an_error_naming_the_rule(value):
         (lambda r: r["fields"]["cliente"].update(xpath="//dd"), "fields.cliente"),
         (lambda r: r.update(encoding="klingon"), "encoding"),
         (lambda r: r["login"].pop("password_field"), "login.password_field"),
+        (lambda r: r["login"].update(form_selectr="form"), "login.form_selectr"),
+        (lambda r: r.update(feilds={}), "feilds"),
+        (lambda r: r["numero"].update(max_length="12"), "numero.max_length"),
+        (lambda r: r["numero"].update(pattern=5), "numero.pattern"),
+        (lambda r: r["fields"]["tecnico"].update(required="no"), "fields.tecnico.required"),
+        (lambda r: r["fields"]["tecnico"].update(css=""), "fields.tecnico.css"),
+        (lambda r: r["history"]["columns"]["data"].pop("css"), "history.columns.data"),
+        (lambda r: r.pop("fields"), "fields"),
+        (lambda r: r["detail"].pop("not_found_selector"), "detail.not_found_selector"),
     ],
 )
 def test_broken_profiles_are_rejected_naming_the_key(raw, mutate, key):
@@ -86,6 +100,34 @@ def test_an_invalid_selector_fails_at_load_time(tmp_path, raw):
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ProfileError, match=r"fields\.cliente"):
         load_profile(path)
+
+
+def test_an_invalid_xpath_in_detail_fails_at_load_time(tmp_path):
+    text = DEFAULT_PROFILE_PATH.read_text(encoding="utf-8").replace(
+        'not_found_selector = "p.aviso"', 'not_found_selector = "xpath://p[@class="'
+    )
+    path = tmp_path / "p.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ProfileError, match=r"detail\.not_found_selector"):
+        load_profile(path)
+
+
+def test_the_number_is_stripped_before_the_length_rule(raw):
+    raw["numero"]["max_length"] = 6
+    profile = parse_profile(raw)
+    assert profile.validate_number("  123456\n") == "123456"
+    with pytest.raises(InvalidOsNumberError, match="at most 6"):
+        profile.validate_number("1234567")
+
+
+def test_importing_profile_does_not_import_parsel():
+    # The API validates numbers with the profile; parsel stays out of its cold start.
+    code = "import sys, chalicelib.profile as p; p.load_profile(p.DEFAULT_PROFILE_PATH, "
+    code += "validate_selectors=False); print('parsel' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip() == "False"
 
 
 def test_missing_or_malformed_files_are_profile_errors(tmp_path):

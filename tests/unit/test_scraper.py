@@ -1,213 +1,127 @@
-"""Scraper policy with a scripted transport: login, session reuse, error classification."""
+"""Scraper policy with a scripted transport: login, session reuse, pages, progress."""
 
 from __future__ import annotations
 
-import io
-from email.utils import formatdate
-from pathlib import Path
-from typing import Any, Callable
+import json
+from urllib.parse import parse_qs
 
 import pytest
-import requests
-from requests.adapters import BaseAdapter
 
-from chalicelib.errors import (
-    LayoutChangedError,
-    LoginFailedError,
-    OsNotFoundError,
-    PermanentScrapeError,
-    TransientScrapeError,
-)
-from chalicelib.profile import DEFAULT_PROFILE_PATH, load_profile
-from chalicelib.scraper import Credentials, PortalScraper, parse_retry_after
-
-BASE = "http://portal.test"
-PAGES = Path(__file__).resolve().parents[1] / "fixtures" / "portal"
+from chalicelib.errors import LayoutChangedError, LoginFailedError, OsNotFoundError
+from local.portal.data import record_for
 
 
-def fixture(name: str) -> bytes:
-    return (PAGES / name).read_bytes()
-
-
-class ScriptedAdapter(BaseAdapter):
-    """Answers requests from a routing function: (method, url) -> response spec or exception."""
-
-    def __init__(self, route: Callable[[str, str, Any], Any]) -> None:
-        super().__init__()
-        self.route = route
-        self.requests: list[tuple[str, str]] = []
-
-    def send(self, request, **kwargs):
-        self.requests.append((request.method, request.url))
-        answer = self.route(request.method, request.url, request.body)
-        if isinstance(answer, Exception):
-            raise answer
-        status, body, headers = answer if len(answer) == 3 else (*answer, {})
-        response = requests.Response()
-        response.status_code = status
-        response._content = body
-        response._content_consumed = True
-        response.raw = io.BytesIO(body)
-        response.headers.update({"Content-Type": "text/html; charset=iso-8859-1", **headers})
-        response.url = request.url
-        response.request = request
-        return response
-
-    def close(self):
-        pass
-
-
-def portal_route(
-    *,
-    detail: Callable[[str], Any] | None = None,
-    login_ok: bool = True,
-    expire_after: int | None = None,
-):
-    """A portal: login form, login post, paginated detail pages for OS 123451."""
-    state = {"served": 0, "posts": []}
-
-    def route(method, url, body):
-        if url == f"{BASE}/login" and method == "GET":
-            return 200, fixture("login.html")
-        if url == f"{BASE}/login":
-            state["posts"].append(body)
-            # A real login redirects; a refused one shows the form again with an error.
-            if login_ok:
-                return 302, b"", {"Location": f"{BASE}/"}
-            return 200, fixture("login_failed.html")
-        state["served"] += 1
-        if expire_after is not None and state["served"] > expire_after:
-            state["served"] = -(10**6)  # expired once; the next login makes it valid again
-            return 200, fixture("login.html")
-        if detail:
-            answer = detail(url)
-            if answer is not None:
-                return answer
-        if url.endswith("?pagina=2"):
-            return 200, fixture("detail_page2.html")
-        if url.endswith("?pagina=3"):
-            return 200, fixture("detail_last_page.html")
-        return 200, fixture("detail_default.html")
-
-    return route, state
-
-
-def scraper_for(route) -> tuple[PortalScraper, ScriptedAdapter]:
-    session = requests.Session()
-    adapter = ScriptedAdapter(route)
-    session.mount("http://", adapter)
-    profile = load_profile(DEFAULT_PROFILE_PATH, base_url=BASE)
-    return PortalScraper(session, profile, Credentials("demo", "s3cret-pass")), adapter
-
-
-def test_scrape_logs_in_once_posting_every_hidden_input_and_reads_all_pages():
-    route, state = portal_route()
-    scraper, _adapter = scraper_for(route)
-    progress = []
-    record = scraper.scrape("123451", lambda step, pct: progress.append(step))
+def test_scrape_logs_in_once_posting_every_hidden_input_and_reads_all_pages(fake_portal):
+    # Given a portal whose login form carries a CSRF token and another hidden input
+    route, state = fake_portal.route()
+    scraper, _ = fake_portal.scraper(route)
+    # When an OS with three history pages is scraped
+    record = scraper.scrape("123451")
+    # Then every input of the form was posted back with the credentials
+    posted = {k: v[0] for k, v in parse_qs(state["posts"][0]).items()}
+    assert posted == {
+        "csrf_token": "fixture-token",
+        "origem": "portal",
+        "next": "/os/123451",
+        "usuario": "demo",
+        "senha": fake_portal.password,
+    }
+    # And the record has every field and the whole history
+    expected = record_for("123451")
     assert record["numero"] == "123451" and record["pages"] == 3
-    assert len(record["historico"]) == 23
-    posted = (
-        state["posts"][0].decode() if isinstance(state["posts"][0], bytes) else state["posts"][0]
-    )
-    for part in ("csrf_token=fixture-token", "origem=portal", "usuario=demo", "senha=s3cret-pass"):
-        assert part in posted
-    assert progress == ["login", "detail", "history", "history"]
+    assert record["source_url"] == f"{fake_portal.base}/os/123451"
+    assert [h["evento"] for h in record["historico"]] == [
+        h["evento"] for h in expected["historico"]
+    ]
 
 
-def test_session_is_reused_for_later_scrapes():
-    route, _ = portal_route()
-    scraper, adapter = scraper_for(route)
-    scraper.scrape("123451")
-    scraper.scrape("123451")
+def test_record_is_json_serialisable_with_iso_dates(fake_portal):
+    scraper, _ = fake_portal.scraper(fake_portal.route()[0])
+    record = scraper.scrape("123451")
+    assert json.loads(json.dumps(record)) == record
+    assert len(record["data_abertura"]) == 10 and record["data_abertura"][4] == "-"
+    assert all(len(h["data"]) == 16 and h["data"][10] == "T" for h in record["historico"])
+
+
+def test_session_is_reused_for_later_scrapes(fake_portal):
+    scraper, adapter = fake_portal.scraper(fake_portal.route()[0])
+    for _ in range(3):
+        scraper.scrape("123451")
     assert scraper.logins == 1
-    assert sum(1 for m, u in adapter.requests if u.endswith("/login") and m == "POST") == 1
+    assert sum(1 for m, u in adapter.requests if m == "POST" and u.endswith("/login")) == 1
 
 
-def test_expired_session_logs_in_again_once_and_retries_the_page():
-    route, _ = portal_route(expire_after=1)
-    scraper, _ = scraper_for(route)
+def test_progress_reports_login_detail_then_growing_history_steps(fake_portal):
+    scraper, _ = fake_portal.scraper(fake_portal.route()[0])
+    first, second = [], []
+    scraper.scrape("123451", lambda step, pct: first.append((step, pct)))
+    scraper.scrape("123451", lambda step, pct: second.append((step, pct)))
+    assert [s for s, _ in first] == ["login", "detail", "history", "history"]
+    history = [p for s, p in first if s == "history"]
+    assert history == sorted(history) and all(40 < p <= 90 for p in history)
+    assert [s for s, _ in second] == ["detail", "history", "history"]  # no new login
+
+
+def test_expired_session_logs_in_again_once_and_retries_the_page(fake_portal):
+    route, _ = fake_portal.route(expire_after=1)
+    scraper, adapter = fake_portal.scraper(route)
     record = scraper.scrape("123451")
     assert record["pages"] == 3 and scraper.logins == 2
+    assert sum(1 for _, u in adapter.requests if u.endswith("/os/123451")) == 2
 
 
-def test_refused_login_is_a_login_failure_without_the_password_in_the_message():
-    route, _ = portal_route(login_ok=False)
-    scraper, _ = scraper_for(route)
+def test_a_redirect_to_the_login_url_is_seen_as_an_expired_session(fake_portal):
+    # Given a portal that redirects the first detail request to its login page
+    redirected = []
+
+    def detail(url):
+        if "/os/" in url and not redirected:
+            redirected.append(url)
+            return 302, b"", {"Location": f"{fake_portal.base}/login?next=%2Fos%2F123451"}
+        return None
+
+    route, _ = fake_portal.route(detail=detail)
+    scraper, _ = fake_portal.scraper(route)
+    # When scraping, then it logs in again and succeeds
+    assert scraper.scrape("123451")["pages"] == 3
+    assert scraper.logins == 2
+
+
+def test_refused_login_is_a_login_failure_without_the_password_anywhere(fake_portal, caplog):
+    route, _ = fake_portal.route(login_ok=False)
+    scraper, _ = fake_portal.scraper(route)
     with pytest.raises(LoginFailedError) as info:
         scraper.scrape("123451")
-    assert "s3cret-pass" not in str(info.value) and "s3cret-pass" not in repr(scraper.credentials)
+    assert fake_portal.password not in str(info.value)
+    assert fake_portal.password not in repr(scraper.credentials)
+    assert fake_portal.password not in caplog.text
+    assert scraper.logins == 0
 
 
-@pytest.mark.parametrize(
-    "answer,retry_after",
-    [
-        ((500, b"erro"), None),
-        ((502, b"bad gateway"), None),
-        ((503, b"busy", {"Retry-After": "120"}), 120.0),
-        ((429, b"slow down", {"Retry-After": "7"}), 7.0),
-        (requests.ConnectTimeout("connect timed out"), None),
-        (requests.ReadTimeout("read timed out"), None),
-        (requests.ConnectionError("refused"), None),
-        (requests.exceptions.ChunkedEncodingError("cut"), None),
-    ],
-)
-def test_transient_failures_are_classified_with_retry_after(answer, retry_after):
-    route, _ = portal_route(detail=lambda url: answer)
-    scraper, _ = scraper_for(route)
-    with pytest.raises(TransientScrapeError) as info:
-        scraper.scrape("123451")
-    assert info.value.retry_after == retry_after
-    assert info.value.transient
+def test_not_found_page_is_os_not_found(fake_portal):
+    route, _ = fake_portal.route(detail=lambda url: (200, fake_portal.page("not_found.html")))
+    with pytest.raises(OsNotFoundError) as info:
+        fake_portal.scraper(route)[0].scrape("950000")
+    assert info.value.numero_os == "950000"
 
 
-def test_other_client_errors_are_permanent():
-    route, _ = portal_route(detail=lambda url: (403, b"forbidden"))
-    scraper, _ = scraper_for(route)
-    with pytest.raises(PermanentScrapeError) as info:
-        scraper.scrape("123451")
-    assert not info.value.transient
-
-
-def test_not_found_page_and_drifted_layout_are_permanent():
-    route, _ = portal_route(detail=lambda url: (200, fixture("not_found.html")))
-    with pytest.raises(OsNotFoundError):
-        scraper_for(route)[0].scrape("950000")
-    route, _ = portal_route(detail=lambda url: (200, fixture("detail_drifted.html")))
+def test_drifted_layout_is_layout_changed_and_logged_with_the_url(fake_portal, caplog):
+    route, _ = fake_portal.route(detail=lambda url: (200, fake_portal.page("detail_drifted.html")))
     with pytest.raises(LayoutChangedError) as info:
-        scraper_for(route)[0].scrape("123451")
-    assert info.value.url == f"{BASE}/os/123451"
-
-
-def test_a_page_that_stays_on_the_login_form_is_transient():
-    route, _ = portal_route(
-        detail=lambda url: (200, fixture("login.html")) if "/os/" in url else None
+        fake_portal.scraper(route)[0].scrape("123451")
+    assert info.value.url == f"{fake_portal.base}/os/123451" and info.value.field == "numero"
+    assert any(
+        r.levelname == "WARNING" and getattr(r, "url", "") == info.value.url for r in caplog.records
     )
-    with pytest.raises(TransientScrapeError, match="login"):
-        scraper_for(route)[0].scrape("123451")
 
 
-def test_an_exhausted_time_budget_stops_before_the_next_request():
-    route, _ = portal_route()
-    scraper, adapter = scraper_for(route)
-    with pytest.raises(TransientScrapeError, match="time budget"):
-        scraper.scrape("123451", deadline=0.0)
-    assert adapter.requests == []
-
-
-def test_a_history_loop_is_not_followed_forever():
-    route, _ = portal_route(
-        detail=lambda url: (200, fixture("detail_page2.html")) if "pagina" in url else None
+def test_a_history_loop_is_not_followed_forever(fake_portal):
+    # Given page 3 answering with page 2's content, whose "next" link is page 3 again
+    route, _ = fake_portal.route(
+        detail=lambda url: (200, fake_portal.page("detail_page2.html")) if "pagina" in url else None
     )
-    scraper, adapter = scraper_for(route)
+    scraper, adapter = fake_portal.scraper(route)
     record = scraper.scrape("123451")
-    # Page 3 is answered with page 2's content, whose "next" link is page 3 again: not refetched.
+    # Then page 3 is fetched once and the scrape ends
     assert record["pages"] == 3
     assert sum(1 for _, url in adapter.requests if url.endswith("pagina=3")) == 1
-
-
-def test_retry_after_parsing():
-    assert parse_retry_after("30") == 30.0
-    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
-    assert parse_retry_after(formatdate(1000.0 + 90, usegmt=True), now=1000.0) == 90.0
-    assert parse_retry_after(formatdate(1000.0 - 90, usegmt=True), now=1000.0) == 0.0

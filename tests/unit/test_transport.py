@@ -14,6 +14,12 @@ def test_session_mounts_a_timeout_adapter_without_retries():
         assert adapter.max_retries.total == 0
 
 
+def test_session_sends_the_user_agent_and_sizes_the_pool():
+    session = build_session(connect_timeout=1, read_timeout=1, pool_size=8, user_agent="x/2")
+    assert session.headers["User-Agent"] == "x/2"
+    assert session.get_adapter("http://portal.example")._pool_maxsize == 8
+
+
 def test_adapter_applies_the_default_timeout_only_when_none_is_given(monkeypatch):
     seen = []
     adapter = TimeoutHTTPAdapter((1, 2))

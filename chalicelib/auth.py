@@ -1,0 +1,96 @@
+"""Bearer tokens: OIDC JWTs (Amazon Cognito by default) verified with PyJWT.
+
+Signature against the issuer's JWKS (cached per container), expiry, issuer, audience
+(ID tokens) or client id (access tokens), and an algorithm allow-list: ``none`` and
+HMAC algorithms are never accepted, so a public key cannot be used as an HMAC secret.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.errors import RaspaError
+
+__all__ = ["AuthError", "Identity", "TokenVerifier", "bearer_token"]
+
+ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384")
+
+
+class AuthError(RaspaError):
+    """The token is missing, malformed, expired or not ours (the reason is for logs only)."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is calling."""
+
+    user: str
+    vip: bool = False
+
+
+def bearer_token(header: str | None) -> str:
+    """The token from an ``Authorization: Bearer <token>`` header (or a bare token)."""
+    if not header:
+        raise AuthError("no token")
+    value = header.strip()
+    if value[:7].lower() == "bearer ":
+        value = value[7:].strip()
+    if not value or len(value) > 8192:
+        raise AuthError("malformed token")
+    return value
+
+
+class TokenVerifier:
+    """Verifies tokens from one issuer for one app client."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        client_id: str,
+        jwks_client: Any,
+        vip_group: str = "vip",
+        leeway_seconds: int = 30,
+    ) -> None:
+        self.issuer = issuer
+        self.client_id = client_id
+        self.jwks = jwks_client
+        self.vip_group = vip_group
+        self.leeway = leeway_seconds
+
+    def verify(self, token: str) -> Identity:
+        import jwt
+
+        try:
+            header = jwt.get_unverified_header(token)
+            if header.get("alg") not in ALLOWED_ALGORITHMS:
+                raise AuthError(f"algorithm {header.get('alg')!r} not allowed")
+            key = self.jwks.get_signing_key_from_jwt(token).key
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=list(ALLOWED_ALGORITHMS),
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["exp", "iss", "token_use"], "verify_aud": False},
+            )
+        except jwt.PyJWTError as exc:
+            raise AuthError(f"invalid token: {type(exc).__name__}") from None
+        use = claims.get("token_use")
+        if use == "id":
+            audience = claims.get("aud")
+            ok = audience == self.client_id or (
+                isinstance(audience, list) and self.client_id in audience
+            )
+        elif use == "access":
+            ok = claims.get("client_id") == self.client_id
+        else:
+            ok = False
+        if not ok:
+            raise AuthError("token issued for another client")
+        user = claims.get("cognito:username") or claims.get("username") or claims.get("sub")
+        if not isinstance(user, str) or not user:
+            raise AuthError("token names no user")
+        groups = claims.get("cognito:groups") or []
+        return Identity(user=user, vip=self.vip_group in groups)
