@@ -1,10 +1,11 @@
 # raspa — developer commands. Every target bootstraps the virtualenv it needs.
 PYTHON ?= python3
+AS     ?= ana
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv run lint format test test-unit test-functional test-integration test-e2e portal clean
+.PHONY: help venv run token lint format test test-unit test-functional test-integration test-e2e portal clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -19,6 +20,9 @@ venv: $(STAMP) ## create .venv and install the dev requirements
 
 run: $(STAMP) ## start the whole local stack (API, page, worker, WebSocket, portal, AWS emulation)
 	$(BIN)/python -m local.stack
+
+token: $(STAMP) ## print a bearer token for the running stack's demo user AS (default ana)
+	@$(BIN)/python -m local.token $(AS)
 
 lint: $(STAMP) ## ruff check and format check
 	$(BIN)/ruff check .

@@ -240,7 +240,9 @@ def index() -> Any:
 def get_page() -> str:
     from chalicelib.page import render_page
 
-    return render_page(ws_url=get_settings().ws_url)
+    s = get_settings()
+    return render_page(ws_url=s.ws_url, cognito_endpoint=s.cognito_endpoint,
+                       client_id=s.auth_client_id)
 
 
 @app.route("/health", methods=["GET"])

@@ -1,9 +1,24 @@
 """Portal profiles: a declarative description of a portal, so a new portal needs no new code.
 
-A profile is a TOML file (format in ``docs/profile.md``) naming the login form, the
-detail URL, the OS number pattern, one selector (CSS or XPath) and cleaning rule per
-field, the "not found" marker, the "next page" link and the page encoding. It is
-validated when loaded. This module does not import parsel unless selectors are checked.
+A profile is a TOML file, validated when loaded (full reference: ``docs/profile.md``)::
+
+    name = "demo"                      # label for logs
+    base_url = "http://127.0.0.1:8001" # overridable with load_profile(..., base_url=)
+    encoding = "iso-8859-1"            # how pages are decoded (default utf-8)
+
+    [numero]    pattern (regex, re.fullmatch), description (pt-BR), max_length (64)
+    [login]     url, form_selector, username_field, password_field,
+                failure_selector, login_page_marker            (selectors: CSS)
+    [detail]    url ("/os/{numero}", number URL-quoted), not_found_selector,
+                next_page_selector                             (CSS, or "xpath:..." prefix)
+    [fields.<name>]           css = "..." | xpath = "..."; clean = "strip" | "join" |
+                              "date" | "datetime"; date_format; required (true)
+    [history]                 row_selector (CSS)
+    [history.columns.<name>]  like a field, selector relative to the row
+
+Unknown keys, missing keys, bad types, a bad regex or selector raise ``ProfileError``
+naming the key. Importing this module does not import parsel; selectors are compiled
+(lazily importing parsel) only by ``check_selectors``, which ``load_profile`` calls by default.
 """
 
 from __future__ import annotations

@@ -94,6 +94,16 @@ class LocalStack:
             os.environ.pop("AWS_PROFILE", None)
             portal = self._keep(PortalServer(port=self.ports.portal).start())
             os.environ["RASPA_PORTAL_BASE_URL"] = portal.url
+            from local.users import create_pool
+
+            pool, users = create_pool(boto3.client("cognito-idp", region_name=REGION),
+                                      region=REGION)
+            os.environ.update({
+                "RASPA_AUTH_ISSUER": pool.issuer,
+                "RASPA_AUTH_CLIENT_ID": pool.user_pool_client_id,
+                "RASPA_AUTH_JWKS_URL": f"{aws.url}/{pool.user_pool_id}/.well-known/jwks.json",
+                "RASPA_AUTH_COGNITO_ENDPOINT": aws.url + "/",
+            })
             os.environ.update(self.extra_env)
 
             import app as raspa_app
@@ -151,7 +161,12 @@ class LocalStack:
             "aws_endpoint_url": aws.url,
             "region": REGION,
             "queue_url": queue_urls[settings.queue_name],
+            "priority_queue_url": queue_urls[settings.priority_queue_name],
             "dlq_url": queue_urls[settings.dlq_name],
+            "user_pool_id": pool.user_pool_id,
+            "user_pool_client_id": pool.user_pool_client_id,
+            "cognito_endpoint": aws.url + "/",
+            "users": users,
         }
         return self
 
@@ -207,6 +222,10 @@ def main() -> None:
     print(f"  WebSocket      {stack.urls['ws_url']}")
     print(f"  demo portal    {stack.urls['portal_url']}  (demo / demo-password)")
     print(f"  AWS (moto)     {stack.urls['aws_endpoint_url']}")
+    for user in stack.urls["users"]:
+        kind = "VIP" if user["vip"] else "standard"
+        print(f"  user {user['username']:<9} password {user['password']}  ({kind})")
+    print("  a token for curl: make token AS=ana")
     print("  written to     .raspa/local.json — Ctrl-C stops everything\n", flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stopped.set())

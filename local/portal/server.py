@@ -1,9 +1,21 @@
 """The demo portal's HTTP server (stdlib only), with fault injection and request statistics.
 
-Portal pages: ``/login`` (GET form, POST credentials), ``/`` and ``/os/{numero}[?pagina=k]``;
-without a valid session they redirect to the login page. Control endpoints (JSON, no
-session, never faulted): ``GET|POST /_faults``, ``GET /_stats``, ``POST /_reset``.
-``POST /_faults`` replaces the whole fault configuration: keys left out take their defaults.
+Portal pages (HTML, Latin-1): ``GET|POST /login`` (form with a single-use CSRF token and a
+hidden ``origem``; success: 302 to ``next`` with an HttpOnly ``PORTALSESSID`` cookie;
+failure: the form again with ``div.erro``), ``/`` and ``/os/{numero}[?pagina=k]`` (OS
+100000–899999 exist, any other number answers 200 with ``p.aviso``). Without a valid
+session they redirect to ``/login?next=...``. Default login: ``demo`` / ``demo-password``.
+
+Control endpoints (JSON, no session, never faulted nor counted):
+
+* ``POST /_faults`` replaces the whole fault configuration (keys left out take their
+  defaults; unknown keys or bad values: 400): ``latency_ms``, ``error_rate`` (500),
+  ``unavailable_rate`` (503 with ``Retry-After: retry_after_s``), ``hang_rate`` (sleep
+  ``hang_ms``), ``session_ttl_requests``, ``layout`` ("default" | "drifted"), ``seed``.
+  ``GET /_faults`` returns it.
+* ``GET /_stats``: ``requests``, ``logins``, ``by_kind`` (login/detail/history/other),
+  ``by_status``, ``concurrent``, ``peak_concurrent`` (sleeps included).
+* ``POST /_reset`` clears faults, statistics, sessions and CSRF tokens.
 """
 
 from __future__ import annotations

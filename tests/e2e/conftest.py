@@ -134,10 +134,31 @@ def browser(chromium: str) -> Iterator[Any]:
         instance.close()
 
 
+def sign_in(page: Any, stack: dict[str, Any], username: str = "ana") -> None:
+    """Sign in through the page's form with the demo user's password from local.json."""
+    user = next(u for u in stack["users"] if u["username"] == username)
+    page.goto(stack["api_url"] + "/")
+    page.fill("#username", user["username"])
+    page.fill("#password", user["password"])
+    page.click("#signin button[type=submit]")
+    page.wait_for_selector("#lookup-form", state="visible", timeout=10_000)
+
+
 @pytest.fixture
-def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+def anonymous_page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     context = browser.new_context(locale="pt-BR", viewport={"width": 1100, "height": 800})
     page = context.new_page()
+    yield page
+    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
+
+
+@pytest.fixture
+def page(browser: Any, stack: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A page signed in as ana."""
+    context = browser.new_context(locale="pt-BR", viewport={"width": 1100, "height": 800})
+    page = context.new_page()
+    sign_in(page, stack)
     yield page
     page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
