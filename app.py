@@ -141,7 +141,18 @@ def get_scraper() -> Any:
     session = build_session(
         connect_timeout=s.connect_timeout_seconds, read_timeout=s.read_timeout_seconds
     )
-    return PortalScraper(session, get_profile(), portal_credentials(s))
+    return PortalScraper(session, get_profile(), portal_credentials(s, get_secrets()))
+
+
+@lru_cache(maxsize=1)
+def get_secrets() -> Any:
+    """Secrets Manager through Powertools' caching provider, one per container."""
+    import boto3
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretsProvider(
+        boto3_client=boto3.client("secretsmanager", region_name=get_settings().region)
+    )
 
 
 @lru_cache(maxsize=1)
@@ -194,6 +205,7 @@ def reset_wiring() -> None:
     """Forget every cached service (tests and the local runtime call this)."""
     for getter in (
         get_settings,
+        get_secrets,
         get_sqs,
         get_priority_queue,
         get_verifier,
@@ -241,8 +253,9 @@ def get_page() -> str:
     from chalicelib.page import render_page
 
     s = get_settings()
-    return render_page(ws_url=s.ws_url, cognito_endpoint=s.cognito_endpoint,
-                       client_id=s.auth_client_id)
+    return render_page(
+        ws_url=s.ws_url, cognito_endpoint=s.cognito_endpoint, client_id=s.auth_client_id
+    )
 
 
 @app.route("/health", methods=["GET"])

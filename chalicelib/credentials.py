@@ -13,10 +13,11 @@ __all__ = ["portal_credentials"]
 SECRET_MAX_AGE = 300
 
 
-def portal_credentials(settings: Settings) -> Any:
+def portal_credentials(settings: Settings, provider: Any) -> Any:
     """The portal's username and password from the secret ``settings.portal_secret_name``.
 
-    The secret is a JSON object ``{"username": "...", "password": "..."}``.
+    The secret is a JSON object ``{"username": "...", "password": "..."}``; ``provider`` is
+    a Powertools ``SecretsProvider`` (its cache lives as long as the container's wiring).
     """
     from aws_lambda_powertools.utilities import parameters
     from botocore.exceptions import BotoCoreError, ClientError
@@ -27,7 +28,7 @@ def portal_credentials(settings: Settings) -> Any:
     if not name:
         raise ConfigurationError("RASPA_PORTAL_SECRET_NAME is not set")
     try:
-        secret = parameters.get_secret(name, transform="json", max_age=SECRET_MAX_AGE)
+        secret = provider.get(name, transform="json", max_age=SECRET_MAX_AGE)
     except (
         parameters.exceptions.GetParameterError,
         parameters.exceptions.TransformParameterError,

@@ -96,14 +96,17 @@ class LocalStack:
             os.environ["RASPA_PORTAL_BASE_URL"] = portal.url
             from local.users import create_pool
 
-            pool, users = create_pool(boto3.client("cognito-idp", region_name=REGION),
-                                      region=REGION)
-            os.environ.update({
-                "RASPA_AUTH_ISSUER": pool.issuer,
-                "RASPA_AUTH_CLIENT_ID": pool.user_pool_client_id,
-                "RASPA_AUTH_JWKS_URL": f"{aws.url}/{pool.user_pool_id}/.well-known/jwks.json",
-                "RASPA_AUTH_COGNITO_ENDPOINT": aws.url + "/",
-            })
+            pool, users = create_pool(
+                boto3.client("cognito-idp", region_name=REGION), region=REGION
+            )
+            os.environ.update(
+                {
+                    "RASPA_AUTH_ISSUER": pool.issuer,
+                    "RASPA_AUTH_CLIENT_ID": pool.user_pool_client_id,
+                    "RASPA_AUTH_JWKS_URL": f"{aws.url}/{pool.user_pool_id}/.well-known/jwks.json",
+                    "RASPA_AUTH_COGNITO_ENDPOINT": aws.url + "/",
+                }
+            )
             os.environ.update(self.extra_env)
 
             import app as raspa_app

@@ -24,9 +24,13 @@ def main() -> None:
     if user is None:
         names = ", ".join(u["username"] for u in info["users"])
         sys.exit(f"no demo user {wanted!r}; the users are: {names}")
-    cognito = boto3.client("cognito-idp", endpoint_url=info["aws_endpoint_url"],
-                           region_name=info["region"], aws_access_key_id="local",
-                           aws_secret_access_key="local")
+    cognito = boto3.client(
+        "cognito-idp",
+        endpoint_url=info["aws_endpoint_url"],
+        region_name=info["region"],
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
     pool = Pool(info["user_pool_id"], info["user_pool_client_id"], info["region"])
     print(sign_in(cognito, pool, user["username"], user["password"]))
 

@@ -32,3 +32,9 @@ class StaticJwks:
             if key.key_id == kid:
                 return key
         raise jwt.PyJWKClientError(f"no key {kid!r}")
+
+
+def moto_private_key() -> jwt.PyJWK:
+    """moto's Cognito signing key, to forge tokens that are signed right but wrong otherwise."""
+    path = resources.files("moto.cognitoidp") / "resources" / "jwks-private.json.gz"
+    return jwt.PyJWK.from_dict(json.loads(gzip.decompress(path.read_bytes())))
