@@ -15,7 +15,7 @@ from chalice import AuthResponse, Chalice, Response
 from chalicelib.config import Settings
 from chalicelib.errors import ConfigurationError
 from chalicelib.observability import flush_metrics, logger
-from chalicelib.responses import error, handles_errors, json_response
+from chalicelib.responses import body_problem, error, handles_errors, json_response
 
 app = Chalice(app_name="raspa", configure_logs=False)
 
@@ -294,6 +294,9 @@ def current_identity() -> Any:
 @app.route("/buscar-os-async/{numero_os}", methods=["POST"], authorizer=jwt_auth)
 @handles_errors
 def buscar_os_async(numero_os: str) -> Any:
+    problem = body_problem(app.current_request.raw_body)
+    if problem is not None:
+        return problem
     refresh = _flag((app.current_request.query_params or {}).get("refresh"))
     if refresh is None:
         return error(400, "invalid_parameter", "refresh must be true or false")
@@ -318,6 +321,14 @@ def get_os(numero_os: str) -> Any:
     if record is None:
         return error(404, "os_not_stored", f"OS {numero_os} has not been scraped yet")
     return json_response(200, record)
+
+
+@app.route("/openapi.json", methods=["GET"], authorizer=jwt_auth)
+def openapi() -> Any:
+    """The HTTP API described as OpenAPI 3 (kept true to the routes by a test)."""
+    from chalicelib.openapi import document
+
+    return json_response(200, document())
 
 
 def _flag(raw: str | None) -> bool | None:

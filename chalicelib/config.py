@@ -51,6 +51,13 @@ class Settings:
     scrape_timeout_seconds: int = 300
     #: Scrapes the portal may see at once (the worker's reserved concurrency).
     concurrency: int = 3
+    #: The VIP lane's event source MaximumConcurrency (AWS's minimum is 2). Below
+    #: ``concurrency``, so standard requests always keep a slot: never starved.
+    priority_max_concurrency: int = 2
+    #: The standard lane's MaximumConcurrency. Below ``concurrency``, a slot is always
+    #: free for a VIP request, which then starts at once; equal to it, standard requests
+    #: use every slot when no VIP waits but a VIP request may wait for a free one.
+    standard_max_concurrency: int = 2
     #: Duration assumed for queue estimates until scrapes have been measured.
     default_scrape_seconds: float = 20.0
     #: How long task records (and their status) stay readable.
@@ -108,6 +115,8 @@ class Settings:
             raise ConfigurationError("RASPA_MAX_ATTEMPTS must be at least 1")
         if self.concurrency < 1:
             raise ConfigurationError("RASPA_CONCURRENCY must be at least 1")
+        if min(self.priority_max_concurrency, self.standard_max_concurrency) < 2:
+            raise ConfigurationError("a lane's maximum concurrency must be at least 2 (AWS)")
         if self.rate_limit < 1 or self.vip_rate_limit < 1 or self.rate_window_seconds < 1:
             raise ConfigurationError("rate limits and their window must be positive")
         for name in ("cache_ttl_seconds", "not_found_ttl_seconds", "retry_base_delay_seconds"):

@@ -20,7 +20,10 @@ from chalicelib.errors import (
     TaskNotFoundError,
 )
 
-__all__ = ["error", "handles_errors", "json_response"]
+__all__ = ["MAX_BODY_BYTES", "body_problem", "error", "handles_errors", "json_response"]
+
+#: A lookup carries everything in its path; a body, if any, is a small JSON object.
+MAX_BODY_BYTES = 1024
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +41,22 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 def error(status: int, code: str, message: str, **extra: Any) -> Response:
     """A JSON error body that names the problem: ``{"error": code, "message": ...}``."""
     return json_response(status, {"error": code, "message": message, **extra})
+
+
+def body_problem(raw: bytes | None) -> Response | None:
+    """None when a request body is acceptable (empty, or a JSON object of at most
+    ``MAX_BODY_BYTES``); otherwise the 4xx to answer with."""
+    if not raw or not raw.strip():
+        return None
+    if len(raw) > MAX_BODY_BYTES:
+        return error(413, "body_too_large", f"the body may hold at most {MAX_BODY_BYTES} bytes")
+    try:
+        parsed = json.loads(raw)
+    except (ValueError, RecursionError):
+        return error(400, "invalid_body", "the body must be a JSON object or empty")
+    if not isinstance(parsed, dict):
+        return error(400, "invalid_body", "the body must be a JSON object or empty")
+    return None
 
 
 def _for_exception(exc: RaspaError) -> Response:

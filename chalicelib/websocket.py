@@ -80,7 +80,7 @@ def parse_request(body: str) -> tuple[dict[str, Any], str | None]:
         return {}, f"message larger than {MAX_BODY_BYTES} bytes"
     try:
         request = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}, "message must be JSON"
     if not isinstance(request, dict):
         return {}, "message must be a JSON object"

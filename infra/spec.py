@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from chalicelib.config import Settings
 from chalicelib.models import QUEUE_INDEX
 
-__all__ = ["IndexSpec", "QueueSpec", "Resources", "TableSpec", "resources"]
+__all__ = ["EventSourceSpec", "IndexSpec", "QueueSpec", "Resources", "TableSpec", "resources"]
 
 #: AWS's guidance for SQS event sources: visibility timeout >= 6 x the function timeout.
 VISIBILITY_FACTOR = 6
@@ -42,10 +42,22 @@ class QueueSpec:
 
 
 @dataclass(frozen=True)
+class EventSourceSpec:
+    """An SQS event source of the scrape worker (batch size 1)."""
+
+    queue: str
+    max_concurrency: int
+
+
+@dataclass(frozen=True)
 class Resources:
     tables: tuple[TableSpec, ...]
     queues: tuple[QueueSpec, ...]
     secret_name: str
+    #: The worker's reserved concurrency: the portal's limit of scrapes at once.
+    worker_reserved_concurrency: int = 3
+    #: The worker's event sources, VIP lane first (see README, "VIP priority").
+    worker_sources: tuple[EventSourceSpec, ...] = ()
 
 
 def resources(settings: Settings) -> Resources:
@@ -77,4 +89,9 @@ def resources(settings: Settings) -> Resources:
         tables=(os_table, tasks_table, connections_table),
         queues=(dlq, queue, priority),
         secret_name=settings.portal_secret_name,
+        worker_reserved_concurrency=settings.concurrency,
+        worker_sources=(
+            EventSourceSpec(priority.name, settings.priority_max_concurrency),
+            EventSourceSpec(queue.name, settings.standard_max_concurrency),
+        ),
     )

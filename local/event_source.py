@@ -1,9 +1,14 @@
-"""A local stand-in for Lambda's SQS event source mapping.
+"""A local stand-in for Lambda's SQS event source mappings.
 
-Long-polls a queue, invokes the handler with a Lambda-shaped SQS event (batch size 1),
-never more than ``concurrency`` invocations at once (the reserved concurrency),
-deletes the message when the handler returns and leaves it when it raises, so the
-visibility timeout the handler set, and the queue's redrive policy, apply as in AWS.
+Each ``SqsEventSource`` long-polls one queue with as many pollers as its mapping's
+``MaximumConcurrency``, invokes the handler with a Lambda-shaped SQS event (batch
+size 1), deletes the message when the handler returns and leaves it when it raises, so
+the visibility timeout the handler set, and the queue's redrive policy, apply as in AWS.
+
+Several sources share one ``Slots``: the function's reserved concurrency. A poller
+holding a message waits for a slot, as Lambda's poller retries a throttled invoke while
+the message stays in flight; a waiting priority poller gets the next free slot first.
+``WorkerRuntime`` wires the VIP and standard lanes this way (see ``lanes``).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-__all__ = ["LambdaContext", "SqsEventSource"]
+__all__ = ["LambdaContext", "Slots", "SqsEventSource", "WorkerRuntime", "lanes"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,48 @@ class Stats:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
+class Slots:
+    """The function's reserved concurrency, shared by its event sources.
+
+    ``acquire(priority=True)`` is served before any waiting non-priority caller.
+    """
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.running = 0
+        self.peak = 0
+        #: Times a poller held a message while every slot was busy (Lambda: a throttle).
+        self.throttled = 0
+        self._priority_waiting = 0
+        self._cond = threading.Condition()
+
+    def acquire(self, *, priority: bool, stop: threading.Event) -> bool:
+        """Take a slot; False when ``stop`` is set first."""
+        with self._cond:
+            if priority:
+                self._priority_waiting += 1
+            try:
+                waited = False
+                while not stop.is_set():
+                    if self.running < self.total and (priority or not self._priority_waiting):
+                        self.running += 1
+                        self.peak = max(self.peak, self.running)
+                        return True
+                    if not waited:
+                        self.throttled += 1
+                        waited = True
+                    self._cond.wait(timeout=0.2)
+                return False
+            finally:
+                if priority:
+                    self._priority_waiting -= 1
+
+    def release(self) -> None:
+        with self._cond:
+            self.running -= 1
+            self._cond.notify_all()
+
+
 class SqsEventSource:
     """Polls ``queue_url`` with ``concurrency`` pollers and invokes ``handler(event, context)``."""
 
@@ -62,8 +109,13 @@ class SqsEventSource:
         timeout_seconds: float = 300,
         wait_seconds: int = 1,
         region: str = "us-east-1",
+        slots: Slots | None = None,
+        priority: bool = False,
     ) -> None:
         self.sqs, self.queue_url, self.handler = sqs, queue_url, handler
+        #: The reserved concurrency this source shares with the function's other sources.
+        self.slots = slots or Slots(concurrency)
+        self.priority = priority
         self.function_name = function_name
         self.concurrency = concurrency
         self.timeout_seconds = timeout_seconds
@@ -112,7 +164,12 @@ class SqsEventSource:
                     time.sleep(0.5)
                 continue
             for message in messages:
-                self._invoke(message)
+                if not self.slots.acquire(priority=self.priority, stop=self._stop):
+                    return  # stopping: the message becomes visible again after its timeout
+                try:
+                    self._invoke(message)
+                finally:
+                    self.slots.release()
 
     def _invoke(self, message: dict[str, Any]) -> None:
         event = {"Records": [self._record(message)]}
@@ -145,3 +202,69 @@ class SqsEventSource:
             "eventSourceARN": self._arn,
             "awsRegion": self.region,
         }
+
+
+class WorkerRuntime:
+    """The scrape function with its event sources, started and stopped together."""
+
+    def __init__(self, sources: list[SqsEventSource], slots: Slots) -> None:
+        self.sources, self.slots = sources, slots
+
+    @property
+    def invocations(self) -> int:
+        return sum(s.stats.invocations for s in self.sources)
+
+    def start(self) -> WorkerRuntime:
+        for source in self.sources:
+            source.start()
+        return self
+
+    def stop(self, timeout: float = 10) -> None:
+        for source in self.sources:
+            source._stop.set()
+        for source in self.sources:
+            source.stop(timeout)
+
+    def __enter__(self) -> WorkerRuntime:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def lanes(
+    sqs: Any,
+    handler: Callable[[dict, Any], Any],
+    *,
+    priority_url: str,
+    standard_url: str,
+    concurrency: int,
+    priority_max: int,
+    standard_max: int,
+    **options: Any,
+) -> WorkerRuntime:
+    """raspa's worker as deployed: reserved ``concurrency`` shared by the VIP lane's
+    mapping (``priority_max``) and the standard lane's (``standard_max``)."""
+    slots = Slots(concurrency)
+    sources = [
+        SqsEventSource(
+            sqs,
+            priority_url,
+            handler,
+            function_name="scrape_worker",
+            concurrency=min(priority_max, concurrency),
+            slots=slots,
+            priority=True,
+            **options,
+        ),
+        SqsEventSource(
+            sqs,
+            standard_url,
+            handler,
+            function_name="scrape_worker",
+            concurrency=min(standard_max, concurrency),
+            slots=slots,
+            **options,
+        ),
+    ]
+    return WorkerRuntime(sources, slots)

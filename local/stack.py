@@ -75,7 +75,7 @@ class LocalStack:
         from chalice.local import create_local_server
 
         from local.awsserver import AwsServer
-        from local.event_source import SqsEventSource
+        from local.event_source import lanes
         from local.portal import PortalServer
         from local.resources import create_all
 
@@ -143,11 +143,14 @@ class LocalStack:
 
             sqs = boto3.client("sqs", region_name=REGION)
             self.worker = self._keep(
-                SqsEventSource(
+                lanes(
                     sqs,
-                    queue_urls[settings.queue_name],
                     raspa_app.scrape_worker,
+                    priority_url=queue_urls[settings.priority_queue_name],
+                    standard_url=queue_urls[settings.queue_name],
                     concurrency=settings.concurrency,
+                    priority_max=settings.priority_max_concurrency,
+                    standard_max=settings.standard_max_concurrency,
                     timeout_seconds=settings.scrape_timeout_seconds,
                 ).start()
             )

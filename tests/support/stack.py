@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from chalicelib.config import Settings
-from local.event_source import SqsEventSource
+from local.event_source import WorkerRuntime, lanes
 from local.resources import create_all
 from local.users import create_pool, sign_in
 
@@ -63,13 +63,16 @@ class Stack:
             attrs["ApproximateNumberOfMessagesNotVisible"]
         )
 
-    def worker(self, concurrency: int = 3) -> SqsEventSource:
-        """The scrape worker, driven like Lambda's event source (start it with ``with``)."""
-        return SqsEventSource(
+    def worker(self, concurrency: int = 3) -> WorkerRuntime:
+        """The scrape worker with both lanes' event sources, as deployed (use with ``with``)."""
+        return lanes(
             self.sqs,
-            self.queue_url,
             self.app.scrape_worker,
+            priority_url=self.priority_url,
+            standard_url=self.queue_url,
             concurrency=concurrency,
+            priority_max=self.settings.priority_max_concurrency,
+            standard_max=self.settings.standard_max_concurrency,
             wait_seconds=1,
         )
 
