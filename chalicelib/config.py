@@ -116,7 +116,10 @@ class Settings:
         if self.concurrency < 1:
             raise ConfigurationError("RASPA_CONCURRENCY must be at least 1")
         if min(self.priority_max_concurrency, self.standard_max_concurrency) < 2:
-            raise ConfigurationError("a lane's maximum concurrency must be at least 2 (AWS)")
+            raise ConfigurationError(
+                "RASPA_PRIORITY_MAX_CONCURRENCY and RASPA_STANDARD_MAX_CONCURRENCY must be"
+                " at least 2 (the minimum of an SQS event source's MaximumConcurrency)"
+            )
         if self.rate_limit < 1 or self.vip_rate_limit < 1 or self.rate_window_seconds < 1:
             raise ConfigurationError("rate limits and their window must be positive")
         for name in ("cache_ttl_seconds", "not_found_ttl_seconds", "retry_base_delay_seconds"):

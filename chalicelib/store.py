@@ -18,7 +18,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.errors import RateLimitedError, StorageError
 from chalicelib.models import Models, lock_key, rate_key, stats_key
 from chalicelib.ratelimit import RatePolicy, choose_slot
-from chalicelib.tasks import ACTIVE, TaskStatus, sources_of
+from chalicelib.tasks import ACTIVE, TaskStatus, is_task_id, sources_of
 
 __all__ = ["CreateOutcome", "Store"]
 
@@ -90,8 +90,8 @@ class Store:
 
     # -------------------------------------------------------------------- tasks
     def get_task(self, task_id: str) -> Any | None:
-        if not task_id or task_id.startswith(("os#", "stats#")):
-            return None
+        if not is_task_id(task_id):
+            return None  # not a task id (nor a lock, counter or slot key): no such task
         try:
             task = self.m.Task.get(task_id)
         except self.m.Task.DoesNotExist:

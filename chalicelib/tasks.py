@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 from chalicelib.errors import ScrapeError
@@ -15,8 +16,17 @@ __all__ = [
     "backoff_delay",
     "can_transition",
     "decide_after_error",
+    "is_task_id",
     "progress_for",
 ]
+
+_TASK_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def is_task_id(value: object) -> bool:
+    """Whether ``value`` has the shape of a task id (``uuid4().hex``)."""
+    return isinstance(value, str) and _TASK_ID.fullmatch(value) is not None
+
 
 #: SQS refuses visibility timeouts above 12 hours.
 MAX_VISIBILITY_SECONDS = 43_200

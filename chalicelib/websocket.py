@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from chalicelib.errors import TaskNotFoundError
 from chalicelib.notify import Notifier, Registry, task_message
+from chalicelib.tasks import is_task_id
 
 __all__ = ["WebSocketService"]
 
 MAX_BODY_BYTES = 4096
-_TASK_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class WebSocketService:
@@ -90,7 +89,7 @@ def parse_request(body: str) -> tuple[dict[str, Any], str | None]:
     if action != "subscribe":
         return {}, "action must be 'subscribe', 'hello' or 'ping'"
     task_id = request.get("task_id")
-    if not isinstance(task_id, str) or not _TASK_ID.fullmatch(task_id):
+    if not is_task_id(task_id):
         return {}, "task_id must be a task id returned by POST /buscar-os-async"
     return {"action": "subscribe", "task_id": task_id}, None
 

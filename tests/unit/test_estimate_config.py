@@ -45,6 +45,7 @@ def test_settings_defaults_match_the_users_limits():
     assert (s.retry_base_delay_seconds, s.cache_ttl_seconds) == (60, 86_400)
     assert s.max_receive_count == 10  # 4 attempts + room for throttled receives
     assert (s.rate_limit, s.vip_rate_limit, s.rate_window_seconds) == (10, 30, 3600)
+    assert (s.priority_max_concurrency, s.standard_max_concurrency) == (2, 2)
 
 
 def test_settings_read_raspa_variables_and_region():
@@ -70,6 +71,8 @@ def test_settings_read_raspa_variables_and_region():
         {"RASPA_MAX_ATTEMPTS": "zero"},
         {"RASPA_MAX_ATTEMPTS": "0"},
         {"RASPA_CACHE_TTL_SECONDS": "-1"},
+        {"RASPA_STANDARD_MAX_CONCURRENCY": "1"},
+        {"RASPA_PRIORITY_MAX_CONCURRENCY": "0"},
     ],
 )
 def test_bad_settings_are_configuration_errors_naming_the_variable(env):
