@@ -294,7 +294,7 @@ def current_identity() -> Any:
 @app.route("/buscar-os-async/{numero_os}", methods=["POST"], authorizer=jwt_auth)
 @handles_errors
 def buscar_os_async(numero_os: str) -> Any:
-    problem = body_problem(app.current_request.raw_body)
+    problem = body_problem(app.current_request)
     if problem is not None:
         return problem
     refresh = _flag((app.current_request.query_params or {}).get("refresh"))

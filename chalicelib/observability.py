@@ -22,6 +22,10 @@ NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Raspa")
 logger = Logger(service=SERVICE)
 logging.getLogger("chalicelib")
 copy_config_to_registered_loggers(source_logger=logger, include={"chalicelib"})
+# botocore and urllib3 print whole requests and responses at DEBUG (a secret's value,
+# authorization headers): they never log below WARNING, whatever the root level is.
+for _noisy in ("botocore", "boto3", "urllib3"):
+    logging.getLogger(_noisy).setLevel(logging.WARNING)
 
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 

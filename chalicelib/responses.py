@@ -43,13 +43,17 @@ def error(status: int, code: str, message: str, **extra: Any) -> Response:
     return json_response(status, {"error": code, "message": message, **extra})
 
 
-def body_problem(raw: bytes | None) -> Response | None:
-    """None when a request body is acceptable (empty, or a JSON object of at most
+def body_problem(request: Any) -> Response | None:
+    """None when the request's body is acceptable (empty, or a JSON object of at most
     ``MAX_BODY_BYTES``); otherwise the 4xx to answer with."""
+    try:
+        raw = request.raw_body
+    except UnicodeError:  # an event body Chalice cannot encode (e.g. a lone surrogate)
+        return error(400, "invalid_body", "the body must be UTF-8 JSON")
+    if raw and len(raw) > MAX_BODY_BYTES:
+        return error(413, "body_too_large", f"the body may hold at most {MAX_BODY_BYTES} bytes")
     if not raw or not raw.strip():
         return None
-    if len(raw) > MAX_BODY_BYTES:
-        return error(413, "body_too_large", f"the body may hold at most {MAX_BODY_BYTES} bytes")
     try:
         parsed = json.loads(raw)
     except (ValueError, RecursionError):
