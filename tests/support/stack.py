@@ -7,7 +7,7 @@ import json
 import os
 import urllib.request
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import boto3
 import pytest
@@ -63,11 +63,21 @@ class Stack:
             attrs["ApproximateNumberOfMessagesNotVisible"]
         )
 
-    def worker(self, concurrency: int = 3) -> WorkerRuntime:
-        """The scrape worker with both lanes' event sources, as deployed (use with ``with``)."""
+    def worker(
+        self, concurrency: int = 3, on_invoke: Callable[[dict], None] | None = None
+    ) -> WorkerRuntime:
+        """The scrape worker with both lanes' event sources, as deployed (use with ``with``);
+        ``on_invoke`` sees each event before the handler does."""
+        handler = self.app.scrape_worker
+        if on_invoke is not None:
+
+            def handler(event: dict, context: Any) -> Any:
+                on_invoke(event)
+                return self.app.scrape_worker(event, context)
+
         return lanes(
             self.sqs,
-            self.app.scrape_worker,
+            handler,
             priority_url=self.priority_url,
             standard_url=self.queue_url,
             concurrency=concurrency,
