@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass
 from typing import Any, Iterator
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from chalice.test import Client
 from moto import mock_aws
 
 import app as raspa_app
 from chalicelib.config import Settings
+from chalicelib.notify import MAX_MESSAGE_BYTES
 from local.resources import create_all
 from local.users import create_pool, sign_in
 from tests.support.sqs import QueueDriver
@@ -153,3 +157,31 @@ def scripted(client: Client) -> Any:
         return scraper
 
     return install
+
+
+class ManagementApi:
+    """Records post_to_connection calls; ids in ``gone`` answer GoneException."""
+
+    def __init__(self) -> None:
+        self.sent: dict[str, list[dict]] = {}
+        self.gone: set[str] = set()
+        self.fail_with: str | None = None
+
+    def post_to_connection(self, ConnectionId: str, Data: bytes) -> None:
+        if self.fail_with:
+            raise ClientError({"Error": {"Code": self.fail_with, "Message": "x"}}, "Post")
+        if ConnectionId in self.gone:
+            raise ClientError({"Error": {"Code": "GoneException", "Message": "gone"}}, "Post")
+        assert len(Data) <= MAX_MESSAGE_BYTES
+        self.sent.setdefault(ConnectionId, []).append(json.loads(Data))
+
+
+@pytest.fixture
+def api_gw(monkeypatch, aws) -> ManagementApi:
+    fake = ManagementApi()
+    monkeypatch.setenv(
+        "RASPA_WS_ENDPOINT", "https://abc123.execute-api.us-east-1.amazonaws.com/api"
+    )
+    monkeypatch.setattr(raspa_app, "_management_client", functools.lru_cache(lambda: fake))
+    raspa_app.reset_wiring()
+    return fake

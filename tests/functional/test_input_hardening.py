@@ -8,7 +8,6 @@ nothing is stored or enqueued for it; and a normal lookup still works afterwards
 from __future__ import annotations
 
 import copy
-import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -230,27 +229,6 @@ def dynamodb_key_limits(monkeypatch: pytest.MonkeyPatch) -> None:
         return original(self)
 
     monkeypatch.setattr(DynamoHandler, "get_item", get_item)
-
-
-class ManagementApi:
-    """Records what the app posts to each WebSocket connection."""
-
-    def __init__(self) -> None:
-        self.sent: dict[str, list[dict[str, Any]]] = {}
-
-    def post_to_connection(self, ConnectionId: str, Data: bytes) -> None:
-        self.sent.setdefault(ConnectionId, []).append(json.loads(Data))
-
-
-@pytest.fixture
-def api_gw(client: Any, monkeypatch: pytest.MonkeyPatch) -> ManagementApi:
-    fake = ManagementApi()
-    monkeypatch.setenv(
-        "RASPA_WS_ENDPOINT", "https://abc123.execute-api.us-east-1.amazonaws.com/api"
-    )
-    monkeypatch.setattr(raspa_app, "_management_client", functools.lru_cache(lambda: fake))
-    raspa_app.reset_wiring()
-    return fake
 
 
 # ------------------------------------------------------------------- helpers

@@ -4,13 +4,11 @@
 from __future__ import annotations
 
 import copy
-import functools
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 import app as raspa_app
 from chalicelib.notify import MAX_MESSAGE_BYTES
@@ -18,34 +16,6 @@ from local.event_source import LambdaContext
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 RECORD = {"situacao": "Aberta", "cliente": "Ana", "historico": []}
-
-
-class ManagementApi:
-    """Records post_to_connection calls; ids in ``gone`` answer GoneException."""
-
-    def __init__(self) -> None:
-        self.sent: dict[str, list[dict]] = {}
-        self.gone: set[str] = set()
-        self.fail_with: str | None = None
-
-    def post_to_connection(self, ConnectionId: str, Data: bytes) -> None:
-        if self.fail_with:
-            raise ClientError({"Error": {"Code": self.fail_with, "Message": "x"}}, "Post")
-        if ConnectionId in self.gone:
-            raise ClientError({"Error": {"Code": "GoneException", "Message": "gone"}}, "Post")
-        assert len(Data) <= MAX_MESSAGE_BYTES
-        self.sent.setdefault(ConnectionId, []).append(json.loads(Data))
-
-
-@pytest.fixture
-def api_gw(monkeypatch, aws) -> ManagementApi:
-    fake = ManagementApi()
-    monkeypatch.setenv(
-        "RASPA_WS_ENDPOINT", "https://abc123.execute-api.us-east-1.amazonaws.com/api"
-    )
-    monkeypatch.setattr(raspa_app, "_management_client", functools.lru_cache(lambda: fake))
-    raspa_app.reset_wiring()
-    return fake
 
 
 def ws_event(name: str, connection_id: str, body: Any = None) -> dict:
