@@ -328,7 +328,8 @@ def openapi() -> Any:
     """The HTTP API described as OpenAPI 3 (kept true to the routes by a test)."""
     from chalicelib.openapi import document
 
-    return json_response(200, document())
+    profile = get_profile()
+    return json_response(200, document(profile.number_pattern, profile.number_description))
 
 
 def _flag(raw: str | None) -> bool | None:

@@ -1,6 +1,7 @@
 """The HTTP API described as an OpenAPI 3.0.3 document, served at ``GET /openapi.json``.
 
-Built as a plain dict on first use and cached; ``document()`` hands out deep copies.
+Built as a plain dict on first use (per OS number rule) and cached; ``document`` hands
+out deep copies.
 ``tests/functional/test_openapi.py`` keeps it equal to the app's routes and runs
 schemathesis against the app with it. The WebSocket API is not HTTP routes: its
 protocol is described in ``info.description``.
@@ -61,9 +62,10 @@ progress, so clients need not poll.
 """
 
 
-def document() -> dict[str, Any]:
-    """The OpenAPI document (a fresh deep copy: callers may modify it)."""
-    return copy.deepcopy(_build())
+def document(number_pattern: str, number_description: str = "") -> dict[str, Any]:
+    """The OpenAPI document for a portal profile's OS number rule (a fresh deep copy:
+    callers may modify it)."""
+    return copy.deepcopy(_build(number_pattern, number_description))
 
 
 # ------------------------------------------------------------------ helpers
@@ -114,33 +116,17 @@ def _protected(operation: dict[str, Any], *, unavailable: bool = True) -> dict[s
     return operation
 
 
-def _numero_parameter() -> dict[str, Any]:
-    """The ``numero_os`` path parameter, as the configured portal profile defines it
-    (read once, like the rest of the document; a plain string if the profile is unreadable)."""
-    from chalicelib.config import Settings
-    from chalicelib.errors import RaspaError
-    from chalicelib.profile import DEFAULT_PROFILE_PATH, load_profile
-
-    schema: dict[str, Any] = {"type": "string"}
+def _numero_parameter(pattern: str, rule: str) -> dict[str, Any]:
+    """The ``numero_os`` path parameter, as the portal profile's ``numero.pattern`` says."""
+    anchored = pattern.startswith("^") and pattern.endswith("$") and "|" not in pattern
+    # The profile's regex must match the whole number; a JSON Schema pattern searches.
+    schema = {
+        "type": "string",
+        "pattern": pattern if anchored and not pattern.endswith("\\$") else f"^(?:{pattern})$",
+    }
     description = "The OS number, as the portal profile's `numero.pattern` defines it."
-    try:
-        settings = Settings.from_env()
-        profile = load_profile(
-            settings.profile_path or DEFAULT_PROFILE_PATH,
-            base_url=settings.portal_base_url or None,
-            validate_selectors=False,
-        )
-    except RaspaError:
-        profile = None
-    if profile is not None:
-        pattern = profile.number_pattern
-        anchored = pattern.startswith("^") and pattern.endswith("$") and "|" not in pattern
-        # The profile's regex must match the whole number; a JSON Schema pattern searches.
-        schema["pattern"] = (
-            pattern if anchored and not pattern.endswith("\\$") else f"^(?:{pattern})$"
-        )
-        if profile.number_description:
-            description += f" Here: {profile.number_description}."
+    if rule:
+        description += f" Here: {rule}."
     description += " Other values are answered 400 `invalid_os_number`."
     return {
         "name": "numero_os",
@@ -344,8 +330,8 @@ def _responses() -> dict[str, Any]:
 
 
 # -------------------------------------------------------------------- paths
-def _paths() -> dict[str, Any]:
-    numero = _numero_parameter()
+def _paths(number_pattern: str, number_description: str) -> dict[str, Any]:
+    numero = _numero_parameter(number_pattern, number_description)
     lookup = {
         "operationId": "buscar_os_async",
         "tags": ["os"],
@@ -504,7 +490,7 @@ def _paths() -> dict[str, Any]:
 
 
 @lru_cache(maxsize=1)
-def _build() -> dict[str, Any]:
+def _build(number_pattern: str, number_description: str) -> dict[str, Any]:
     return {
         "openapi": OPENAPI_VERSION,
         "info": {"title": "raspa", "version": "0.1.0", "description": _DESCRIPTION},
@@ -512,7 +498,7 @@ def _build() -> dict[str, Any]:
             {"name": "os", "description": "Service orders: lookups, tasks, stored records."},
             {"name": "meta", "description": "The page, health and this document."},
         ],
-        "paths": _paths(),
+        "paths": _paths(number_pattern, number_description),
         "components": {
             "schemas": _schemas(),
             "responses": _responses(),

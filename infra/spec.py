@@ -47,6 +47,8 @@ class EventSourceSpec:
 
     queue: str
     max_concurrency: int
+    #: The VIP lane (the local runtime hands it a freed slot first).
+    priority: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ def resources(settings: Settings) -> Resources:
         secret_name=settings.portal_secret_name,
         worker_reserved_concurrency=settings.concurrency,
         worker_sources=(
-            EventSourceSpec(priority.name, settings.priority_max_concurrency),
+            EventSourceSpec(priority.name, settings.priority_max_concurrency, priority=True),
             EventSourceSpec(queue.name, settings.standard_max_concurrency),
         ),
     )

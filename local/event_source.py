@@ -18,7 +18,10 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+if TYPE_CHECKING:
+    from infra.spec import Resources
 
 __all__ = ["LambdaContext", "Slots", "SqsEventSource", "WorkerRuntime", "lanes"]
 
@@ -210,10 +213,6 @@ class WorkerRuntime:
     def __init__(self, sources: list[SqsEventSource], slots: Slots) -> None:
         self.sources, self.slots = sources, slots
 
-    @property
-    def invocations(self) -> int:
-        return sum(s.stats.invocations for s in self.sources)
-
     def start(self) -> WorkerRuntime:
         for source in self.sources:
             source.start()
@@ -235,36 +234,26 @@ class WorkerRuntime:
 def lanes(
     sqs: Any,
     handler: Callable[[dict, Any], Any],
+    spec: Resources,
+    queue_urls: Mapping[str, str],
     *,
-    priority_url: str,
-    standard_url: str,
-    concurrency: int,
-    priority_max: int,
-    standard_max: int,
+    concurrency: int | None = None,
     **options: Any,
 ) -> WorkerRuntime:
-    """raspa's worker as deployed: reserved ``concurrency`` shared by the VIP lane's
-    mapping (``priority_max``) and the standard lane's (``standard_max``)."""
-    slots = Slots(concurrency)
+    """raspa's worker as ``spec`` deploys it: one event source per lane, each capped at its
+    ``MaximumConcurrency``, all sharing the reserved concurrency (or ``concurrency``)."""
+    slots = Slots(concurrency or spec.worker_reserved_concurrency)
     sources = [
         SqsEventSource(
             sqs,
-            priority_url,
+            queue_urls[source.queue],
             handler,
             function_name="scrape_worker",
-            concurrency=min(priority_max, concurrency),
+            concurrency=min(source.max_concurrency, slots.total),
             slots=slots,
-            priority=True,
+            priority=source.priority,
             **options,
-        ),
-        SqsEventSource(
-            sqs,
-            standard_url,
-            handler,
-            function_name="scrape_worker",
-            concurrency=min(standard_max, concurrency),
-            slots=slots,
-            **options,
-        ),
+        )
+        for source in spec.worker_sources
     ]
     return WorkerRuntime(sources, slots)

@@ -74,6 +74,7 @@ class LocalStack:
         from chalice.cli.factory import CLIFactory
         from chalice.local import create_local_server
 
+        from infra.spec import resources
         from local.awsserver import AwsServer
         from local.event_source import lanes
         from local.portal import PortalServer
@@ -146,11 +147,8 @@ class LocalStack:
                 lanes(
                     sqs,
                     raspa_app.scrape_worker,
-                    priority_url=queue_urls[settings.priority_queue_name],
-                    standard_url=queue_urls[settings.queue_name],
-                    concurrency=settings.concurrency,
-                    priority_max=settings.priority_max_concurrency,
-                    standard_max=settings.standard_max_concurrency,
+                    resources(settings),
+                    queue_urls,
                     timeout_seconds=settings.scrape_timeout_seconds,
                 ).start()
             )

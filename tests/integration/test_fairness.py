@@ -15,18 +15,11 @@ import pytest
 
 from chalicelib.auth import Identity
 from chalicelib.errors import RateLimitedError
-from local.awsserver import AwsServer
 from tests.support.stack import Stack, build_stack
 
 pytestmark = pytest.mark.integration
 
 ANA, BRUNO, CARLA = Identity("ana"), Identity("bruno"), Identity("carla", vip=True)
-
-
-@pytest.fixture(scope="module")
-def aws_server() -> Iterator[AwsServer]:
-    with AwsServer() as server:
-        yield server
 
 
 @pytest.fixture

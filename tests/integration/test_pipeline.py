@@ -15,17 +15,10 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.auth import Identity
-from local.awsserver import AwsServer
 from tests.support.stack import Stack, build_stack
 
 pytestmark = pytest.mark.integration
 ANA = Identity("ana")
-
-
-@pytest.fixture(scope="module")
-def aws_server() -> Iterator[AwsServer]:
-    with AwsServer() as server:
-        yield server
 
 
 @pytest.fixture

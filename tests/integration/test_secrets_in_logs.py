@@ -24,7 +24,6 @@ import boto3
 import pytest
 from chalice.test import Client
 
-from local.awsserver import AwsServer
 from local.portal import PortalServer, control
 from tests.support.stack import PORTAL_CREDENTIALS, Stack, build_stack
 
@@ -41,10 +40,6 @@ _RECORD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
 # ------------------------------------------------------------------ fixtures
-@pytest.fixture(scope="module")
-def aws_server() -> Iterator[AwsServer]:
-    with AwsServer() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

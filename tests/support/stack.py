@@ -13,6 +13,7 @@ import boto3
 import pytest
 
 from chalicelib.config import Settings
+from infra.spec import resources
 from local.event_source import WorkerRuntime, lanes
 from local.resources import create_all
 from local.users import create_pool, sign_in
@@ -75,14 +76,14 @@ class Stack:
                 on_invoke(event)
                 return self.app.scrape_worker(event, context)
 
+        urls = {self.settings.queue_name: self.queue_url}
+        urls[self.settings.priority_queue_name] = self.priority_url
         return lanes(
             self.sqs,
             handler,
-            priority_url=self.priority_url,
-            standard_url=self.queue_url,
+            resources(self.settings),
+            urls,
             concurrency=concurrency,
-            priority_max=self.settings.priority_max_concurrency,
-            standard_max=self.settings.standard_max_concurrency,
             wait_seconds=1,
         )
 
