@@ -20,6 +20,7 @@ from chalicelib.responses import body_problem, error, handles_errors, json_respo
 app = Chalice(app_name="raspa", configure_logs=False)
 
 QUEUE_NAME = os.environ.get("RASPA_QUEUE_NAME", "raspa-scrape")
+INGEST_QUEUE_NAME = os.environ.get("RASPA_INGEST_QUEUE_NAME", "raspa-batch-ingest")
 CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
     "connect-src 'self' ws: wss: http: https:; img-src 'self' data:; frame-ancestors 'none'"
@@ -59,6 +60,7 @@ def get_store() -> Any:
         not_found_ttl_seconds=s.not_found_ttl_seconds,
         task_retention_seconds=s.task_retention_seconds,
         lock_ttl_seconds=s.lock_ttl_seconds,
+        stale_after_seconds=s.scrape_timeout_seconds,
     )
 
 
@@ -76,8 +78,8 @@ def get_queue() -> Any:
 
     s = get_settings()
     if s.queue_url:
-        return ScrapeQueue(get_sqs(), s.queue_url)
-    return ScrapeQueue.by_name(get_sqs(), s.queue_name)
+        return ScrapeQueue(get_sqs(), s.queue_url, "standard")
+    return ScrapeQueue.by_name(get_sqs(), s.queue_name, "standard")
 
 
 @lru_cache(maxsize=1)
@@ -87,8 +89,30 @@ def get_priority_queue() -> Any:
 
     s = get_settings()
     if s.priority_queue_url:
-        return ScrapeQueue(get_sqs(), s.priority_queue_url)
-    return ScrapeQueue.by_name(get_sqs(), s.priority_queue_name)
+        return ScrapeQueue(get_sqs(), s.priority_queue_url, "vip")
+    return ScrapeQueue.by_name(get_sqs(), s.priority_queue_name, "vip")
+
+
+@lru_cache(maxsize=1)
+def get_batch_queue() -> Any:
+    """The batch lane (below both interactive lanes)."""
+    from chalicelib.queue import ScrapeQueue
+
+    s = get_settings()
+    if s.batch_queue_url:
+        return ScrapeQueue(get_sqs(), s.batch_queue_url, "batch")
+    return ScrapeQueue.by_name(get_sqs(), s.batch_queue_name, "batch")
+
+
+@lru_cache(maxsize=1)
+def get_ingest_queue() -> Any:
+    """Upload notifications and the batch ingest's own continuations."""
+    from chalicelib.queue import ScrapeQueue
+
+    s = get_settings()
+    if s.ingest_queue_url:
+        return ScrapeQueue(get_sqs(), s.ingest_queue_url)
+    return ScrapeQueue.by_name(get_sqs(), s.ingest_queue_name)
 
 
 def get_lanes() -> dict[str, Any]:
@@ -98,7 +122,50 @@ def get_lanes() -> dict[str, Any]:
 
 class _Lanes(dict):
     def __missing__(self, lane: str) -> Any:
-        return get_priority_queue() if lane == "vip" else get_queue()
+        return {"vip": get_priority_queue, "batch": get_batch_queue}.get(lane, get_queue)()
+
+
+@lru_cache(maxsize=1)
+def get_bucket() -> Any:
+    import boto3
+
+    from chalicelib.bucket import BatchBucket
+
+    s = get_settings()
+    return BatchBucket(boto3.client("s3", region_name=s.region), s.batch_bucket)
+
+
+@lru_cache(maxsize=1)
+def get_batches() -> Any:
+    from chalicelib.batch_service import BatchLimits, BatchService
+    from chalicelib.batchstore import BatchStore
+
+    s = get_settings()
+    return BatchService(
+        BatchStore(
+            get_models(),
+            task_retention_seconds=s.task_retention_seconds,
+            lock_ttl_seconds=s.lock_ttl_seconds,
+        ),
+        get_store(),
+        get_bucket(),
+        get_batch_queue(),
+        get_ingest_queue(),
+        get_profile(),
+        get_notifier(),
+        limits=BatchLimits(
+            max_bytes=s.batch_max_bytes,
+            max_lines=s.batch_max_lines,
+            daily_lines=s.batch_daily_lines,
+            url_expiry_seconds=s.batch_url_expiry_seconds,
+        ),
+    )
+
+
+def _batch_task_finished(task: Any) -> None:
+    """Only tasks some batch waits for need the batch service (built on first use)."""
+    if task.batches:
+        get_batches().task_finished(task)
 
 
 @lru_cache(maxsize=1)
@@ -191,13 +258,18 @@ def get_worker() -> Any:
     s = get_settings()
     return ScrapeWorker(
         get_store(),
-        {s.queue_name: get_queue(), s.priority_queue_name: get_priority_queue()},
+        {
+            s.queue_name: get_queue(),
+            s.priority_queue_name: get_priority_queue(),
+            s.batch_queue_name: get_batch_queue(),
+        },
         get_scraper,
         max_attempts=s.max_attempts,
         retry_base_delay_seconds=s.retry_base_delay_seconds,
         # Stop starting requests early enough to record the outcome before Lambda's limit.
         time_budget_seconds=max(1.0, s.scrape_timeout_seconds - s.read_timeout_seconds - 5),
         notify=get_notifier().task_event,
+        on_finished=_batch_task_finished,
     )
 
 
@@ -208,6 +280,10 @@ def reset_wiring() -> None:
         get_secrets,
         get_sqs,
         get_priority_queue,
+        get_batch_queue,
+        get_ingest_queue,
+        get_bucket,
+        get_batches,
         get_verifier,
         get_models,
         get_notifier,
@@ -323,6 +399,22 @@ def get_os(numero_os: str) -> Any:
     return json_response(200, record)
 
 
+@app.route("/batches", methods=["POST"], authorizer=jwt_auth)
+@handles_errors
+def create_batch() -> Any:
+    problem = body_problem(app.current_request)
+    if problem is not None:
+        return problem
+    body = app.current_request.json_body or {}
+    return json_response(201, get_batches().create(current_identity(), body))
+
+
+@app.route("/batches/{batch_id}", methods=["GET"], authorizer=jwt_auth)
+@handles_errors
+def batch_status(batch_id: str) -> Any:
+    return json_response(200, get_batches().view(batch_id, current_identity().user))
+
+
 @app.route("/openapi.json", methods=["GET"], authorizer=jwt_auth)
 def openapi() -> Any:
     """The HTTP API described as OpenAPI 3 (kept true to the routes by a test)."""
@@ -377,3 +469,12 @@ def scrape_worker(event: Any) -> None:
             raw.get("attributes", {}),
             raw.get("eventSourceARN", ""),
         )
+
+
+@app.on_sqs_message(queue=INGEST_QUEUE_NAME, batch_size=1, name="batch_ingest")
+def batch_ingest(event: Any) -> None:
+    """S3's notifications of uploaded batch files, and the ingest's continuations."""
+    remaining = event.context.get_remaining_time_in_millis
+    for record in event:
+        outcome = get_batches().handle_message(record.body, remaining)
+        logger.info("batch ingest message handled", extra={"outcome": outcome})

@@ -58,6 +58,27 @@ class Settings:
     #: free for a VIP request, which then starts at once; equal to it, standard requests
     #: use every slot when no VIP waits but a VIP request may wait for a free one.
     standard_max_concurrency: int = 2
+    #: The batch lane's MaximumConcurrency: batch scrapes never hold every slot, so an
+    #: interactive lookup finds one free; the local runtime also serves them last.
+    batch_max_concurrency: int = 2
+    #: The scrape lane of batch uploads (below VIP and standard lookups).
+    batch_queue_name: str = "raspa-scrape-batch"
+    batch_queue_url: str = ""
+    #: S3 notifications of uploaded batch files, and the ingest's continuations.
+    ingest_queue_name: str = "raspa-batch-ingest"
+    ingest_queue_url: str = ""
+    ingest_max_concurrency: int = 2
+    #: The ingest function's time limit; it stops early and continues in a new invocation.
+    ingest_timeout_seconds: int = 300
+    #: The bucket batch files are uploaded to (``batches/{user}/{batch_id}.csv``).
+    batch_bucket: str = "raspa-batches"
+    #: Largest batch file accepted, in bytes, and most data lines in one file.
+    batch_max_bytes: int = 10 * 1024 * 1024
+    batch_max_lines: int = 100_000
+    #: Data lines a user may upload per UTC day, over all their batches.
+    batch_daily_lines: int = 300_000
+    #: How long an upload URL, and a results download URL, stay valid.
+    batch_url_expiry_seconds: int = 900
     #: Duration assumed for queue estimates until scrapes have been measured.
     default_scrape_seconds: float = 20.0
     #: How long task records (and their status) stay readable.
@@ -115,11 +136,16 @@ class Settings:
             raise ConfigurationError("RASPA_MAX_ATTEMPTS must be at least 1")
         if self.concurrency < 1:
             raise ConfigurationError("RASPA_CONCURRENCY must be at least 1")
-        if min(self.priority_max_concurrency, self.standard_max_concurrency) < 2:
+        caps = ("priority", "standard", "batch", "ingest")
+        if min(getattr(self, f"{lane}_max_concurrency") for lane in caps) < 2:
             raise ConfigurationError(
-                "RASPA_PRIORITY_MAX_CONCURRENCY and RASPA_STANDARD_MAX_CONCURRENCY must be"
-                " at least 2 (the minimum of an SQS event source's MaximumConcurrency)"
+                "RASPA_PRIORITY_, RASPA_STANDARD_, RASPA_BATCH_ and RASPA_INGEST_MAX_CONCURRENCY"
+                " must be at least 2 (the minimum of an SQS event source's MaximumConcurrency)"
             )
+        if min(self.batch_max_bytes, self.batch_max_lines, self.batch_daily_lines) < 1:
+            raise ConfigurationError("batch limits must be positive")
+        if self.ingest_timeout_seconds < 30:
+            raise ConfigurationError("RASPA_INGEST_TIMEOUT_SECONDS must be at least 30")
         if self.rate_limit < 1 or self.vip_rate_limit < 1 or self.rate_window_seconds < 1:
             raise ConfigurationError("rate limits and their window must be positive")
         for name in ("cache_ttl_seconds", "not_found_ttl_seconds", "retry_base_delay_seconds"):

@@ -8,10 +8,14 @@ library errors themselves.
 from __future__ import annotations
 
 __all__ = [
+    "BatchNotFoundError",
+    "BucketError",
     "ConfigurationError",
     "InvalidOsNumberError",
+    "InvalidRequestError",
     "LayoutChangedError",
     "LoginFailedError",
+    "ObjectMissingError",
     "OsNotFoundError",
     "PermanentScrapeError",
     "ProfileError",
@@ -69,6 +73,26 @@ class StorageError(RaspaError):
 
 class QueueError(RaspaError):
     """SQS rejected or failed a call (after the SDK's own retries)."""
+
+
+class BucketError(RaspaError):
+    """S3 rejected or failed a call (after the SDK's own retries)."""
+
+
+class ObjectMissingError(BucketError):
+    """The object does not exist (deleted, or expired by the bucket's lifecycle)."""
+
+
+class BatchNotFoundError(RaspaError):
+    """No batch with that id exists (or the caller may not see it)."""
+
+
+class InvalidRequestError(RaspaError):
+    """A request's parameters or body are wrong; the message says which and why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class ScrapeError(RaspaError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -15,6 +16,8 @@ from chalicelib.store import QUEUE_STANDARD, QUEUE_VIP
 from chalicelib.tasks import TaskStatus
 
 __all__ = ["LookupResult", "LookupService"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,7 @@ class LookupService:
         else:
             message = "OS já está sendo processada"
             count("Joins")
+            self._move_up(task, lane)
         position = self.store.queue_position(task)
         return LookupResult(
             202,
@@ -154,6 +158,16 @@ class LookupService:
                 "message": message,
             },
         )
+
+    def _move_up(self, task: Any, lane: str) -> None:
+        """A waiting task joined from an earlier lane (a VIP, or anyone joining a batch's
+        task) gets a message there too; the first delivery runs it, the other is dropped."""
+        if not self.store.promote(task, lane):
+            return
+        try:
+            self.queues[lane].send(task.pk, task.numero_os)
+        except QueueError:
+            logger.warning("moving a task to an earlier lane failed", extra={"task_id": task.pk})
 
     def _cached(self, item: Any) -> LookupResult:
         count("CacheHits")

@@ -3,7 +3,9 @@
 ``raspa-os`` holds one item per OS number (the cache, positive or negative).
 ``raspa-tasks`` holds task items (``pk`` = task id), one lock item per OS with an
 active task (``pk`` = ``os#<numero>``), hourly scrape-duration counters
-(``pk`` = ``stats#<hour>``) and each task's WebSocket subscribers (``pk`` = ``sub#<task>``).
+(``pk`` = ``stats#<hour>``) and each task's WebSocket subscribers (``pk`` = ``sub#<task>``),
+batches (``batch#<id>``), each batch number's counted outcome (``bdone#<batch>#<numero>``),
+daily batch quotas (``bquota#<user>#<day>``) and each user's connections (``uconn#<user>``).
 ``raspa-connections`` holds open WebSocket connections. Locks and tasks are written together
 in one transaction, which is what makes "one active task per OS" exact under concurrency.
 """
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from pynamodb.attributes import (
+    ListAttribute,
     MapAttribute,
     NumberAttribute,
     TTLAttribute,
@@ -44,6 +47,23 @@ def rate_key(user: str, slot: int) -> str:
     return f"rate#{user}#{slot}"
 
 
+def batch_key(batch_id: str) -> str:
+    return f"batch#{batch_id}"
+
+
+def mark_key(batch_id: str, numero_os: str) -> str:
+    """The marker that one batch's number has its outcome counted (at most once)."""
+    return f"bdone#{batch_id}#{numero_os}"
+
+
+def quota_key(user: str, day: str) -> str:
+    return f"bquota#{user}#{day}"
+
+
+def user_connections_key(user: str) -> str:
+    return f"uconn#{user}"
+
+
 @dataclass(frozen=True)
 class Models:
     """The model classes bound to one set of table names."""
@@ -55,6 +75,10 @@ class Models:
     Subscription: type[Model]
     Connection: type[Model]
     RateSlot: type[Model]
+    Batch: type[Model]
+    BatchMark: type[Model]
+    BatchQuota: type[Model]
+    UserConnections: type[Model]
 
 
 @lru_cache(maxsize=8)
@@ -111,6 +135,10 @@ def build_models(
         queue = UnicodeAttribute(null=True)
         queued_at = NumberAttribute(null=True)
         queue_index = QueueIndex()
+        #: Batches waiting for this task's outcome, and a version of that set (bumped on
+        #: every join) that the finishing transaction checks, so no batch is missed.
+        batches = UnicodeSetAttribute(null=True)
+        batch_count = NumberAttribute(default=0)
         expires_at = TTLAttribute()
 
     class Lock(Model):
@@ -166,7 +194,96 @@ def build_models(
         used_at = NumberAttribute()
         expires_at = TTLAttribute()
 
-    models = (OsRecord, Task, Lock, Stats, Subscription, Connection, RateSlot)
+    class Batch(Model):
+        """An uploaded list of OS numbers (``pk`` = ``batch#<id>``) and its counts."""
+
+        class Meta:
+            table_name = tasks_table
+
+        pk = UnicodeAttribute(hash_key=True)
+        kind = UnicodeAttribute(default="batch")
+        batch_id = UnicodeAttribute()
+        owner = UnicodeAttribute()
+        status = UnicodeAttribute()
+        filename = UnicodeAttribute(null=True)
+        key = UnicodeAttribute()
+        declared_size = NumberAttribute(null=True)
+        error = UnicodeAttribute(null=True)
+        #: Index into the parsed file's distinct numbers up to which ingest is done.
+        offset = NumberAttribute(default=0)
+        lines = NumberAttribute(default=0)
+        valid = NumberAttribute(default=0)
+        invalid = NumberAttribute(default=0)
+        duplicates = NumberAttribute(default=0)
+        cached = NumberAttribute(default=0)
+        joined = NumberAttribute(default=0)
+        queued = NumberAttribute(default=0)
+        succeeded = NumberAttribute(default=0)
+        failed = NumberAttribute(default=0)
+        not_found = NumberAttribute(default=0)
+        #: Tasks created but not sent yet ("<task_id> <numero>"), sent with the next chunk
+        #: so every SendMessageBatch but the last carries ten messages.
+        carry = ListAttribute(of=UnicodeAttribute, null=True)
+        #: The ingest invocation working on the batch, and until when (a crashed one's
+        #: lease runs out; its successor then checks the chunk it left half done).
+        lease_id = UnicodeAttribute(null=True)
+        lease_until = NumberAttribute(null=True)
+        results_csv = UnicodeAttribute(null=True)
+        results_json = UnicodeAttribute(null=True)
+        created_at = NumberAttribute()
+        updated_at = NumberAttribute()
+        finished_at = NumberAttribute(null=True)
+        expires_at = TTLAttribute()
+
+    class BatchMark(Model):
+        """One number's outcome, counted once for one batch (``bdone#<batch>#<numero>``)."""
+
+        class Meta:
+            table_name = tasks_table
+
+        pk = UnicodeAttribute(hash_key=True)
+        kind = UnicodeAttribute(default="mark")
+        outcome = UnicodeAttribute()
+        #: "ingest" (answered from the cache) or "task" (counted when a task finished).
+        source = UnicodeAttribute(default="task")
+        message = UnicodeAttribute(null=True)
+        expires_at = TTLAttribute()
+
+    class BatchQuota(Model):
+        """Batch lines a user uploaded on one UTC day (``bquota#<user>#<yyyymmdd>``)."""
+
+        class Meta:
+            table_name = tasks_table
+
+        pk = UnicodeAttribute(hash_key=True)
+        kind = UnicodeAttribute(default="quota")
+        lines = NumberAttribute(default=0)
+        expires_at = TTLAttribute()
+
+    class UserConnections(Model):
+        """A user's open WebSocket connections (``uconn#<user>``), for per-user events."""
+
+        class Meta:
+            table_name = tasks_table
+
+        pk = UnicodeAttribute(hash_key=True)
+        kind = UnicodeAttribute(default="user_connections")
+        connections = UnicodeSetAttribute(null=True)
+        expires_at = TTLAttribute()
+
+    models = (
+        OsRecord,
+        Task,
+        Lock,
+        Stats,
+        Subscription,
+        Connection,
+        RateSlot,
+        Batch,
+        BatchMark,
+        BatchQuota,
+        UserConnections,
+    )
     for cls in models:
         cls.Meta.region = region  # type: ignore[attr-defined]
     return Models(*models)

@@ -13,7 +13,7 @@ from typing import Any, Callable
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
-from chalicelib.models import Models, subscription_key
+from chalicelib.models import Models, subscription_key, user_connections_key
 
 __all__ = ["MAX_MESSAGE_BYTES", "Notifier", "Registry", "encode", "task_message"]
 
@@ -84,9 +84,33 @@ class Registry:
             connected_at=self.clock(),
             expires_at=self._expiry(self.connection_ttl),
         ).save()
+        if user:
+            mine = self.m.UserConnections
+            mine(user_connections_key(user)).update(
+                actions=[
+                    mine.connections.add({connection_id}),
+                    mine.kind.set("user_connections"),
+                    mine.expires_at.set(self._expiry(self.connection_ttl)),
+                ]
+            )
 
     def unregister(self, connection_id: str) -> None:
+        user = self.owner(connection_id)
         self.m.Connection(connection_id).delete()
+        if user:
+            self.forget_user_connection(user, connection_id)
+
+    def forget_user_connection(self, user: str, connection_id: str) -> None:
+        mine = self.m.UserConnections
+        mine(user_connections_key(user)).update(actions=[mine.connections.delete({connection_id})])
+
+    def user_connections(self, user: str) -> set[str]:
+        """The connections ``user`` has open (for events about their batches)."""
+        try:
+            item = self.m.UserConnections.get(user_connections_key(user))
+        except self.m.UserConnections.DoesNotExist:
+            return set()
+        return set(item.connections or ())
 
     def owner(self, connection_id: str) -> str | None:
         """The user of an open connection, or None if it is closed or unknown."""
@@ -168,6 +192,26 @@ class Notifier:
                 sent += 1
             elif not self._still_open(connection_id):
                 self._drop(task_id, connection_id)
+        return sent
+
+    def publish_to_user(self, user: str, message: dict[str, Any]) -> int:
+        """Send ``message`` to every open connection of ``user``; returns how many got it."""
+        if self._client is None:
+            return 0
+        try:
+            connections = self.registry.user_connections(user)
+        except PynamoDBException as exc:
+            logger.warning("reading connections failed", extra={"error": str(exc)})
+            return 0
+        sent = 0
+        for connection_id in sorted(connections):
+            if self.send(connection_id, message):
+                sent += 1
+            elif not self._still_open(connection_id):
+                try:
+                    self.registry.forget_user_connection(user, connection_id)
+                except PynamoDBException as exc:
+                    logger.warning("removing a stale connection failed", extra={"error": str(exc)})
         return sent
 
     def task_event(self, task: Any, kind: str, **data: Any) -> None:

@@ -14,7 +14,16 @@ from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 
-__all__ = ["MetricUnit", "count", "count_by", "flush_metrics", "logger", "metrics", "timing"]
+__all__ = [
+    "MetricUnit",
+    "count",
+    "count_by",
+    "count_failure",
+    "flush_metrics",
+    "logger",
+    "metrics",
+    "timing",
+]
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "raspa")
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Raspa")
@@ -39,6 +48,15 @@ def count_by(name: str, dimension: str, value: str) -> None:
     with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as m:
         m.add_dimension(name="service", value=SERVICE)
         m.add_dimension(name=dimension, value=value)
+
+
+def count_failure(reason: str) -> None:
+    """A failed scrape: ``ScrapeFailed`` (what alarms watch) and ``ScrapeFailedByReason``;
+    a drifted portal layout also counts ``LayoutDrift``."""
+    count("ScrapeFailed")
+    count_by("ScrapeFailedByReason", "reason", reason)
+    if reason == "layout_changed":
+        count("LayoutDrift")
 
 
 def timing(name: str, seconds: float) -> None:

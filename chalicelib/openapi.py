@@ -23,6 +23,19 @@ _JSON = "application/json"
 _BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 _TASK_STATES = ["PENDING", "STARTED", "PROGRESS", "RETRY", "SUCCESS", "FAILURE"]
 _ACTIVE_STATES = ["PENDING", "STARTED", "PROGRESS", "RETRY"]
+_BATCH_STATES = ["awaiting_upload", "ingesting", "running", "complete", "rejected"]
+_BATCH_COUNTS = (
+    "lines",
+    "valid",
+    "invalid",
+    "duplicates",
+    "cached",
+    "joined",
+    "queued",
+    "succeeded",
+    "failed",
+    "not_found",
+)
 
 _DESCRIPTION = """\
 On-demand lookup of service orders (OS) scraped from a legacy portal.
@@ -286,6 +299,70 @@ def _schemas() -> dict[str, Any]:
                 "expires_at": _date_time("When the cache stops serving it to lookups (UTC)."),
             },
         },
+        "BatchCounts": {
+            "type": "object",
+            "description": (
+                "Data lines of the file (blank ones ignored) and what became of them: every "
+                "line is `valid` (a distinct number), `invalid` or one of the `duplicates`; "
+                "every valid number is answered from the cache (`cached`), joins an active "
+                "scrape (`joined`) or gets one (`queued`), and ends `succeeded`, `failed` or "
+                "`not_found`."
+            ),
+            "required": list(_BATCH_COUNTS),
+            "properties": {name: _integer(name) for name in _BATCH_COUNTS},
+        },
+        "Batch": {
+            "type": "object",
+            "required": ["batch_id", "status", "counts", "progress"],
+            "properties": {
+                "batch_id": {"type": "string"},
+                "status": {"type": "string", "enum": _BATCH_STATES},
+                "filename": {"type": "string", "nullable": True},
+                "counts": _ref("BatchCounts"),
+                "progress": {"type": "integer", "minimum": 0, "maximum": 100},
+                "error": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": "Why the file was rejected (status `rejected`).",
+                },
+                "created_at": {**_date_time("When the batch was created."), "nullable": True},
+                "finished_at": {**_date_time("When it completed."), "nullable": True},
+                "results": {
+                    "type": "object",
+                    "description": "Presigned downloads of the results (status `complete`).",
+                    "required": ["csv_url", "json_url", "expires_in"],
+                    "properties": {
+                        "csv_url": {"type": "string"},
+                        "json_url": {"type": "string"},
+                        "expires_in": _integer("Seconds the URLs stay valid.", 1),
+                    },
+                },
+            },
+        },
+        "BatchCreated": {
+            "type": "object",
+            "required": ["batch_id", "status", "upload", "status_url"],
+            "properties": {
+                "batch_id": {"type": "string"},
+                "status": {"type": "string", "enum": ["awaiting_upload"]},
+                "status_url": {"type": "string"},
+                "upload": {
+                    "type": "object",
+                    "description": "PUT the file's bytes to `url` with these `headers`.",
+                    "required": ["url", "method", "headers", "expires_in", "max_bytes"],
+                    "properties": {
+                        "url": {"type": "string"},
+                        "method": {"type": "string", "enum": ["PUT"]},
+                        "headers": {
+                            "type": "object",
+                            "additionalProperties": {"type": "string"},
+                        },
+                        "expires_in": _integer("Seconds the URL stays valid.", 1),
+                        "max_bytes": _integer("Largest file accepted.", 1),
+                    },
+                },
+            },
+        },
         "Health": {
             "type": "object",
             "required": ["status", "service"],
@@ -454,6 +531,68 @@ def _paths(number_pattern: str, number_description: str) -> dict[str, Any]:
             )
         },
     }
+    create_batch = {
+        "operationId": "create_batch",
+        "tags": ["batches"],
+        "summary": "Start a batch: get a presigned URL to upload a list of OS numbers",
+        "description": (
+            "The file (at most the returned `max_bytes`) is one number per line, or a CSV "
+            "(`,` `;` or tab) with a column named `numero_os`, `os` or `numero`; UTF-8 with "
+            "or without BOM, or Windows-1252/Latin-1. Once uploaded it is read, every line "
+            "is accounted for, and `GET /batches/{batch_id}` follows it."
+        ),
+        "requestBody": {
+            "required": True,
+            "content": {
+                _JSON: {
+                    "schema": {
+                        "type": "object",
+                        "required": ["size"],
+                        "properties": {
+                            "size": _integer("The file's size in bytes.", 1),
+                            "filename": {"type": "string", "maxLength": 200},
+                        },
+                    }
+                }
+            },
+        },
+        "responses": {
+            "201": {
+                **_json("The batch, and where to upload its file.", _ref("BatchCreated")),
+                "links": {"status": _link("batch_status", batch_id="$response.body#/batch_id")},
+            },
+            "400": _error(
+                "Missing or invalid `size` or `filename`, a file over the size limit, or an "
+                "invalid body.",
+                "invalid_size",
+                "file_too_large",
+                "invalid_filename",
+                "invalid_user",
+                "invalid_body",
+            ),
+            "413": _error("The body is larger than 1024 bytes.", "body_too_large"),
+        },
+    }
+    batch_status = {
+        "operationId": "batch_status",
+        "tags": ["batches"],
+        "summary": "A batch's counts, and its results once complete",
+        "parameters": [
+            {
+                "name": "batch_id",
+                "in": "path",
+                "required": True,
+                "description": "A `batch_id` from `POST /batches`.",
+                "schema": {"type": "string"},
+            }
+        ],
+        "responses": {
+            "200": _json("The batch.", _ref("Batch")),
+            "404": _error(
+                "No such batch, or it is another user's (`batch_not_found`).", "batch_not_found"
+            ),
+        },
+    }
     paths = {
         "/": {
             "get": {
@@ -481,6 +620,8 @@ def _paths(number_pattern: str, number_description: str) -> dict[str, Any]:
         "/buscar-os-async/{numero_os}": {"post": _protected(lookup)},
         "/scraping-status/{task_id}": {"get": _protected(status)},
         "/os/{numero_os}": {"get": _protected(record)},
+        "/batches": {"post": _protected(create_batch)},
+        "/batches/{batch_id}": {"get": _protected(batch_status)},
         "/openapi.json": {"get": _protected(spec, unavailable=False)},
     }
     for item in paths.values():
@@ -496,6 +637,7 @@ def _build(number_pattern: str, number_description: str) -> dict[str, Any]:
         "info": {"title": "raspa", "version": "0.1.0", "description": _DESCRIPTION},
         "tags": [
             {"name": "os", "description": "Service orders: lookups, tasks, stored records."},
+            {"name": "batches", "description": "Uploaded lists of OS numbers."},
             {"name": "meta", "description": "The page, health and this document."},
         ],
         "paths": _paths(number_pattern, number_description),

@@ -11,8 +11,11 @@ from typing import Any, Callable
 from chalice import Response
 
 from chalicelib.errors import (
+    BatchNotFoundError,
+    BucketError,
     ConfigurationError,
     InvalidOsNumberError,
+    InvalidRequestError,
     QueueError,
     RaspaError,
     RateLimitedError,
@@ -81,7 +84,11 @@ def _for_exception(exc: RaspaError) -> Response:
         )
     if isinstance(exc, TaskNotFoundError):
         return error(404, "task_not_found", "no such task")
-    if isinstance(exc, (StorageError, QueueError)):
+    if isinstance(exc, BatchNotFoundError):
+        return error(404, "batch_not_found", "no such batch")
+    if isinstance(exc, InvalidRequestError):
+        return error(400, exc.code, str(exc))
+    if isinstance(exc, (StorageError, QueueError, BucketError)):
         logger.error("backend unavailable", extra={"error": str(exc)})
         return json_response(
             503,

@@ -6,6 +6,7 @@ Thin I/O around the models in ``models.py``; the decisions live in ``tasks.py``,
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -15,15 +16,20 @@ from typing import Any, Callable
 from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.batches import BatchOutcome
 from chalicelib.errors import RateLimitedError, StorageError
-from chalicelib.models import Models, lock_key, rate_key, stats_key
+from chalicelib.models import Models, batch_key, lock_key, mark_key, rate_key, stats_key
 from chalicelib.ratelimit import RatePolicy, choose_slot
-from chalicelib.tasks import ACTIVE, TaskStatus, is_task_id, sources_of
+from chalicelib.tasks import ACTIVE, TERMINAL, TaskStatus, is_task_id, sources_of
 
 __all__ = ["CreateOutcome", "Store"]
 
 QUEUE_STANDARD = "standard"
 QUEUE_VIP = "vip"
+QUEUE_BATCH = "batch"
+#: Lanes by precedence: a task waiting in a later lane moves up when someone in an
+#: earlier lane asks for it.
+LANE_ORDER = (QUEUE_VIP, QUEUE_STANDARD, QUEUE_BATCH)
 #: Rounds of "read slots, try the transaction" before giving up under extreme contention.
 MAX_ROUNDS = 50
 
@@ -38,6 +44,21 @@ def _hour(epoch: float) -> str:
 
 def _failed(reason: Any) -> bool:
     return bool(reason) and reason.code == "ConditionalCheckFailed"
+
+
+def _conflict(reasons: list) -> bool:
+    """A concurrent transaction held one of the items: worth trying again at once."""
+    return any(r and r.code == "TransactionConflict" for r in reasons) and not any(
+        _failed(r) for r in reasons
+    )
+
+
+def _at(reasons: list, index: int) -> Any:
+    return reasons[index] if 0 <= index < len(reasons) else None
+
+
+def _pause(round_: int) -> None:
+    time.sleep(min(0.5, 0.01 * 2**round_) * random.random())  # noqa: S311 - jitter
 
 
 @dataclass(frozen=True)
@@ -61,9 +82,12 @@ class Store:
         not_found_ttl_seconds: int,
         task_retention_seconds: int,
         lock_ttl_seconds: int,
+        stale_after_seconds: float = 300,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.m = models
+        #: A running task silent this long has lost its worker (the worker's time limit).
+        self.stale_after = stale_after_seconds
         self.cache_ttl = cache_ttl_seconds
         self.not_found_ttl = not_found_ttl_seconds
         self.task_retention = task_retention_seconds
@@ -222,14 +246,41 @@ class Store:
             raise StorageError(f"reading lock failed: {exc.msg}") from exc
         return self._join(lock.task_id, user)
 
-    def _join(self, task_id: str, user: str | None) -> Any | None:
-        """Add ``user`` to an active task's requesters; None if it is not active any more."""
+    def join_batch(self, task_id: str, batch_id: str) -> Any | None:
+        """Make a batch wait for an active task's outcome; None if it is not active any more."""
+        return self._join(task_id, None, batch_id)
+
+    def promote(self, task: Any, lane: str) -> bool:
+        """Move a waiting task to an earlier ``lane``; True if the caller must send it there."""
+        Task = self.m.Task
+        current = task.queue or QUEUE_STANDARD
+        if (
+            task.status != TaskStatus.PENDING.value
+            or lane not in LANE_ORDER
+            or LANE_ORDER.index(lane) >= LANE_ORDER.index(current)
+        ):
+            return False
+        try:
+            task.update(
+                actions=[Task.queue.set(lane)],
+                condition=(Task.status == TaskStatus.PENDING.value) & (Task.queue == current),
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False  # started meanwhile, or promoted by someone else
+            raise StorageError(f"promoting task failed: {exc.msg}") from exc
+        return True
+
+    def _join(self, task_id: str, user: str | None, batch_id: str | None = None) -> Any | None:
+        """Add ``user`` (or a batch) to an active task; None if it is not active any more."""
         Task = self.m.Task
         task = Task(task_id)
         try:
             actions = [Task.updated_at.set(self.clock())]
             if user:
                 actions.append(Task.requesters.add({user}))
+            if batch_id:
+                actions += [Task.batches.add({batch_id}), Task.batch_count.add(1)]
             task.update(actions=actions, condition=Task.status.is_in(*[s.value for s in ACTIVE]))
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
@@ -264,7 +315,12 @@ class Store:
         return ahead
 
     def start(self, task_id: str) -> Any | None:
-        """Move a task to STARTED and count the attempt; None if it may not start."""
+        """Move a task to STARTED and count the attempt; None if it may not start.
+
+        A started task starts again only once it has been silent for ``stale_after``
+        seconds (its worker died): a second message for a task being scraped (one sent
+        when the task moved to an earlier lane) never starts a second scrape.
+        """
         Task = self.m.Task
         now = self.clock()
         task = Task(task_id)
@@ -280,7 +336,13 @@ class Store:
                     Task.queue.remove(),
                     Task.queued_at.remove(),
                 ],
-                condition=Task.status.is_in(*sources_of(TaskStatus.STARTED))
+                condition=(
+                    Task.status.is_in(TaskStatus.PENDING.value, TaskStatus.RETRY.value)
+                    | (
+                        Task.status.is_in(TaskStatus.STARTED.value, TaskStatus.PROGRESS.value)
+                        & (Task.updated_at < now - self.stale_after)
+                    )
+                )
                 & (Task.kind == "task"),
             )
         except UpdateError as exc:
@@ -358,18 +420,12 @@ class Store:
             Stats.expires_at.set(_ts(now + 2 * 86_400)),
         ]
 
-        def writes(tx: TransactWrite, with_lock: bool) -> None:
-            tx.update(
-                task, task_actions, condition=Task.status.is_in(*sources_of(TaskStatus.SUCCESS))
-            )
+        def writes(tx: TransactWrite) -> int:
             tx.save(os_item)
             tx.update(stats, stats_actions)
-            if with_lock:
-                tx.delete(
-                    self.m.Lock(lock_key(task.numero_os)), condition=self.m.Lock.task_id == task.pk
-                )
+            return 1
 
-        return self._finish(writes)
+        return self._finish(task, task_actions, TaskStatus.SUCCESS, writes, BatchOutcome.OK, "")
 
     def finish_failure(self, task: Any, *, message: str, reason: str, negative: bool) -> bool:
         """Fail the task and free the OS; ``negative`` also caches "not found" for a while."""
@@ -386,53 +442,116 @@ class Store:
             Task.queued_at.remove(),
         ]
 
-        def writes(tx: TransactWrite, with_lock: bool) -> int:
-            tx.update(task, actions, condition=Task.status.is_in(*sources_of(TaskStatus.FAILURE)))
-            if negative:
-                tx.save(
-                    OsRecord(
-                        task.numero_os,
-                        outcome="not_found",
-                        data=None,
-                        scraped_at=now,
-                        task_id=task.pk,
-                        expires_at=_ts(now + self.not_found_ttl),
-                    )
+        def writes(tx: TransactWrite) -> int:
+            if not negative:
+                return 0
+            tx.save(
+                OsRecord(
+                    task.numero_os,
+                    outcome="not_found",
+                    data=None,
+                    scraped_at=now,
+                    task_id=task.pk,
+                    expires_at=_ts(now + self.not_found_ttl),
                 )
-            return self._release(tx, task, with_lock) + int(negative)
+            )
+            return 1
 
-        return self._finish(writes)
+        outcome = BatchOutcome.NOT_FOUND if negative else BatchOutcome.FAILED
+        return self._finish(task, actions, TaskStatus.FAILURE, writes, outcome, message)
 
-    def _release(self, tx: TransactWrite, task: Any, with_lock: bool) -> int:
-        """Add the lock's release to ``tx`` (only if it is still this task's); returns 0 or 1."""
-        if not with_lock:
-            return 0
-        Lock = self.m.Lock
-        tx.delete(Lock(lock_key(task.numero_os)), condition=Lock.task_id == task.pk)
-        return 1
+    def _finish(
+        self,
+        task: Any,
+        task_actions: list,
+        target: TaskStatus,
+        writes: Callable[[TransactWrite], int],
+        outcome: BatchOutcome,
+        message: str,
+    ) -> bool:
+        """Finish ``task`` in one transaction: its update, ``writes`` (which returns how many
+        puts it added), the lock's release and one counted outcome per waiting batch.
 
-    def _finish(self, writes: Callable[[TransactWrite, bool], int]) -> bool:
-        """Run a finishing transaction; False if the task was already terminal.
-
-        ``writes`` adds the items and returns how many deletes and puts precede the
-        task's update (PynamoDB sends checks, deletes, puts, then updates).
+        Returns False if the task was already terminal (a duplicate delivery). The task's
+        condition includes its batch version, so a batch joining meanwhile is re-read and
+        counted; a batch that counted this number already is left out; a lock that belongs
+        to a newer task is kept.
         """
-        connection = self.m.Task._get_connection().connection
-        for with_lock in (True, False):
+        Task, Lock = self.m.Task, self.m.Lock
+        connection = Task._get_connection().connection
+        with_lock, counted = True, set()
+        for round_ in range(MAX_ROUNDS):
+            now = self.clock()
+            batches = sorted(set(task.batches or ()) - counted)
+            version = int(task.batch_count or 0)
+            same_batches = (
+                Task.batch_count == version
+                if version
+                else (Task.batch_count.does_not_exist() | (Task.batch_count == 0))
+            )
+            deletes = puts = 0
             try:
                 with TransactWrite(connection=connection) as tx:
-                    task_index = writes(tx, with_lock)
+                    tx.update(
+                        task,
+                        task_actions,
+                        condition=Task.status.is_in(*sources_of(target)) & same_batches,
+                    )
+                    if with_lock:
+                        tx.delete(Lock(lock_key(task.numero_os)), condition=Lock.task_id == task.pk)
+                        deletes = 1
+                    puts = writes(tx)
+                    for batch_id in batches:
+                        self._count_outcome(tx, batch_id, task.numero_os, outcome, message, now)
                 return True
             except TransactWriteError as exc:
-                reasons = exc.cancellation_reasons or []
+                reasons = list(exc.cancellation_reasons or [])
+                if _conflict(reasons):
+                    _pause(round_)
+                    continue
                 if not any(_failed(r) for r in reasons):
                     raise StorageError(f"finishing task failed: {exc.msg}") from exc
-                if len(reasons) > task_index and _failed(reasons[task_index]):
-                    return False  # already terminal: a duplicate delivery
-                # Only the lock's condition failed: it belongs to a newer task now; keep it.
+                # Order sent: deletes (lock), puts (writes, then marks), updates (task, ...).
+                marks_at = deletes + puts
+                task_at = marks_at + len(batches)
+                for i, batch_id in enumerate(batches):
+                    if _failed(_at(reasons, marks_at + i)):
+                        counted.add(batch_id)  # this number's outcome is counted already
+                if with_lock and _failed(_at(reasons, 0)):
+                    with_lock = False  # the lock belongs to a newer task now: keep it
+                if _failed(_at(reasons, task_at)):
+                    current = self.get_task(task.pk)
+                    if current is None or TaskStatus(current.status) in TERMINAL:
+                        return False  # already terminal: a duplicate delivery
+                    task.batches, task.batch_count = current.batches, current.batch_count
             except PynamoDBException as exc:
                 raise StorageError(f"finishing task failed: {exc.msg}") from exc
-        return False
+        raise StorageError(f"could not finish task {task.pk}")
+
+    def _count_outcome(
+        self,
+        tx: TransactWrite,
+        batch_id: str,
+        numero_os: str,
+        outcome: BatchOutcome,
+        message: str,
+        now: float,
+    ) -> None:
+        """Add to ``tx``: the number's outcome for the batch, counted at most once."""
+        Mark, Batch = self.m.BatchMark, self.m.Batch
+        tx.save(
+            Mark(
+                mark_key(batch_id, numero_os),
+                outcome=outcome.value,
+                message=message or None,
+                expires_at=_ts(now + self.task_retention),
+            ),
+            condition=Mark.pk.does_not_exist(),
+        )
+        tx.update(
+            Batch(batch_key(batch_id)),
+            [getattr(Batch, outcome.counter).add(1), Batch.updated_at.set(now)],
+        )
 
     # -------------------------------------------------------------------- stats
     def mean_scrape_seconds(self) -> float | None:

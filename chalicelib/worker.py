@@ -7,7 +7,7 @@ import time
 from typing import Any, Callable, Mapping
 
 from chalicelib.errors import ConfigurationError, ScrapeError, TransientScrapeError
-from chalicelib.observability import count, count_by, timing
+from chalicelib.observability import count, count_failure, timing
 from chalicelib.observability import logger as root_logger
 from chalicelib.queue import ScrapeMessage
 from chalicelib.tasks import TERMINAL, TaskStatus, decide_after_error, progress_for
@@ -39,6 +39,7 @@ class ScrapeWorker:
         time_budget_seconds: float = 285,
         clock: Callable[[], float] = time.monotonic,
         notify: Callable[..., None] | None = None,
+        on_finished: Callable[[Any], None] | None = None,
     ) -> None:
         self.store = store
         #: The queues messages come from, by queue name (the standard and the VIP lane).
@@ -49,6 +50,8 @@ class ScrapeWorker:
         self.time_budget = time_budget_seconds
         self.clock = clock
         self.notify = notify or (lambda *args, **kwargs: None)
+        #: Called once a task is terminal (its batches count one more outcome).
+        self.on_finished = on_finished or (lambda task: None)
 
     def handle_record(
         self, body: str, receipt_handle: str, attributes: dict[str, Any], source_arn: str = ""
@@ -79,16 +82,20 @@ class ScrapeWorker:
         attempt = int(task.attempts)
         if attempt > self.max_attempts:
             # The previous attempt died without finishing (timeout, crash): give up now.
-            self.store.finish_failure(
+            if self.store.finish_failure(
                 task,
                 message=f"the worker stopped during attempt {attempt - 1} of {self.max_attempts}",
                 reason="worker_died",
                 negative=False,
-            )
-            count_by("ScrapeFailed", "reason", "worker_died")
-            self.notify(
-                task, "error", message="the worker stopped before finishing", reason="worker_died"
-            )
+            ):
+                count_failure("worker_died")
+                self.notify(
+                    task,
+                    "error",
+                    message="the worker stopped before finishing",
+                    reason="worker_died",
+                )
+                self.on_finished(task)
             return self._to_dead_letter(msg, "worker_died")
         logger.info(
             "scrape started",
@@ -118,6 +125,7 @@ class ScrapeWorker:
             count("ScrapeSucceeded")
             timing("ScrapeDuration", duration)
             self.notify(task, "success", result=record)
+            self.on_finished(task)
         logger.info(
             "scrape succeeded",
             extra={"task_id": task.pk, "numero_os": task.numero_os, "seconds": round(duration, 3)},
@@ -130,6 +138,8 @@ class ScrapeWorker:
             logger.warning("message for an unknown task dropped", extra={"task_id": msg.task_id})
             return "unknown_task"
         if TaskStatus(task.status) in TERMINAL:
+            if task.batches:
+                self.on_finished(task)  # in case the delivery that finished it died after
             if task.status == TaskStatus.FAILURE.value and task.error_reason not in (
                 None,
                 "not_found",
@@ -166,11 +176,12 @@ class ScrapeWorker:
             raise RedeliverError(f"retry in {decision.delay_seconds}s: {exc}")
         logger.error("scrape failed", extra=log_extra)
         negative = exc.reason == "not_found"
-        self.store.finish_failure(
+        if self.store.finish_failure(
             task, message=decision.message, reason=exc.reason, negative=negative
-        )
-        count_by("ScrapeFailed", "reason", exc.reason)
-        self.notify(task, "error", message=decision.message, reason=exc.reason)
+        ):
+            count_failure(exc.reason)
+            self.notify(task, "error", message=decision.message, reason=exc.reason)
+            self.on_finished(task)
         if decision.dead_letter:
             return self._to_dead_letter(msg, exc.reason)
         return exc.reason

@@ -8,13 +8,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chalicelib.batchfile import RESULTS_PREFIX, UPLOAD_PREFIX, UPLOAD_SUFFIX
 from chalicelib.config import Settings
 from chalicelib.models import QUEUE_INDEX
 
-__all__ = ["EventSourceSpec", "IndexSpec", "QueueSpec", "Resources", "TableSpec", "resources"]
+__all__ = [
+    "BucketSpec",
+    "EventSourceSpec",
+    "IndexSpec",
+    "QueueSpec",
+    "Resources",
+    "TableSpec",
+    "resources",
+]
 
 #: AWS's guidance for SQS event sources: visibility timeout >= 6 x the function timeout.
 VISIBILITY_FACTOR = 6
+#: Deliveries of an ingest message before it is dead-lettered (a file that keeps failing).
+INGEST_RECEIVES = 5
 
 
 @dataclass(frozen=True)
@@ -43,12 +54,26 @@ class QueueSpec:
 
 @dataclass(frozen=True)
 class EventSourceSpec:
-    """An SQS event source of the scrape worker (batch size 1)."""
+    """An SQS event source of a function (batch size 1)."""
 
     queue: str
     max_concurrency: int
-    #: The VIP lane (the local runtime hands it a freed slot first).
-    priority: bool = False
+    #: Lower ranks are served first when a slot frees up (VIP 0, standard 1, batch 2);
+    #: the local runtime applies it, AWS has only the ``max_concurrency`` caps.
+    rank: int = 1
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    """The batch bucket: uploads under ``upload_prefix`` notify ``notify_queue``."""
+
+    name: str
+    upload_prefix: str
+    upload_suffix: str
+    results_prefix: str
+    notify_queue: str
+    upload_expiry_days: int
+    results_expiry_days: int
 
 
 @dataclass(frozen=True)
@@ -60,6 +85,12 @@ class Resources:
     worker_reserved_concurrency: int = 3
     #: The worker's event sources, VIP lane first (see README, "VIP priority").
     worker_sources: tuple[EventSourceSpec, ...] = ()
+    #: Uploaded batch files and their results.
+    bucket: BucketSpec | None = None
+    #: The batch ingest function's event source (S3 notifications and continuations).
+    ingest_source: EventSourceSpec | None = None
+    #: The ingest function's time limit (its queue's visibility is 6 x this).
+    ingest_timeout_seconds: int = 300
 
 
 def resources(settings: Settings) -> Resources:
@@ -87,13 +118,40 @@ def resources(settings: Settings) -> Resources:
         dead_letter=dlq.name,
         max_receive_count=settings.max_receive_count,
     )
+    batch = QueueSpec(
+        settings.batch_queue_name,
+        visibility_timeout=queue.visibility_timeout,
+        retention_seconds=queue.retention_seconds,
+        dead_letter=dlq.name,
+        max_receive_count=settings.max_receive_count,
+    )
+    ingest = QueueSpec(
+        settings.ingest_queue_name,
+        visibility_timeout=VISIBILITY_FACTOR * settings.ingest_timeout_seconds,
+        retention_seconds=queue.retention_seconds,
+        dead_letter=dlq.name,
+        max_receive_count=INGEST_RECEIVES,
+    )
+    bucket = BucketSpec(
+        settings.batch_bucket,
+        upload_prefix=UPLOAD_PREFIX,
+        upload_suffix=UPLOAD_SUFFIX,
+        results_prefix=RESULTS_PREFIX,
+        notify_queue=ingest.name,
+        upload_expiry_days=7,
+        results_expiry_days=30,
+    )
     return Resources(
         tables=(os_table, tasks_table, connections_table),
-        queues=(dlq, queue, priority),
+        queues=(dlq, queue, priority, batch, ingest),
         secret_name=settings.portal_secret_name,
         worker_reserved_concurrency=settings.concurrency,
         worker_sources=(
-            EventSourceSpec(priority.name, settings.priority_max_concurrency, priority=True),
-            EventSourceSpec(queue.name, settings.standard_max_concurrency),
+            EventSourceSpec(priority.name, settings.priority_max_concurrency, rank=0),
+            EventSourceSpec(queue.name, settings.standard_max_concurrency, rank=1),
+            EventSourceSpec(batch.name, settings.batch_max_concurrency, rank=2),
         ),
+        bucket=bucket,
+        ingest_source=EventSourceSpec(ingest.name, settings.ingest_max_concurrency),
+        ingest_timeout_seconds=settings.ingest_timeout_seconds,
     )

@@ -7,8 +7,8 @@ the visibility timeout the handler set, and the queue's redrive policy, apply as
 
 Several sources share one ``Slots``: the function's reserved concurrency. A poller
 holding a message waits for a slot, as Lambda's poller retries a throttled invoke while
-the message stays in flight; a waiting priority poller gets the next free slot first.
-``WorkerRuntime`` wires the VIP and standard lanes this way (see ``lanes``).
+the message stays in flight; a freed slot goes to the waiting poller of the lowest rank
+(VIP, then standard, then batch). ``WorkerRuntime`` wires the lanes this way (``lanes``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 if TYPE_CHECKING:
     from infra.spec import Resources
 
-__all__ = ["LambdaContext", "Slots", "SqsEventSource", "WorkerRuntime", "lanes"]
+__all__ = ["LambdaContext", "Slots", "SqsEventSource", "WorkerRuntime", "ingest", "lanes"]
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class Stats:
 class Slots:
     """The function's reserved concurrency, shared by its event sources.
 
-    ``acquire(priority=True)`` is served before any waiting non-priority caller.
+    ``acquire(rank=r)`` is served before any waiting caller of a higher rank.
     """
 
     def __init__(self, total: int) -> None:
@@ -68,18 +68,18 @@ class Slots:
         self.peak = 0
         #: Times a poller held a message while every slot was busy (Lambda: a throttle).
         self.throttled = 0
-        self._priority_waiting = 0
+        self._waiting: dict[int, int] = {}
         self._cond = threading.Condition()
 
-    def acquire(self, *, priority: bool, stop: threading.Event) -> bool:
+    def acquire(self, *, rank: int = 1, stop: threading.Event) -> bool:
         """Take a slot; False when ``stop`` is set first."""
         with self._cond:
-            if priority:
-                self._priority_waiting += 1
+            self._waiting[rank] = self._waiting.get(rank, 0) + 1
             try:
                 waited = False
                 while not stop.is_set():
-                    if self.running < self.total and (priority or not self._priority_waiting):
+                    first = not any(n for r, n in self._waiting.items() if r < rank)
+                    if self.running < self.total and first:
                         self.running += 1
                         self.peak = max(self.peak, self.running)
                         return True
@@ -89,8 +89,7 @@ class Slots:
                     self._cond.wait(timeout=0.2)
                 return False
             finally:
-                if priority:
-                    self._priority_waiting -= 1
+                self._waiting[rank] -= 1
 
     def release(self) -> None:
         with self._cond:
@@ -113,12 +112,12 @@ class SqsEventSource:
         wait_seconds: int = 1,
         region: str = "us-east-1",
         slots: Slots | None = None,
-        priority: bool = False,
+        rank: int = 1,
     ) -> None:
         self.sqs, self.queue_url, self.handler = sqs, queue_url, handler
         #: The reserved concurrency this source shares with the function's other sources.
         self.slots = slots or Slots(concurrency)
-        self.priority = priority
+        self.rank = rank
         self.function_name = function_name
         self.concurrency = concurrency
         self.timeout_seconds = timeout_seconds
@@ -167,7 +166,7 @@ class SqsEventSource:
                     time.sleep(0.5)
                 continue
             for message in messages:
-                if not self.slots.acquire(priority=self.priority, stop=self._stop):
+                if not self.slots.acquire(rank=self.rank, stop=self._stop):
                     return  # stopping: the message becomes visible again after its timeout
                 try:
                     self._invoke(message)
@@ -251,9 +250,30 @@ def lanes(
             function_name="scrape_worker",
             concurrency=min(source.max_concurrency, slots.total),
             slots=slots,
-            priority=source.priority,
+            rank=source.rank,
             **options,
         )
         for source in spec.worker_sources
     ]
     return WorkerRuntime(sources, slots)
+
+
+def ingest(
+    sqs: Any,
+    handler: Callable[[dict, Any], Any],
+    spec: Resources,
+    queue_urls: Mapping[str, str],
+    **options: Any,
+) -> SqsEventSource:
+    """The batch ingest function on its queue (S3 notifications and continuations)."""
+    source = spec.ingest_source
+    assert source is not None, "the resources define no ingest source"
+    return SqsEventSource(
+        sqs,
+        queue_urls[source.queue],
+        handler,
+        function_name="batch_ingest",
+        concurrency=source.max_concurrency,
+        timeout_seconds=spec.ingest_timeout_seconds,
+        **options,
+    )

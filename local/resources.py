@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
 import boto3
 
 from chalicelib.config import Settings
-from infra.spec import QueueSpec, TableSpec, resources
+from infra.spec import BucketSpec, QueueSpec, TableSpec, resources
 
 __all__ = ["create_all"]
 
@@ -16,7 +17,7 @@ __all__ = ["create_all"]
 def create_all(
     settings: Settings, *, credentials: dict[str, str] | None = None, session: Any = None
 ) -> dict[str, str]:
-    """Create tables, queues and the portal secret; returns the queue URLs by name."""
+    """Create tables, queues, the batch bucket and the portal secret; returns the queue URLs."""
     session = session or boto3.session.Session(region_name=settings.region)
     spec = resources(settings)
     ddb = session.client("dynamodb")
@@ -26,6 +27,8 @@ def create_all(
     urls: dict[str, str] = {}
     for queue in spec.queues:
         urls[queue.name] = _create_queue(sqs, queue, urls)
+    if spec.bucket is not None:
+        _create_bucket(session.client("s3"), sqs, spec.bucket, urls)
     if credentials is not None:
         sm = session.client("secretsmanager")
         try:
@@ -87,3 +90,46 @@ def _create_queue(sqs: Any, queue: QueueSpec, urls: dict[str, str]) -> str:
             {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(queue.max_receive_count)}
         )
     return sqs.create_queue(QueueName=queue.name, Attributes=attributes)["QueueUrl"]
+
+
+def _create_bucket(s3: Any, sqs: Any, bucket: BucketSpec, urls: dict[str, str]) -> None:
+    """The batch bucket, notifying the ingest queue of uploads as the deployed one does."""
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=bucket.name)
+    queue_arn = sqs.get_queue_attributes(
+        QueueUrl=urls[bucket.notify_queue], AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket.name,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "Id": "batch-uploads",
+                    "QueueArn": queue_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {
+                        "Key": {
+                            "FilterRules": [
+                                {"Name": "prefix", "Value": bucket.upload_prefix},
+                                {"Name": "suffix", "Value": bucket.upload_suffix},
+                            ]
+                        }
+                    },
+                }
+            ]
+        },
+    )
+    # The page uploads straight to the bucket (a presigned PUT) and downloads results.
+    s3.put_bucket_cors(
+        Bucket=bucket.name,
+        CORSConfiguration={
+            "CORSRules": [
+                {
+                    "AllowedMethods": ["PUT", "GET"],
+                    "AllowedOrigins": ["*"],
+                    "AllowedHeaders": ["*"],
+                    "MaxAgeSeconds": 600,
+                }
+            ]
+        },
+    )

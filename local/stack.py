@@ -3,7 +3,9 @@
 On loopback: a moto server as the AWS endpoint, every resource created from
 ``infra.spec`` (the definitions the infrastructure code uses), the demo portal, the
 Chalice app behind Chalice's local server, the scrape worker driven like Lambda's SQS
-event source (at most 3 at once), and a WebSocket gateway with the @connections API.
+event source (at most 3 at once), the batch ingest fed by the bucket's S3 notifications
+(moto sends them to the ingest queue, as S3 does), and a WebSocket gateway with the
+@connections API.
 URLs go to ``.raspa/local.json``. Ports come from ``RASPA_*_PORT`` variables.
 """
 
@@ -76,7 +78,7 @@ class LocalStack:
 
         from infra.spec import resources
         from local.awsserver import AwsServer
-        from local.event_source import lanes
+        from local.event_source import ingest, lanes
         from local.portal import PortalServer
         from local.resources import create_all
 
@@ -143,14 +145,18 @@ class LocalStack:
             api_url = f"http://127.0.0.1:{api.server.server_address[1]}"
 
             sqs = boto3.client("sqs", region_name=REGION)
+            spec = resources(settings)
             self.worker = self._keep(
                 lanes(
                     sqs,
                     raspa_app.scrape_worker,
-                    resources(settings),
+                    spec,
                     queue_urls,
                     timeout_seconds=settings.scrape_timeout_seconds,
                 ).start()
+            )
+            self.ingest = self._keep(
+                ingest(sqs, raspa_app.batch_ingest, spec, queue_urls, wait_seconds=1).start()
             )
         except BaseException:
             self.stop()
@@ -167,6 +173,9 @@ class LocalStack:
             "queue_url": queue_urls[settings.queue_name],
             "priority_queue_url": queue_urls[settings.priority_queue_name],
             "dlq_url": queue_urls[settings.dlq_name],
+            "batch_queue_url": queue_urls[settings.batch_queue_name],
+            "ingest_queue_url": queue_urls[settings.ingest_queue_name],
+            "batch_bucket": settings.batch_bucket,
             "user_pool_id": pool.user_pool_id,
             "user_pool_client_id": pool.user_pool_client_id,
             "cognito_endpoint": aws.url + "/",

@@ -237,8 +237,15 @@ def item_count(table: str) -> int:
 
 
 def stored_and_enqueued(aws: Any) -> tuple[int, int, int]:
-    """(task-table items, standard-lane messages, VIP-lane messages)."""
-    tasks = item_count(aws.settings.tasks_table)
+    """(task-table items but the user's own connection list, standard-lane messages,
+    VIP-lane messages)."""
+    scan = boto3.client("dynamodb").scan(
+        TableName=aws.settings.tasks_table,
+        Select="COUNT",
+        FilterExpression="NOT begins_with(pk, :uconn)",
+        ExpressionAttributeValues={":uconn": {"S": "uconn#"}},
+    )
+    tasks = scan["Count"]
     return tasks, aws.queue_depth(), aws.queue_depth(aws.priority_url)
 
 

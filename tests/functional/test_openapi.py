@@ -176,7 +176,7 @@ def test_schemathesis_run_finds_the_app_true_to_its_document(
     )
     report = result.stdout + result.stderr
     assert result.returncode == 0, report
-    assert "6 selected / 6 total" in report, report
+    assert "8 selected / 8 total" in report, report
 
 
 def test_every_documented_answer_is_real_and_conforms(

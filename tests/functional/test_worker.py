@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -157,11 +158,35 @@ def test_a_task_whose_last_attempt_died_is_failed_on_the_next_delivery(
     task_id = enqueue(client)
     models = raspa_app.get_store().m
     task = models.Task.get(task_id)
-    task.update(actions=[models.Task.status.set("STARTED"), models.Task.attempts.set(4)])
+    silent_since = time.time() - aws.settings.scrape_timeout_seconds - 1
+    task.update(
+        actions=[
+            models.Task.status.set("STARTED"),
+            models.Task.attempts.set(4),
+            models.Task.updated_at.set(silent_since),
+        ]
+    )
     assert driver.deliver_once() == "error"
     body = status(client, task_id)
     assert body["status"] == "FAILURE" and body["error"]["reason"] == "worker_died"
     assert scraper.calls == []
+
+
+def test_a_second_message_for_a_task_being_scraped_starts_no_second_scrape(
+    client, aws, driver, scripted
+):
+    # Given a task whose scrape is running (it reported progress a moment ago)
+    scraper = scripted(RECORD)
+    task_id = enqueue(client)
+    models = raspa_app.get_store().m
+    models.Task.get(task_id).update(
+        actions=[models.Task.status.set("PROGRESS"), models.Task.attempts.set(1)]
+    )
+    # When its message is delivered (a duplicate: the task moved to an earlier lane)
+    outcome = driver.deliver_once()
+    # Then nothing is scraped and the running attempt keeps the task
+    assert outcome == "ok" and scraper.calls == []
+    assert status(client, task_id)["status"] == "PROGRESS"
 
 
 def test_malformed_message_is_sent_towards_the_dlq(client, aws, driver, scripted):

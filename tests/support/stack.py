@@ -45,6 +45,16 @@ class Stack:
     app: Any
     priority_url: str = ""
     tokens: dict[str, str] = field(default_factory=dict)
+    #: Every queue's URL by name (lanes, DLQ, batch ingest).
+    urls: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def batch_url(self) -> str:
+        return self.urls[self.settings.batch_queue_name]
+
+    @property
+    def ingest_url(self) -> str:
+        return self.urls[self.settings.ingest_queue_name]
 
     def headers(self, user: str = "ana") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[user]}"}
@@ -76,13 +86,11 @@ class Stack:
                 on_invoke(event)
                 return self.app.scrape_worker(event, context)
 
-        urls = {self.settings.queue_name: self.queue_url}
-        urls[self.settings.priority_queue_name] = self.priority_url
         return lanes(
             self.sqs,
             handler,
             resources(self.settings),
-            urls,
+            self.urls,
             concurrency=concurrency,
             wait_seconds=1,
         )
@@ -102,6 +110,9 @@ def build_stack(
         "RASPA_QUEUE_NAME": f"scrape-{n}",
         "RASPA_DLQ_NAME": f"scrape-dlq-{n}",
         "RASPA_PRIORITY_QUEUE_NAME": f"scrape-vip-{n}",
+        "RASPA_BATCH_QUEUE_NAME": f"scrape-batch-{n}",
+        "RASPA_INGEST_QUEUE_NAME": f"batch-ingest-{n}",
+        "RASPA_BATCH_BUCKET": f"batches-{n}",
         "RASPA_PORTAL_SECRET_NAME": f"portal-{n}",
         "RASPA_PORTAL_BASE_URL": portal_url,
         "RASPA_RETRY_BASE_DELAY_SECONDS": "0",
@@ -133,6 +144,7 @@ def build_stack(
         raspa_app,
         urls[settings.priority_queue_name],
         tokens,
+        urls,
     )
     raspa_app.reset_wiring()
     os.environ.pop("AWS_ENDPOINT_URL", None)

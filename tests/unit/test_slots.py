@@ -9,14 +9,14 @@ from local.event_source import Slots
 
 
 def _waiter(slots: Slots, stop: threading.Event, priority: bool, order: list[str]) -> None:
-    if slots.acquire(priority=priority, stop=stop):
+    if slots.acquire(rank=0 if priority else 1, stop=stop):
         order.append("vip" if priority else "standard")
 
 
 def test_a_freed_slot_goes_to_a_waiting_priority_caller_before_an_earlier_standard_one():
     # Given one slot, taken, and a standard caller waiting before a priority caller
     slots, stop, order = Slots(1), threading.Event(), []
-    assert slots.acquire(priority=False, stop=stop)
+    assert slots.acquire(rank=1, stop=stop)
     standard = threading.Thread(target=_waiter, args=(slots, stop, False, order))
     standard.start()
     time.sleep(0.1)
@@ -38,9 +38,9 @@ def test_a_freed_slot_goes_to_a_waiting_priority_caller_before_an_earlier_standa
 
 def test_a_waiting_caller_gives_up_when_the_runtime_stops():
     slots, stop = Slots(1), threading.Event()
-    assert slots.acquire(priority=True, stop=stop)
+    assert slots.acquire(rank=0, stop=stop)
     result: list[bool] = []
-    waiter = threading.Thread(target=lambda: result.append(slots.acquire(priority=True, stop=stop)))
+    waiter = threading.Thread(target=lambda: result.append(slots.acquire(rank=0, stop=stop)))
     waiter.start()
     stop.set()
     waiter.join(timeout=2)

@@ -1,0 +1,421 @@
+"""Batch uploads' use cases: create a batch, ingest its file in chunks, report, finalize.
+
+The ingest function receives S3's notification of an upload (through the ingest
+queue), then works through the file's distinct numbers 100 at a time: one BatchGetItem
+answers the cached ones, the rest join an active task or get a new one in the batch
+lane (SendMessageBatch, ten per call). Before its time runs out it saves where it is
+and sends itself a continuation message; a crash resumes from the last saved chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from chalicelib.auth import Identity
+from chalicelib.batches import (
+    BatchOutcome,
+    BatchStatus,
+    counts_of,
+    is_batch_id,
+    is_complete,
+    new_batch_id,
+)
+from chalicelib.batchfile import (
+    BatchFileError,
+    ParsedFile,
+    parse_batch,
+    parse_key,
+    result_lines,
+    results_csv,
+    results_json,
+    upload_key,
+)
+from chalicelib.batchstore import BatchStore, QuotaExceeded
+from chalicelib.bucket import TooLargeError
+from chalicelib.errors import (
+    BatchNotFoundError,
+    InvalidOsNumberError,
+    InvalidRequestError,
+    ObjectMissingError,
+)
+from chalicelib.observability import count
+from chalicelib.queue import SEND_BATCH
+
+__all__ = ["BatchLimits", "BatchService"]
+
+logger = logging.getLogger(__name__)
+
+#: Numbers per chunk: one BatchGetItem's worth.
+CHUNK = 100
+#: Stop starting chunks when less than this is left of the invocation's time.
+MARGIN_MS = 30_000
+#: How long an ingest invocation owns a batch without committing a chunk.
+LEASE_SECONDS = 120
+#: At most one progress event per batch per this many seconds from the ingest.
+PROGRESS_EVERY = 1.0
+_FILENAME = re.compile(r"[^\w.\- ()]+")
+_USER = re.compile(r"[A-Za-z0-9._@+-]{1,128}")
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    max_bytes: int
+    max_lines: int
+    daily_lines: int
+    url_expiry_seconds: int
+
+
+def _message(op: str, batch_id: str) -> str:
+    return json.dumps({"v": 1, "op": op, "batch_id": batch_id}, separators=(",", ":"))
+
+
+class BatchService:
+    """Everything raspa does with a batch, from upload URL to results file."""
+
+    def __init__(
+        self,
+        batches: BatchStore,
+        store: Any,
+        bucket: Any,
+        lane: Any,
+        ingest: Any,
+        profile: Any,
+        notifier: Any,
+        *,
+        limits: BatchLimits,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.batches = batches
+        self.store = store
+        self.bucket = bucket
+        #: The batch scrape lane (SendMessageBatch) and the ingest queue (continuations).
+        self.lane = lane
+        self.ingest = ingest
+        self.profile = profile
+        self.notifier = notifier
+        self.limits = limits
+        self.clock = clock
+
+    # ------------------------------------------------------------------ API
+    def create(self, identity: Identity, body: dict[str, Any]) -> dict[str, Any]:
+        """A new batch and a presigned PUT for its file (``POST /batches``)."""
+        size = body.get("size")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise InvalidRequestError("invalid_size", "size must be the file's size in bytes")
+        if size > self.limits.max_bytes:
+            raise InvalidRequestError(
+                "file_too_large", f"the file may have at most {self.limits.max_bytes} bytes"
+            )
+        raw_name = body.get("filename", "batch.csv")
+        if not isinstance(raw_name, str) or len(raw_name) > 200:
+            raise InvalidRequestError("invalid_filename", "filename must be at most 200 characters")
+        if not _USER.fullmatch(identity.user):
+            raise InvalidRequestError("invalid_user", "this user name cannot own batch files")
+        filename = _FILENAME.sub("_", raw_name).strip() or "batch.csv"
+        batch_id = new_batch_id()
+        key = upload_key(identity.user, batch_id)
+        self.batches.create(batch_id, identity.user, key, filename, size)
+        url = self.bucket.upload_url(key, size, "text/csv", self.limits.url_expiry_seconds)
+        return {
+            "batch_id": batch_id,
+            "status": BatchStatus.AWAITING_UPLOAD.value,
+            "upload": {
+                "url": url,
+                "method": "PUT",
+                "headers": {"Content-Type": "text/csv"},
+                "expires_in": self.limits.url_expiry_seconds,
+                "max_bytes": self.limits.max_bytes,
+            },
+            "status_url": f"/batches/{batch_id}",
+        }
+
+    def view(self, batch_id: str, user: str) -> dict[str, Any]:
+        """The batch's state for its owner (``GET /batches/{id}``); others get not found."""
+        batch = self.batches.get(batch_id) if is_batch_id(batch_id) else None
+        if batch is None or batch.owner != user:
+            raise BatchNotFoundError(batch_id)
+        body = summary(batch)
+        if batch.status == BatchStatus.COMPLETE.value and batch.results_csv:
+            stem = (batch.filename or "batch.csv").rsplit(".", 1)[0]
+            expiry = self.limits.url_expiry_seconds
+            body["results"] = {
+                "csv_url": self.bucket.download_url(
+                    batch.results_csv, f"{stem}-resultados.csv", expiry
+                ),
+                "json_url": self.bucket.download_url(
+                    batch.results_json, f"{stem}-resultados.json", expiry
+                ),
+                "expires_in": expiry,
+            }
+        return body
+
+    # --------------------------------------------------------------- ingest
+    def handle_message(self, body: str, remaining_ms: Callable[[], int]) -> str:
+        """One ingest-queue message: an S3 notification, a continuation or a finalize."""
+        message = json.loads(body)
+        if not isinstance(message, dict):
+            raise ValueError("ingest message must be a JSON object")
+        if message.get("Event") == "s3:TestEvent":
+            return "test_event"
+        if "Records" in message:
+            outcomes = [self.uploaded(r, remaining_ms) for r in message["Records"] or []]
+            return ",".join(outcomes) or "no_records"
+        batch_id = message.get("batch_id")
+        if not is_batch_id(batch_id):
+            raise ValueError("ingest message lacks a valid batch_id")
+        if message.get("op") == "ingest":
+            return self.resume(batch_id, remaining_ms)
+        if message.get("op") == "finalize":
+            return self.finalize(batch_id)
+        raise ValueError(f"unknown ingest operation {message.get('op')!r}")
+
+    def uploaded(self, record: dict[str, Any], remaining_ms: Callable[[], int]) -> str:
+        """A file arrived: check it, count its lines against the limits, start ingesting."""
+        from urllib.parse import unquote_plus
+
+        key = unquote_plus(((record.get("s3") or {}).get("object") or {}).get("key", ""))
+        parsed_key = parse_key(key)
+        if parsed_key is None:
+            logger.warning("upload ignored: not batches/{user}/{batch_id}.csv", extra={"key": key})
+            return "ignored"
+        owner, batch_id = parsed_key
+        batch = self.batches.get(batch_id)
+        if batch is not None and batch.owner != owner:
+            logger.warning("upload ignored: batch belongs to another user", extra={"key": key})
+            return "ignored"
+        if batch is not None and batch.status != BatchStatus.AWAITING_UPLOAD.value:
+            if batch.status == BatchStatus.INGESTING.value:
+                return self.resume(batch_id, remaining_ms)
+            return "already_" + batch.status
+        try:
+            raw = self.bucket.read(key, self.limits.max_bytes)
+            parsed = self._parse(raw)
+        except (TooLargeError, ObjectMissingError, BatchFileError) as exc:
+            return self._reject(batch_id, owner, key, str(exc))
+        counts = {
+            "lines": parsed.lines,
+            "valid": len(parsed.numbers),
+            "invalid": len(parsed.invalid),
+            "duplicates": len(parsed.duplicates),
+        }
+        try:
+            begun = self.batches.begin(
+                batch_id, owner, key, counts, daily_limit=self.limits.daily_lines
+            )
+        except QuotaExceeded as exc:
+            return self._reject(
+                batch_id,
+                owner,
+                key,
+                f"daily limit of {exc.limit} batch lines exceeded: {exc.used} used today, "
+                f"this file has {parsed.lines}",
+            )
+        if not begun:
+            return self.resume(batch_id, remaining_ms)
+        count("BatchLines", parsed.lines)
+        logger.info("batch ingest started", extra={"batch_id": batch_id, **counts})
+        return self._ingest(self.batches.get(batch_id), parsed, remaining_ms)
+
+    def resume(self, batch_id: str, remaining_ms: Callable[[], int]) -> str:
+        """Continue an ingest from its saved offset (a continuation, or a redelivery)."""
+        batch = self.batches.get(batch_id)
+        if batch is None or batch.status != BatchStatus.INGESTING.value:
+            return "not_ingesting"
+        parsed = self._parse(self.bucket.read(batch.key, self.limits.max_bytes))
+        return self._ingest(batch, parsed, remaining_ms)
+
+    def _parse(self, raw: bytes) -> ParsedFile:
+        def validate(value: str) -> str:
+            try:
+                return self.profile.validate_number(value)
+            except InvalidOsNumberError as exc:
+                raise ValueError(f"invalid OS number: {exc.rule}") from None
+
+        return parse_batch(raw, validate, max_lines=self.limits.max_lines)
+
+    def _reject(self, batch_id: str, owner: str, key: str, error: str) -> str:
+        if self.batches.reject(batch_id, owner, key, error):
+            logger.info("batch rejected", extra={"batch_id": batch_id, "error": error})
+            self.notifier.publish_to_user(
+                owner, {"batch_id": batch_id, "status": "rejected", "error": error}
+            )
+            return "rejected"
+        return "already_started"
+
+    def _ingest(self, batch: Any, parsed: ParsedFile, remaining_ms: Callable[[], int]) -> str:
+        """Work through the numbers from the saved offset, one chunk at a time."""
+        numbers = [numero for numero, _ in parsed.numbers]
+        batch_id, owner = batch.batch_id, batch.owner
+        lease = uuid.uuid4().hex
+        taken, careful = self.batches.acquire(batch_id, lease, LEASE_SECONDS)
+        if not taken:
+            return "ingesting_elsewhere"  # its holder continues, or its lease runs out
+        batch = self.batches.get(batch_id)
+        offset, carry = int(batch.offset or 0), list(batch.carry or ())
+        last_event = self.clock()
+        while True:
+            if remaining_ms() < MARGIN_MS:
+                self.batches.release(batch_id, lease)
+                self.ingest.send_body(_message("ingest", batch_id))
+                logger.info("batch ingest continues", extra={"batch_id": batch_id, "at": offset})
+                return "continued"
+            end = min(offset + CHUNK, len(numbers))
+            last = end == len(numbers)
+            chunk = numbers[offset:end]
+            counts, carry = self._chunk(batch_id, owner, chunk, carry, last, careful)
+            if not self.batches.commit_chunk(
+                batch_id, lease, offset, end, counts, carry, last=last, lease_seconds=LEASE_SECONDS
+            ):
+                return "lease_lost"  # a slow chunk outlived the lease; the holder redoes it
+            offset, careful = end, False
+            if last:
+                break
+            if self.clock() - last_event >= PROGRESS_EVERY:
+                last_event = self.clock()
+                self.progress(batch_id)
+        logger.info("batch ingest finished", extra={"batch_id": batch_id})
+        return self.progress(batch_id, finalize_inline=remaining_ms() >= MARGIN_MS)
+
+    def _chunk(
+        self,
+        batch_id: str,
+        owner: str,
+        numbers: list[str],
+        carry: list[str],
+        last: bool,
+        careful: bool,
+    ) -> tuple[dict[str, int], list[str]]:
+        """Answer one chunk: cached outcomes, new or joined tasks; send whole tens."""
+        counts = dict.fromkeys(("cached", "joined", "queued", "succeeded", "not_found"), 0)
+        to_send = [tuple(entry.split(" ", 1)) for entry in carry]
+        pending = list(numbers)
+        for round_ in range(5):  # a task finishing while we join it: look at its number again
+            if not pending:
+                break
+            records = self.batches.records(pending)
+            now = self.clock()
+            cached = {}
+            for numero, item in records.items():
+                if item.expires_at.timestamp() > now:
+                    cached[numero] = (
+                        (BatchOutcome.OK, "")
+                        if item.outcome == "ok"
+                        else (BatchOutcome.NOT_FOUND, f"OS {numero} não encontrada no portal")
+                    )
+            rest = [n for n in pending if n not in cached]
+            check = careful or round_ > 0
+            if check and rest:
+                self.batches.forget_uncounted(batch_id, rest)
+            for outcome, _ in self.batches.mark_cached(batch_id, cached, careful=check).values():
+                counts[outcome.counter] += 1
+            counts["cached"] += len(cached)
+            created = self.batches.create_tasks(batch_id, owner, rest, careful=check)
+            counts["queued"] += len(created.tasks) + len(created.finished)
+            to_send.extend(created.tasks)
+            pending = []
+            for numero, holder in created.taken.items():
+                if self.store.join_batch(holder, batch_id) is not None:
+                    counts["joined"] += 1
+                else:
+                    pending.append(numero)
+        if pending:
+            raise RuntimeError(f"{len(pending)} numbers kept changing hands; retrying the chunk")
+        cut = len(to_send) if last else len(to_send) - len(to_send) % SEND_BATCH
+        self.lane.send_many([(t, n) for t, n in to_send[:cut]])
+        return counts, [f"{t} {n}" for t, n in to_send[cut:]]
+
+    # ------------------------------------------------------ progress, results
+    def progress(self, batch_id: str, *, finalize_inline: bool = False) -> str:
+        """Tell the owner the batch's counts; finish it when every number has an outcome."""
+        batch = self.batches.get(batch_id)
+        if batch is None:
+            return "unknown_batch"
+        counts = counts_of(batch)
+        if batch.status == BatchStatus.RUNNING.value and is_complete(counts):
+            if finalize_inline:
+                return self.finalize(batch_id)
+            self.ingest.send_body(_message("finalize", batch_id))
+            return "finalizing"
+        self.notifier.publish_to_user(
+            batch.owner,
+            {
+                "batch_id": batch_id,
+                "status": "progress",
+                "batch_status": batch.status,
+                "counts": counts,
+            },
+        )
+        return batch.status
+
+    def task_finished(self, task: Any) -> None:
+        """The worker's hook: a task's batches have one more outcome. Never raises."""
+        for batch_id in sorted(task.batches or ()):
+            try:
+                self.progress(batch_id)
+            except Exception:
+                logger.exception("batch progress failed", extra={"batch_id": batch_id})
+
+    def finalize(self, batch_id: str) -> str:
+        """Write the results files and complete the batch (idempotent)."""
+        batch = self.batches.get(batch_id)
+        if batch is None or batch.status != BatchStatus.RUNNING.value:
+            return "not_running"
+        counts = counts_of(batch)
+        if not is_complete(counts):
+            return "not_complete"
+        parsed = self._parse(self.bucket.read(batch.key, self.limits.max_bytes))
+        numbers = [numero for numero, _ in parsed.numbers]
+        marks = self.batches.marks(batch_id, numbers)
+        found = [n for n, mark in marks.items() if mark.outcome == BatchOutcome.OK.value]
+        records = self.batches.records(found)
+        outcomes: dict[str, tuple[str, str, Any]] = {}
+        for numero, mark in marks.items():
+            data = None
+            if mark.outcome == BatchOutcome.OK.value and numero in records:
+                stored = records[numero].data
+                data = stored.as_dict() if hasattr(stored, "as_dict") else stored
+            outcomes[numero] = (mark.outcome, mark.message or "", data)
+        rows = result_lines(parsed, outcomes)
+        stem = f"results/{batch.owner}/{batch_id}"
+        self.bucket.write(f"{stem}.csv", results_csv(rows), "text/csv; charset=utf-8")
+        self.bucket.write(f"{stem}.json", results_json(batch_id, counts, rows), "application/json")
+        if not self.batches.complete(batch_id, f"{stem}.csv", f"{stem}.json"):
+            return "completed_elsewhere"
+        logger.info("batch complete", extra={"batch_id": batch_id, **counts})
+        self.notifier.publish_to_user(
+            batch.owner,
+            {
+                "batch_id": batch_id,
+                "status": "complete",
+                "counts": counts,
+                "status_url": f"/batches/{batch_id}",
+            },
+        )
+        return "complete"
+
+
+def summary(batch: Any) -> dict[str, Any]:
+    counts = counts_of(batch)
+    done = counts["succeeded"] + counts["failed"] + counts["not_found"]
+    return {
+        "batch_id": batch.batch_id,
+        "status": batch.status,
+        "filename": batch.filename,
+        "counts": counts,
+        "progress": 100 if not counts["valid"] else int(100 * done / counts["valid"]),
+        "error": batch.error,
+        "created_at": _iso(batch.created_at),
+        "finished_at": _iso(batch.finished_at),
+    }
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(epoch)))

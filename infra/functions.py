@@ -1,0 +1,385 @@
+"""The Chalice app as Lambda functions: each with its own role, log group, settings and sources.
+
+``chalice.cdk.Chalice`` packages ``app.py`` into a SAM template; this module then gives
+every function it finds a least-privilege role (chalice's shared role is never created),
+its environment, limits and tracing, and replaces chalice's single SQS event source with
+one mapping per lane from ``infra.spec``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from typing import Any, Iterator, Mapping
+
+from aws_cdk import Annotations, Aws, CfnResource, RemovalPolicy, Stack, Stage
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
+from chalice.cdk import Chalice
+
+from chalicelib.config import Settings
+from infra.access import Access
+from infra.auth import Auth
+from infra.data import Data
+from infra.spec import EventSourceSpec, Resources
+
+__all__ = ["API_STAGE", "FUNCTIONS", "Functions", "function_environment"]
+
+#: The API Gateway stage of both the REST and the WebSocket API.
+API_STAGE = "api"
+#: Chalice must be told some role when it does not manage them; every function gets its own.
+_ROLE_PLACEHOLDER = "arn:aws:iam::123456789012:role/raspa-role-set-by-infra"
+#: Settings that are not environment variables (the region comes from Lambda's AWS_REGION).
+_NOT_IN_ENVIRONMENT = ("region", "extra")
+#: Log retention of every function's log group.
+_LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+
+API, AUTHORIZER = "APIHandler", "JwtAuth"
+WS_CONNECT, WS_MESSAGE, WS_DISCONNECT = (
+    "WebsocketConnect",
+    "WebsocketMessage",
+    "WebsocketDisconnect",
+)
+WORKER, INGEST = "ScrapeWorker", "BatchIngest"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How one function runs; ``timeout`` None means the spec says (worker, ingest)."""
+
+    memory: int
+    timeout: int | None = None
+    tracing: bool = False
+
+
+#: Every function app.py declares, by chalice's logical id. A new handler must be added here
+#: (and given its permissions in ``Functions._statements``) or the synth fails.
+FUNCTIONS: Mapping[str, Profile] = {
+    API: Profile(memory=512, timeout=30, tracing=True),
+    AUTHORIZER: Profile(memory=256, timeout=10),
+    WS_CONNECT: Profile(memory=256, timeout=10),
+    WS_MESSAGE: Profile(memory=256, timeout=10),
+    WS_DISCONNECT: Profile(memory=256, timeout=10),
+    WORKER: Profile(memory=512, tracing=True),
+    INGEST: Profile(memory=1024),
+}
+
+
+def function_environment(settings: Settings, resolved: Mapping[str, str]) -> dict[str, str]:
+    """Every non-empty setting as its ``RASPA_*`` variable; ``resolved`` overrides by field."""
+    env = {"POWERTOOLS_SERVICE_NAME": "raspa", "POWERTOOLS_METRICS_NAMESPACE": "Raspa"}
+    for field in fields(Settings):
+        if field.name in _NOT_IN_ENVIRONMENT:
+            continue
+        value = resolved.get(field.name, getattr(settings, field.name))
+        if value is None or value == "":
+            continue
+        env["RASPA_" + field.name.upper()] = str(value)
+    unknown = set(resolved) - {f.name for f in fields(Settings)}
+    if unknown:
+        raise ValueError(f"not settings: {sorted(unknown)}")
+    return env
+
+
+class Functions:
+    """Packages the Chalice app into ``stack`` and configures each of its functions."""
+
+    def __init__(
+        self,
+        stack: Stack,
+        *,
+        settings: Settings,
+        spec: Resources,
+        data: Data,
+        auth: Auth,
+        source_dir: str,
+    ) -> None:
+        self.stack, self.settings, self.spec, self.data = stack, settings, spec, data
+        self.chalice = _package(stack, source_dir, settings.region)
+        self.rest_api = self.chalice.get_resource("RestAPI")
+        self.websocket_api = self.chalice.get_resource("WebsocketAPI")
+        self.access = Access(data, self.websocket_api.ref, API_STAGE)
+        self.names = _function_ids(self.chalice)
+        unknown = sorted(set(self.names) - set(FUNCTIONS))
+        if unknown:
+            raise ValueError(
+                f"app.py declares functions infra/functions.py does not know: {unknown}"
+            )
+        environment = function_environment(settings, self._resolved(auth))
+        self.roles: dict[str, iam.Role] = {}
+        self.log_groups: dict[str, logs.LogGroup] = {}
+        for name in self.names:
+            self._configure(name, environment)
+        self.event_sources: list[lambda_.CfnEventSourceMapping] = []
+        self._wire_sources(WORKER, spec.worker_sources)
+        if spec.ingest_source is not None:
+            self._wire_sources(INGEST, (spec.ingest_source,))
+        self._customize_apis()
+
+    # ----------------------------------------------------------------- queries
+    def function(self, name: str) -> CfnResource:
+        return self.chalice.get_resource(name)
+
+    @property
+    def api_origin(self) -> str:
+        return f"https://{self.rest_api.ref}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.api_origin}/{API_STAGE}/"
+
+    @property
+    def api_name(self) -> str:
+        """The REST API's name (the ``ApiName`` dimension of its metrics)."""
+        return f"{self.stack.stack_name}-api"
+
+    @property
+    def websocket_url(self) -> str:
+        host = f"{self.websocket_api.ref}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}"
+        return f"wss://{host}/{API_STAGE}"
+
+    @property
+    def websocket_endpoint(self) -> str:
+        """The @connections management endpoint the functions post to."""
+        host = f"{self.websocket_api.ref}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}"
+        return f"https://{host}/{API_STAGE}"
+
+    # ----------------------------------------------------------------- wiring
+    def _resolved(self, auth: Auth) -> dict[str, str]:
+        s, data = self.settings, self.data
+        return {
+            "queue_url": data.queue(s.queue_name).queue_url,
+            "priority_queue_url": data.queue(s.priority_queue_name).queue_url,
+            "batch_queue_url": data.queue(s.batch_queue_name).queue_url,
+            "ingest_queue_url": data.queue(s.ingest_queue_name).queue_url,
+            "ws_endpoint": self.websocket_endpoint,
+            "ws_url": self.websocket_url,
+            "auth_issuer": auth.issuer,
+            "auth_client_id": auth.client_id,
+        }
+
+    def _configure(self, name: str, environment: Mapping[str, str]) -> None:
+        profile = FUNCTIONS[name]
+        fn = self.function(name)
+        log_group = logs.LogGroup(
+            self.stack,
+            f"{name}Logs",
+            retention=_LOG_RETENTION,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        statements = [Access.logs(log_group.log_group_arn), *self._statements(name)]
+        if profile.tracing:
+            statements.append(Access.tracing())
+        role = iam.Role(
+            self.stack,
+            f"{name}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"raspa {name}: only what its code calls",
+            inline_policies={"access": iam.PolicyDocument(statements=statements)},
+        )
+        fn.add_property_override("Role", role.role_arn)
+        fn.add_property_override("MemorySize", profile.memory)
+        fn.add_property_override("Timeout", self._timeout(name, profile))
+        fn.add_property_override("Tracing", "Active" if profile.tracing else "PassThrough")
+        fn.add_property_override("LoggingConfig", {"LogGroup": log_group.log_group_name})
+        fn.add_property_override("Environment.Variables", dict(environment))
+        if name == WORKER:
+            fn.add_property_override(
+                "ReservedConcurrentExecutions", self.spec.worker_reserved_concurrency
+            )
+        self._suppress_wildcards(role, name)
+        self.roles[name], self.log_groups[name] = role, log_group
+
+    def _timeout(self, name: str, profile: Profile) -> int:
+        if name == WORKER:
+            return self.settings.scrape_timeout_seconds
+        if name == INGEST:
+            return self.spec.ingest_timeout_seconds
+        assert profile.timeout is not None
+        return profile.timeout
+
+    def _statements(self, name: str) -> list[iam.PolicyStatement]:
+        a, s, bucket = self.access, self.settings, self.spec.bucket
+        lanes = [source.queue for source in self.spec.worker_sources]
+        ingest = self.spec.ingest_source.queue if self.spec.ingest_source else None
+        assert bucket is not None and ingest is not None, "the spec lacks the batch resources"
+        if name == API:
+            return [
+                a.tables(),
+                a.send(*lanes),
+                a.write_objects(bucket.upload_prefix),  # presigned upload URLs
+                a.read_objects(bucket.results_prefix),  # presigned results URLs
+            ]
+        if name == WORKER:
+            return [
+                a.tables(),
+                a.consume(*lanes),
+                a.send(ingest),
+                a.portal_secret(),
+                a.manage_connections(),
+            ]
+        if name == INGEST:
+            return [
+                a.tables(),
+                a.read_objects(bucket.upload_prefix),
+                a.write_objects(bucket.results_prefix),
+                a.send(s.batch_queue_name, ingest),
+                a.consume(ingest),
+                a.manage_connections(),
+            ]
+        if name == WS_MESSAGE:  # answers subscribe/hello/ping on the connection itself
+            return [a.tables(), a.manage_connections()]
+        if name in (WS_CONNECT, WS_DISCONNECT):
+            return [a.tables()]
+        return []  # the authorizer verifies tokens against the issuer's public keys only
+
+    def _wire_sources(self, name: str, sources: tuple[EventSourceSpec, ...]) -> None:
+        """One event source mapping per queue, capped by the lane's MaximumConcurrency."""
+        if name not in self.names:
+            Annotations.of(self.stack).add_warning_v2(
+                f"raspa:{name}-missing",
+                f"app.py has no {name} function: {[s.queue for s in sources]} have no consumer",
+            )
+            return
+        fn = self.function(name)
+        fn.add_property_deletion_override("Events")  # chalice wires one queue; lanes are here
+        for source in sources:
+            queue = self.data.queue(source.queue)
+            mapping = lambda_.CfnEventSourceMapping(
+                self.stack,
+                f"{name}{queue.node.id}Source",
+                function_name=fn.ref,
+                event_source_arn=queue.queue_arn,
+                batch_size=1,
+                scaling_config=lambda_.CfnEventSourceMapping.ScalingConfigProperty(
+                    maximum_concurrency=source.max_concurrency
+                ),
+            )
+            self.event_sources.append(mapping)
+
+    def _customize_apis(self) -> None:
+        self.rest_api.add_property_override("Name", self.api_name)
+        self.rest_api.add_property_override("DefinitionBody.info.title", self.api_name)
+        self.rest_api.add_property_override("TracingEnabled", True)
+        NagSuppressions.add_resource_suppressions(
+            self.chalice.get_resource("WebsocketAPIStage"),
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-APIG1",
+                    reason="Access logging needs the account-wide API Gateway CloudWatch role, "
+                    "which a stack should not take over; the handlers log every connection.",
+                )
+            ],
+        )
+        routes = [
+            self.chalice.get_resource(route)
+            for route in (
+                "WebsocketConnectRoute",
+                "WebsocketMessageRoute",
+                "WebsocketDisconnectRoute",
+            )
+        ]
+        for route in routes:
+            NagSuppressions.add_resource_suppressions(
+                route,
+                [
+                    NagPackSuppression(
+                        id="AwsSolutions-APIG4",
+                        reason="$connect verifies the Cognito token (?token=) in its handler and "
+                        "refuses the connection without one; the other routes only ever run "
+                        "on connections $connect accepted.",
+                    )
+                ],
+            )
+
+    def _suppress_wildcards(self, role: iam.Role, name: str) -> None:
+        """The only wildcards: X-Ray, object keys under a prefix, and connection ids."""
+        applies_to: list[Any] = []
+        if FUNCTIONS[name].tracing:
+            applies_to.append("Resource::*")
+        if name in (API, INGEST):
+            prefixes = [self.spec.bucket.upload_prefix, self.spec.bucket.results_prefix]  # type: ignore[union-attr]
+            applies_to += [
+                RegexAppliesTo(regex=rf"/^Resource::arn:<AWS::Partition>:s3:::.+\/{p}\*$/")
+                for p in prefixes
+            ]
+        if name in (WORKER, INGEST, WS_MESSAGE):
+            applies_to.append(
+                RegexAppliesTo(
+                    regex=r"/^Resource::arn:<AWS::Partition>:execute-api:.+\/@connections\/\*$/"
+                )
+            )
+        if applies_to:
+            NagSuppressions.add_resource_suppressions(
+                role,
+                [
+                    NagPackSuppression(
+                        id="AwsSolutions-IAM5",
+                        reason="X-Ray actions take no resource; presigned and ingest object keys "
+                        "are only known under their prefix; WebSocket connection ids are "
+                        "only known at run time. Actions are all named.",
+                        applies_to=applies_to,
+                    )
+                ],
+            )
+
+
+def _function_ids(chalice: Chalice) -> list[str]:
+    return [
+        child.node.id
+        for child in chalice.sam_template.node.children
+        if isinstance(child, CfnResource) and child.cfn_resource_type == "AWS::Serverless::Function"
+    ]
+
+
+def _package(stack: Stack, source_dir: str, region: str) -> Chalice:
+    """``chalice package`` into the stack; its files go under the assembly's output dir."""
+    _opt_in_experimental_features(stack, source_dir)
+    outdir = os.path.abspath(Stage.of(stack).outdir)  # type: ignore[union-attr]
+    with _sandbox(outdir, region):
+        return Chalice(
+            stack,
+            "Chalice",
+            source_dir=source_dir,
+            stage_config={
+                "api_gateway_stage": API_STAGE,
+                "manage_iam_role": False,
+                "iam_role_arn": _ROLE_PLACEHOLDER,
+            },
+        )
+
+
+def _opt_in_experimental_features(stack: Stack, source_dir: str) -> None:
+    """Chalice refuses to package WebSocket handlers unless app.py opts in; say so, and go on."""
+    if source_dir not in sys.path:
+        sys.path.insert(0, source_dir)
+    chalice_app = importlib.import_module("app").app
+    missing = set(chalice_app._features_used) - set(chalice_app.experimental_feature_flags)
+    if missing:
+        Annotations.of(stack).add_warning_v2(
+            "raspa:feature-flags",
+            f"app.py uses experimental Chalice features without opting in: {sorted(missing)}; "
+            f"add app.experimental_feature_flags.update({sorted(missing)})",
+        )
+        chalice_app.experimental_feature_flags.update(missing)
+
+
+@contextmanager
+def _sandbox(outdir: str, region: str) -> Iterator[None]:
+    """Chalice writes into the working directory and loads the app's settings into
+    ``os.environ``; keep both to the packaging step."""
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    os.makedirs(outdir, exist_ok=True)
+    os.environ.setdefault("AWS_DEFAULT_REGION", region)
+    os.chdir(outdir)
+    try:
+        yield
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)

@@ -1,0 +1,297 @@
+"""Alerts (an encrypted SNS topic), the CloudWatch dashboard and the alarms that feed it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import CfnCondition, CfnParameter, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+__all__ = ["Monitoring", "Thresholds", "Watched", "app_metric"]
+
+#: Where Powertools publishes raspa's metrics, and the dimension it adds.
+NAMESPACE = "Raspa"
+SERVICE = {"service": "raspa"}
+PERIOD = Duration.minutes(5)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When ops are paged."""
+
+    queue_depth: int = 50
+    failed_scrapes: int = 10
+    oldest_message_seconds: int = 15 * 60
+
+
+@dataclass(frozen=True)
+class Watched:
+    """What the dashboard and alarms look at."""
+
+    #: Every queue a function consumes, by queue name (the dashboard shows them all).
+    lanes: dict[str, sqs.IQueue]
+    #: The lanes whose depth and age page ops: interactive lookups (a batch upload
+    #: fills its own lane by design, and drains over hours).
+    alarmed_lanes: tuple[str, ...]
+    dead_letter_queue: sqs.IQueue
+    worker_function_name: str
+    api_name: str
+
+
+def app_metric(name: str, statistic: str = "Sum", **dimensions: str) -> cw.Metric:
+    """One of the metrics the app emits through Powertools (EMF)."""
+    return cw.Metric(
+        namespace=NAMESPACE,
+        metric_name=name,
+        dimensions_map={**SERVICE, **dimensions},
+        statistic=statistic,
+        period=PERIOD,
+    )
+
+
+class Monitoring(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        watched: Watched,
+        thresholds: Thresholds | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.watched = watched
+        self.thresholds = thresholds or Thresholds()
+        self.topic = self._topic()
+        self.alarms: dict[str, cw.Alarm] = {}
+        self._alarms()
+        self.dashboard = self._dashboard()
+
+    # ------------------------------------------------------------------ topic
+    def _topic(self) -> sns.Topic:
+        key = kms.Key(
+            self,
+            "AlertsKey",
+            description="raspa alerts topic (CloudWatch alarms publish to it)",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.DESTROY,
+            pending_window=Duration.days(7),
+        )
+        # An AWS managed key would do, but CloudWatch may only publish to a topic whose key
+        # lets it encrypt: https://repost.aws/knowledge-center/cloudwatch-receive-sns-for-alarm-trigger
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarms",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+            )
+        )
+        topic = sns.Topic(
+            self, "Alerts", display_name="raspa alerts", master_key=key, enforce_ssl=True
+        )
+        email = CfnParameter(
+            Stack.of(self),
+            "AlertEmail",
+            type="String",
+            default="",
+            description="E-mail address subscribed to raspa's alerts (empty: none)",
+        )
+        has_email = CfnCondition(
+            self,
+            "HasAlertEmail",
+            expression=Fn.condition_not(Fn.condition_equals(email.value_as_string, "")),
+        )
+        subscription = sns.CfnSubscription(
+            self,
+            "AlertEmailSubscription",
+            topic_arn=topic.topic_arn,
+            protocol="email",
+            endpoint=email.value_as_string,
+        )
+        subscription.cfn_options.condition = has_email
+        return topic
+
+    # ------------------------------------------------------------------ alarms
+    def _alarms(self) -> None:
+        w, t = self.watched, self.thresholds
+        above, at_least = (
+            cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        )
+        for name in w.alarmed_lanes:
+            lane = w.lanes[name]
+            self._alarm(
+                f"Depth-{name}",
+                lane.metric_approximate_number_of_messages_visible(
+                    statistic="Maximum", period=PERIOD
+                ),
+                t.queue_depth,
+                above,
+                f"More than {t.queue_depth} scrapes are waiting in {name}",
+            )
+            self._alarm(
+                f"OldestMessage-{name}",
+                lane.metric_approximate_age_of_oldest_message(statistic="Maximum", period=PERIOD),
+                t.oldest_message_seconds,
+                above,
+                f"A scrape has waited in {name} for more than {t.oldest_message_seconds} s",
+            )
+        self._alarm(
+            "DeadLetters",
+            w.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                statistic="Maximum", period=PERIOD
+            ),
+            1,
+            at_least,
+            "Messages are in the DLQ: see `python -m infra.ops dlq`, then `redrive`",
+        )
+        self._alarm(
+            "ScrapesFailed",
+            app_metric("ScrapeFailed"),
+            t.failed_scrapes,
+            above,
+            f"More than {t.failed_scrapes} scrapes failed in 5 minutes",
+        )
+        self._alarm(
+            "LayoutDrift",
+            app_metric("LayoutDrift"),
+            1,
+            at_least,
+            "The portal's pages no longer match the profile's selectors",
+        )
+        self._alarm("WorkerThrottles", self._worker("Throttles"), 1, at_least, "Worker throttled")
+        self._alarm(
+            "WorkerErrors", self._worker("Errors"), 1, at_least, "Worker invocations failed"
+        )
+        self._alarm("Api5xx", self._api("5XXError"), 1, at_least, "The API answered 5xx")
+
+    def _alarm(
+        self,
+        name: str,
+        metric: cw.IMetric,
+        threshold: float,
+        comparison: cw.ComparisonOperator,
+        description: str,
+    ) -> None:
+        alarm = cw.Alarm(
+            self,
+            name,
+            metric=metric,
+            threshold=threshold,
+            comparison_operator=comparison,
+            evaluation_periods=1,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            alarm_description=description,
+        )
+        alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
+        self.alarms[name] = alarm
+
+    # --------------------------------------------------------------- dashboard
+    def _worker(self, name: str, statistic: str = "Sum") -> cw.Metric:
+        return cw.Metric(
+            namespace="AWS/Lambda",
+            metric_name=name,
+            dimensions_map={"FunctionName": self.watched.worker_function_name},
+            statistic=statistic,
+            period=PERIOD,
+        )
+
+    def _api(self, name: str, statistic: str = "Sum") -> cw.Metric:
+        return cw.Metric(
+            namespace="AWS/ApiGateway",
+            metric_name=name,
+            dimensions_map={"ApiName": self.watched.api_name},
+            statistic=statistic,
+            period=PERIOD,
+        )
+
+    def _dashboard(self) -> cw.Dashboard:
+        w = self.watched
+        lanes = w.lanes.items()
+
+        def graph(title: str, metrics: list[cw.IMetric], **kwargs: object) -> cw.GraphWidget:
+            return cw.GraphWidget(title=title, left=metrics, width=8, height=6, **kwargs)  # type: ignore[arg-type]
+
+        depth = [
+            q.metric_approximate_number_of_messages_visible(
+                label=n, statistic="Maximum", period=PERIOD
+            )
+            for n, q in lanes
+        ]
+        age = [
+            q.metric_approximate_age_of_oldest_message(label=n, statistic="Maximum", period=PERIOD)
+            for n, q in lanes
+        ]
+        dlq = w.dead_letter_queue.metric_approximate_number_of_messages_visible(
+            label="DLQ", statistic="Maximum", period=PERIOD
+        )
+        hit_ratio = cw.MathExpression(
+            expression="IF(lookups > 0, 100 * hits / lookups, 0)",
+            using_metrics={"hits": app_metric("CacheHits"), "lookups": app_metric("Lookups")},
+            label="cache hit %",
+            period=PERIOD,
+        )
+        by_reason = cw.MathExpression(
+            expression=f"SEARCH('{{{NAMESPACE},reason,service}} "
+            f"MetricName=\"ScrapeFailedByReason\"', 'Sum', 300)",
+            using_metrics={},
+            label="failed by reason",
+            period=PERIOD,
+        )
+        dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=Stack.of(self).stack_name)
+        dashboard.add_widgets(
+            graph("Queue depth per lane", depth),
+            graph("Age of oldest message per lane (s)", age),
+            graph("DLQ depth", [dlq]),
+        )
+        dashboard.add_widgets(
+            graph("Worker concurrency", [self._worker("ConcurrentExecutions", "Maximum")]),
+            graph(
+                "Worker throttles and errors", [self._worker("Throttles"), self._worker("Errors")]
+            ),
+            graph(
+                "Worker duration (ms)",
+                [self._worker("Duration", "p95"), self._worker("Duration", "Average")],
+            ),
+        )
+        dashboard.add_widgets(
+            graph(
+                "Scrapes succeeded and failed",
+                [
+                    app_metric("ScrapeSucceeded"),
+                    app_metric("ScrapeFailed"),
+                    app_metric("ScrapeRetried"),
+                ],
+            ),
+            graph("Scrape failures by reason", [by_reason]),
+            graph("Cache hit ratio (%)", [hit_ratio], left_y_axis=cw.YAxisProps(min=0, max=100)),
+        )
+        dashboard.add_widgets(
+            graph("Scrape time p95 (ms)", [app_metric("ScrapeDuration", "p95")]),
+            graph("Rate-limited requests", [app_metric("RateLimited")]),
+            graph(
+                "Lookups, joins and enqueued",
+                [app_metric("Lookups"), app_metric("Joins"), app_metric("Enqueued")],
+            ),
+        )
+        dashboard.add_widgets(
+            graph("API 4xx and 5xx", [self._api("4XXError"), self._api("5XXError")]),
+            graph(
+                "API latency (ms)", [self._api("Latency", "p95"), self._api("Latency", "Average")]
+            ),
+            graph(
+                "Portal, layout drift, notifications, batch lines",
+                [
+                    app_metric("PortalRequests"),
+                    app_metric("LayoutDrift"),
+                    app_metric("NotificationsSent"),
+                    app_metric("BatchLines"),
+                ],
+            ),
+        )
+        return dashboard

@@ -1,0 +1,100 @@
+"""raspa's one CloudFormation stack: the Chalice app and everything around it.
+
+Names, keys, indexes, TTLs, visibility timeouts, redrive and lane concurrency come from
+``infra.spec.resources(settings)``, the definitions the local stack is built from too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from chalicelib.config import Settings
+from infra.auth import Auth
+from infra.data import Data
+from infra.functions import WORKER, Functions
+from infra.monitoring import Monitoring, Watched
+from infra.spec import resources
+
+__all__ = ["ROOT", "RaspaStack"]
+
+#: The Chalice project (app.py, chalicelib/, .chalice/config.json).
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class RaspaStack(Stack):
+    """Queues, tables, bucket, secret, user pool, functions, dashboard and alarms.
+
+    ``user_pool_id`` (and optionally ``user_pool_client_id``) imports an existing Cognito
+    pool instead of creating one; ``page_origins`` adds browser origins allowed to upload
+    batch files besides the API's own.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: Settings,
+        source_dir: str | Path = ROOT,
+        user_pool_id: str | None = None,
+        user_pool_client_id: str | None = None,
+        page_origins: tuple[str, ...] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.settings = settings
+        self.spec = spec = resources(settings)
+        self.data = Data(self, "Data", spec)
+        self.auth = Auth(
+            self,
+            "Auth",
+            vip_group=settings.vip_group,
+            user_pool_id=user_pool_id,
+            client_id=user_pool_client_id,
+        )
+        self.functions = Functions(
+            self,
+            settings=settings,
+            spec=spec,
+            data=self.data,
+            auth=self.auth,
+            source_dir=str(source_dir),
+        )
+        self.data.allow_browser([self.functions.api_origin, *page_origins])
+        lanes = [source.queue for source in spec.worker_sources]
+        if spec.ingest_source is not None:
+            lanes.append(spec.ingest_source.queue)
+        # A batch upload fills its own lane and drains for hours: only lookups page ops.
+        interactive = {s.queue for s in spec.worker_sources} - {settings.batch_queue_name}
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            Watched(
+                lanes={name: self.data.queue(name) for name in lanes},
+                alarmed_lanes=tuple(n for n in lanes if n in interactive),
+                dead_letter_queue=self.data.dead_letter_queue,
+                worker_function_name=self.functions.function(WORKER).ref,
+                api_name=self.functions.api_name,
+            ),
+        )
+        self._outputs()
+
+    def _outputs(self) -> None:
+        f, data = self.functions, self.data
+        assert data.bucket is not None
+        outputs = {
+            "ApiUrl": (f.api_url, "The HTTP API"),
+            "PageUrl": (f.api_url, "The browser page (GET / of the API)"),
+            "WebSocketUrl": (f.websocket_url, "The WebSocket API browsers connect to"),
+            "UserPoolId": (self.auth.pool.user_pool_id, "Cognito user pool of raspa's users"),
+            "UserPoolClientId": (self.auth.client_id, "App client the page signs in with"),
+            "BatchBucketName": (data.bucket.bucket_name, "Bucket of uploaded batch files"),
+            "AlertTopicArn": (self.monitoring.topic.topic_arn, "SNS topic the alarms publish to"),
+            "DeadLetterQueueUrl": (data.dead_letter_queue.queue_url, "The scrape DLQ"),
+        }
+        for name, (value, description) in outputs.items():
+            CfnOutput(self, name, value=value, description=description)
