@@ -131,8 +131,13 @@ def get_bucket() -> Any:
 
     from chalicelib.bucket import BatchBucket
 
+    from botocore.config import Config
+
     s = get_settings()
-    return BatchBucket(boto3.client("s3", region_name=s.region), s.batch_bucket)
+    # SigV4 presigned URLs: SigV2 puts the content type in the query, which a browser's
+    # CORS preflight cannot match (and SigV2 is legacy in every region).
+    client = boto3.client("s3", region_name=s.region, config=Config(signature_version="s3v4"))
+    return BatchBucket(client, s.batch_bucket)
 
 
 @lru_cache(maxsize=1)

@@ -14,6 +14,7 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Callable, Iterable, Mapping
 
 __all__ = [
@@ -23,10 +24,14 @@ __all__ = [
     "BatchFileError",
     "InvalidLine",
     "ParsedFile",
+    "ResultLine",
     "decode",
     "parse_batch",
+    "parse_key",
+    "result_lines",
     "results_csv",
     "results_json",
+    "safe_cell",
     "upload_key",
 ]
 
@@ -38,6 +43,11 @@ NUMBER_HEADERS = ("numero_os", "os", "numero")
 DELIMITERS = (",", ";", "\t")
 #: A cell starting with one of these is a formula to Excel (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: Line breaks of a physical line: CRLF, LF or a lone CR. Not ``str.splitlines``, which
+#: also breaks at form feeds, U+0085 (byte 0x85 read as Latin-1), U+2028 and others.
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+#: How many non-blank lines the delimiter is detected from.
+SAMPLE_LINES = 20
 _KEY = re.compile(r"batches/([A-Za-z0-9._@+-]{1,128})/([A-Za-z0-9_-]{1,64})\.csv")
 
 
@@ -107,19 +117,38 @@ def _header_name(cell: str) -> str:
     return re.sub(r"[\s\-]+", "_", text)
 
 
+def _number_column(cells: list[str]) -> int | None:
+    """Index of the OS number column in a header row, or None if the row is not a header."""
+    names = [_header_name(cell) for cell in cells]
+    for wanted in NUMBER_HEADERS:
+        if wanted in names:
+            return names.index(wanted)
+    return None
+
+
 def _detect_delimiter(lines: list[str]) -> str | None:
-    """The delimiter among , ; tab that splits the first lines consistently, or None."""
-    sample = [line for line in lines[:50] if line.strip()][:20]
-    best: tuple[int, int, str] | None = None
+    """The delimiter among , ; tab that splits the first lines consistently, or None.
+
+    A delimiter must split the first non-blank line, and either name the number column
+    there (a header) or split most sampled lines into as many cells as the first; a
+    header beats consistency, consistency beats more cells, earlier in DELIMITERS wins
+    ties. So a one-number-per-line file whose first line is ``1,5`` stays one column.
+    """
+    sample = list(islice((line for line in lines if line.strip()), SAMPLE_LINES))
+    best: tuple[tuple[bool, int, int], str] | None = None
     for delimiter in DELIMITERS:
-        counts = [len(next(csv.reader([line], delimiter=delimiter))) - 1 for line in sample]
+        rows = [next(csv.reader([line], delimiter=delimiter)) for line in sample]
+        counts = [len(row) - 1 for row in rows]
         if not counts or counts[0] == 0:
             continue
+        named = _number_column(rows[0]) is not None
         consistent = sum(1 for c in counts if c == counts[0])
-        score = (consistent, counts[0], delimiter)
-        if best is None or score[:2] > best[:2]:
-            best = score
-    return best[2] if best else None
+        if not named and consistent * 2 <= len(sample):
+            continue
+        score = (named, consistent, counts[0])
+        if best is None or score > best[0]:
+            best = (score, delimiter)
+    return best[1] if best else None
 
 
 def parse_batch(
@@ -134,22 +163,23 @@ def parse_batch(
     """
     text, encoding = decode(raw)
     if "\x00" in text:
-        raise BatchFileError("the file contains NUL bytes: it is not a text file")
-    physical = text.splitlines()
+        raise BatchFileError(
+            "the file contains NUL bytes: it is not a text file "
+            "(UTF-16 without BOM?); save the file as CSV UTF-8"
+        )
+    physical = _LINE_BREAK.split(text)
     delimiter = _detect_delimiter(physical)
-    first = next((i for i, line in enumerate(physical) if line.strip()), None)
+    first = next((i for i, line in enumerate(physical) if not _blank(line, delimiter)), None)
     if first is None:
         raise BatchFileError("the file has no lines")
-    column, header = 0, False
     head_cells = _cells(physical[first], delimiter)
-    names = [_header_name(cell) for cell in head_cells]
-    for wanted in NUMBER_HEADERS:
-        if wanted in names:
-            column, header = names.index(wanted), True
-            break
+    found = _number_column(head_cells)
+    header = found is not None
+    column = found or 0
     if not header and len(head_cells) > 1:
         raise BatchFileError(
-            f"the file has {len(head_cells)} columns but none is named numero_os, os or numero"
+            f"the file has {len(head_cells)} columns but none is named "
+            f"{', '.join(NUMBER_HEADERS[:-1])} or {NUMBER_HEADERS[-1]}"
         )
     numbers: list[tuple[str, int]] = []
     seen: dict[str, int] = {}
@@ -158,7 +188,7 @@ def parse_batch(
     lines = 0
     for index in range(first + (1 if header else 0), len(physical)):
         line_text = physical[index]
-        if not line_text.strip():
+        if _blank(line_text, delimiter):
             continue
         lines += 1
         if max_lines is not None and lines > max_lines:
@@ -166,7 +196,8 @@ def parse_batch(
         line_no = index + 1
         cells = _cells(line_text, delimiter)
         if column >= len(cells):
-            invalid.append(InvalidLine(line_no, line_text[:80], f"no column {column + 1}"))
+            reason = f"no column {column + 1} ({head_cells[column].strip()})"
+            invalid.append(InvalidLine(line_no, line_text[:80], reason))
             continue
         value = cells[column]
         try:
@@ -191,6 +222,11 @@ def parse_batch(
     )
 
 
+def _blank(line: str, delimiter: str | None) -> bool:
+    """Whitespace only, or only delimiters and whitespace (an empty spreadsheet row: ``;;``)."""
+    return not (line.replace(delimiter, "") if delimiter else line).strip()
+
+
 def _cells(line: str, delimiter: str | None) -> list[str]:
     if delimiter is None:
         return [line.strip().strip('"')]
@@ -209,7 +245,9 @@ def safe_cell(value: Any) -> str:
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     else:
         text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    # Leading spaces or line breaks do not stop every spreadsheet from seeing a formula.
+    formula = text.startswith(FORMULA_STARTS) or text.lstrip().startswith(FORMULA_STARTS)
+    return "'" + text if formula else text
 
 
 @dataclass(frozen=True)
@@ -253,7 +291,7 @@ def results_csv(rows: list[ResultLine]) -> bytes:
     columns = _columns(rows)
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    writer.writerow(["linha", "numero_os", "resultado", "mensagem", *columns])
+    writer.writerow(["linha", "numero_os", "resultado", "mensagem", *map(safe_cell, columns)])
     for row in rows:
         data = row.data or {}
         writer.writerow(

@@ -244,16 +244,17 @@ class BatchStore:
         actions = [
             Batch.offset.set(end),
             Batch.updated_at.set(now),
-            Batch.lease_until.set(now + lease_seconds),
             *[getattr(Batch, name).add(int(n)) for name, n in sorted(counts.items()) if n],
+            Batch.carry.set(carry) if carry else Batch.carry.remove(),
         ]
-        actions.append(Batch.carry.set(carry) if carry else Batch.carry.remove())
         if last:
             actions += [
                 Batch.status.set(BatchStatus.RUNNING.value),
                 Batch.lease_id.remove(),
                 Batch.lease_until.remove(),
             ]
+        else:
+            actions.append(Batch.lease_until.set(now + lease_seconds))
         try:
             Batch(batch_key(batch_id)).update(
                 actions=actions,

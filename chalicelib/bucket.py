@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.errors import BucketError, ObjectMissingError
 
-__all__ = ["BatchBucket", "TooLargeError"]
+__all__ = ["BatchBucket", "TooLargeError", "attachment"]
+
+
+def attachment(filename: str) -> str:
+    """A Content-Disposition for ``filename``: an ASCII fallback, and the UTF-8 name as
+    RFC 6266 says (headers are Latin-1; "relatório" or "報告" must survive)."""
+    fallback = "".join(c if " " <= c < "\x7f" and c not in '"\\' else "_" for c in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 class TooLargeError(BucketError):
@@ -57,11 +65,7 @@ class BatchBucket:
     def download_url(self, key: str, filename: str, expires_in: int) -> str:
         return self._sign(
             "get_object",
-            {
-                "Bucket": self.bucket,
-                "Key": key,
-                "ResponseContentDisposition": f'attachment; filename="{filename}"',
-            },
+            {"Bucket": self.bucket, "Key": key, "ResponseContentDisposition": attachment(filename)},
             expires_in,
         )
 

@@ -24,6 +24,8 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from local.moto_fixes import install as install_moto_fixes
+
 __all__ = ["AwsServer"]
 
 _POLL_INTERVAL = 0.02
@@ -83,6 +85,7 @@ class AwsServer:
 
     def start(self) -> AwsServer:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        install_moto_fixes()
         app = _Serialized(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
             self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler

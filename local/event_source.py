@@ -185,7 +185,8 @@ class SqsEventSource:
         except Exception as exc:  # noqa: BLE001 - Lambda reports the error; SQS keeps the message
             with self.stats.lock:
                 self.stats.errors += 1
-            log.debug("%s failed: %s", self.function_name, exc)
+            # Lambda logs an unhandled error; the message comes back after its timeout.
+            log.warning("%s failed: %s: %s", self.function_name, type(exc).__name__, exc)
             return
         finally:
             with self.stats.lock:

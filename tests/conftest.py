@@ -21,3 +21,8 @@ TEST_ENV = {
 for _key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
     os.environ.pop(_key, None)
 os.environ.update(TEST_ENV)
+
+# moto's DynamoDB transactions copy whole tables; batches make those tables large.
+from local.moto_fixes import install as _install_moto_fixes  # noqa: E402
+
+_install_moto_fixes()

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
@@ -162,3 +163,94 @@ def page(browser: Any, stack: dict[str, Any], request: pytest.FixtureRequest) ->
     yield page
     page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
+
+
+# ------------------------------------------------------------------ batch uploads
+def aws_client(stack: dict[str, Any], service: str) -> Any:
+    """A boto3 client of the stack's AWS emulation."""
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=stack["aws_endpoint_url"],
+        region_name=stack["region"],
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
+def id_token(stack: dict[str, Any], username: str) -> str:
+    """A demo user's ID token, signed in against the stack's user pool as the page does."""
+    from local.users import Pool
+    from local.users import sign_in as cognito_sign_in
+
+    user = next(u for u in stack["users"] if u["username"] == username)
+    pool = Pool(stack["user_pool_id"], stack["user_pool_client_id"], stack["region"])
+    return cognito_sign_in(aws_client(stack, "cognito-idp"), pool, username, user["password"])
+
+
+def api_request(
+    stack: dict[str, Any], method: str, path: str, *, token: str, body: Any = None
+) -> tuple[int, Any]:
+    """Call the stack's HTTP API with a bearer token: (status, JSON body)."""
+    request = urllib.request.Request(
+        stack["api_url"] + path,
+        data=None if body is None else json.dumps(body).encode(),
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+class OsCache:
+    """Writes OS records straight into the stack's cache table, in the shape the worker's
+    store saves them (a fresh entry is answered without a scrape)."""
+
+    def __init__(self, stack: dict[str, Any]) -> None:
+        from chalicelib.config import Settings
+
+        self.ddb = aws_client(stack, "dynamodb")
+        self.table = Settings().os_table  # the stack runs with the default table names
+
+    def found(self, records: dict[str, dict[str, str]], *, ttl_seconds: int = 86_400) -> None:
+        """Fresh positive entries: ``{numero: data}``."""
+        now = time.time()
+        self._put(
+            {
+                "numero_os": {"S": numero},
+                "outcome": {"S": "ok"},
+                "data": {"M": {k: {"S": v} for k, v in data.items()}},
+                "scraped_at": {"N": str(now)},
+                "expires_at": {"N": str(int(now + ttl_seconds))},
+            }
+            for numero, data in records.items()
+        )
+
+    def not_found(self, numbers: list[str], *, ttl_seconds: int = 900) -> None:
+        """Fresh negative entries: the portal said these do not exist."""
+        now = time.time()
+        self._put(
+            {
+                "numero_os": {"S": numero},
+                "outcome": {"S": "not_found"},
+                "scraped_at": {"N": str(now)},
+                "expires_at": {"N": str(int(now + ttl_seconds))},
+            }
+            for numero in numbers
+        )
+
+    def _put(self, items: Any) -> None:
+        requests = [{"PutRequest": {"Item": item}} for item in items]
+        for start in range(0, len(requests), 25):  # BatchWriteItem's limit
+            pending = {self.table: requests[start : start + 25]}
+            while pending:
+                pending = self.ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems")
+
+
+@pytest.fixture
+def os_cache(stack: dict[str, Any]) -> OsCache:
+    return OsCache(stack)

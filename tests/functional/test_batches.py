@@ -1,0 +1,591 @@
+"""Batch uploads end to end in moto: the API, the bucket's notification, the chunked
+ingest and its resumption, the batch lane, counts, results files and notifications."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+import requests
+
+import app as raspa_app
+from chalicelib.batches import task_id_for
+from chalicelib.errors import LayoutChangedError, OsNotFoundError
+from local.event_source import LambdaContext
+from tests.support.batches import Countdown
+from tests.support.sqs import QueueDriver, lambda_event
+
+RECORD = {"situacao": "Aberta", "cliente": "Conceição", "historico": [{"evento": "Aberta"}]}
+
+
+class Outcomes:
+    """A scraper whose outcome depends on the number: found, not found or a layout change."""
+
+    def __init__(self, not_found: set[str] = frozenset(), broken: set[str] = frozenset()):
+        self.not_found, self.broken = set(not_found), set(broken)
+        self.calls: list[str] = []
+
+    def scrape(self, numero_os: str, on_progress: Any = None, deadline: Any = None) -> dict:
+        self.calls.append(numero_os)
+        if numero_os in self.not_found:
+            raise OsNotFoundError(numero_os)
+        if numero_os in self.broken:
+            raise LayoutChangedError(f"http://portal/os/{numero_os}", "situacao")
+        return {"numero": numero_os, **RECORD}
+
+
+@dataclass
+class SqsCalls:
+    """Counts SQS operations made by the app (botocore's before-call event)."""
+
+    calls: dict[str, int] = field(default_factory=dict)
+
+    def __call__(self, model: Any, **_: Any) -> None:
+        self.calls[model.name] = self.calls.get(model.name, 0) + 1
+
+
+@dataclass
+class Kit:
+    aws: Any
+    client: Any
+    api_gw: Any
+    s3: Any
+    bucket: str
+    ingest_url: str
+    batch_url: str
+    context: Any = None
+
+    # ------------------------------------------------------------------ API
+    def create(self, size: int, user: str = "ana", filename: str = "lista.csv") -> dict:
+        response = self.client.http.post(
+            "/batches",
+            headers={**self.aws.headers(user), "Content-Type": "application/json"},
+            body=json.dumps({"size": size, "filename": filename}).encode(),
+        )
+        assert response.status_code == 201, response.body
+        return json.loads(response.body)
+
+    def upload(self, body: bytes, user: str = "ana", filename: str = "lista.csv") -> str:
+        """POST /batches, then PUT the file to its presigned URL as a browser would."""
+        created = self.create(len(body), user, filename)
+        upload = created["upload"]
+        put = requests.put(upload["url"], data=body, headers=upload["headers"], timeout=10)
+        assert put.status_code == 200, put.text
+        return created["batch_id"]
+
+    def view(self, batch_id: str, user: str = "ana") -> tuple[int, dict]:
+        response = self.client.http.get(f"/batches/{batch_id}", headers=self.aws.headers(user))
+        return response.status_code, json.loads(response.body)
+
+    # --------------------------------------------------------- event sources
+    def ingest(self, limit: int = 200) -> list[str]:
+        """Deliver the ingest queue's messages until it is empty ("ok"/"error" each)."""
+        driver = QueueDriver(
+            self.aws.sqs,
+            self.ingest_url,
+            lambda event: raspa_app.batch_ingest(event, self.context or Countdown()),
+        )
+        return _drain(driver, limit)
+
+    def scrape_batch_lane(self, limit: int = 500) -> list[str]:
+        driver = QueueDriver(
+            self.aws.sqs,
+            self.batch_url,
+            lambda event: self.client.lambda_.invoke("scrape_worker", event),
+        )
+        return _drain(driver, limit)
+
+    def scrape_standard_lane(self, limit: int = 50) -> list[str]:
+        driver = QueueDriver(
+            self.aws.sqs,
+            self.aws.queue_url,
+            lambda event: self.client.lambda_.invoke("scrape_worker", event),
+        )
+        return _drain(driver, limit)
+
+    def lane_messages(self) -> list[dict]:
+        """Every message on the batch lane, read from moto's queue without receiving it."""
+        queue = _moto_sqs().get_queue(self.batch_url.rsplit("/", 1)[-1])
+        return [json.loads(message.body) for message in queue._messages]
+
+    def depth(self, url: str) -> int:
+        attrs = self.aws.sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"]) + int(
+            attrs["ApproximateNumberOfMessagesNotVisible"]
+        )
+
+    # ---------------------------------------------------------------- state
+    def seed_cache(self, numbers: list[str], outcome: str = "ok") -> None:
+        models = raspa_app.get_models()
+        now = time.time()
+        with models.OsRecord.batch_write() as writer:
+            for numero in numbers:
+                writer.save(
+                    models.OsRecord(
+                        numero,
+                        outcome=outcome,
+                        data={"numero": numero, **RECORD} if outcome == "ok" else None,
+                        scraped_at=now,
+                        expires_at=_ts(now + 3600),
+                    )
+                )
+
+    def results(self, batch_id: str, user: str = "ana") -> tuple[list[list[str]], dict, bytes]:
+        """The results CSV rows (header first), the JSON, and the CSV's raw bytes."""
+        status, body = self.view(batch_id, user)
+        assert status == 200 and body["status"] == "complete", body
+        raw = requests.get(body["results"]["csv_url"], timeout=10).content
+        as_json = requests.get(body["results"]["json_url"], timeout=10).json()
+        rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
+        return rows, as_json, raw
+
+
+def _ts(epoch: float) -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, tz=UTC)
+
+
+def _drain(driver: QueueDriver, limit: int) -> list[str]:
+    outcomes = []
+    for _ in range(limit):
+        outcome = driver.deliver_once()
+        if outcome is None:
+            break
+        outcomes.append(outcome)
+    return outcomes
+
+
+@pytest.fixture
+def kit(aws, client, api_gw) -> Kit:
+    settings = aws.settings
+    sqs = aws.sqs
+    made = Kit(
+        aws,
+        client,
+        api_gw,
+        boto3.client("s3"),
+        settings.batch_bucket,
+        sqs.get_queue_url(QueueName=settings.ingest_queue_name)["QueueUrl"],
+        sqs.get_queue_url(QueueName=settings.batch_queue_name)["QueueUrl"],
+    )
+    assert made.ingest() == ["ok"]  # S3's test event, sent when the notification was set up
+    return made
+
+
+@pytest.fixture
+def scraper(client) -> Outcomes:
+    fake = Outcomes()
+    raspa_app.get_worker().scraper = lambda: fake
+    return fake
+
+
+@pytest.fixture
+def sqs_calls(client) -> SqsCalls:
+    """SQS calls made through the app's client (not the test's own)."""
+    counter = SqsCalls()
+    raspa_app.get_sqs().meta.events.register("before-call.sqs", counter)
+    return counter
+
+
+def csv_of(*lines: str, encoding: str = "utf-8", newline: str = "\n") -> bytes:
+    return newline.join(lines).encode(encoding) + newline.encode()
+
+
+def ws_connect(connection_id: str, token: str) -> None:
+    from pathlib import Path
+
+    events = Path(__file__).resolve().parents[1] / "events"
+    event = json.loads((events / "ws_connect.json").read_text())
+    event["requestContext"]["connectionId"] = connection_id
+    event["queryStringParameters"] = {"token": token}
+    assert raspa_app.ws_connect(event, LambdaContext("ws", 30)) == {"statusCode": 200}
+
+
+# ------------------------------------------------------------------- the API
+def test_creating_a_batch_gives_a_presigned_put_under_the_users_prefix(kit):
+    created = kit.create(120, filename="Lista de OS.csv")
+    batch_id = created["batch_id"]
+    assert created["status"] == "awaiting_upload"
+    assert created["status_url"] == f"/batches/{batch_id}"
+    upload = created["upload"]
+    assert upload["method"] == "PUT" and upload["max_bytes"] == kit.aws.settings.batch_max_bytes
+    assert f"/batches/ana/{batch_id}.csv" in upload["url"]
+    status, body = kit.view(batch_id)
+    assert status == 200
+    assert body["status"] == "awaiting_upload" and body["filename"] == "Lista de OS.csv"
+    assert body["counts"]["lines"] == 0 and "results" not in body
+
+
+def test_the_upload_url_signs_the_declared_size_and_type_with_sigv4(kit):
+    # S3 refuses a PUT whose signed headers differ: another size or type cannot be uploaded
+    # with this URL (moto does not check signatures, so the signature itself is asserted).
+    from urllib.parse import parse_qs, urlsplit
+
+    query = parse_qs(urlsplit(kit.create(10)["upload"]["url"]).query)
+    assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
+    assert set(query["X-Amz-SignedHeaders"][0].split(";")) >= {"content-length", "content-type"}
+    assert int(query["X-Amz-Expires"][0]) == kit.aws.settings.batch_url_expiry_seconds
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({}, "invalid_size"),
+        ({"size": 0}, "invalid_size"),
+        ({"size": -5}, "invalid_size"),
+        ({"size": "100"}, "invalid_size"),
+        ({"size": True}, "invalid_size"),
+        ({"size": 1.5}, "invalid_size"),
+        ({"size": 10 * 1024 * 1024 + 1}, "file_too_large"),
+        ({"size": 10, "filename": "x" * 201}, "invalid_filename"),
+        ({"size": 10, "filename": 7}, "invalid_filename"),
+    ],
+    ids=lambda v: json.dumps(v)[:40] if isinstance(v, dict) else v,
+)
+def test_bad_batch_requests_are_400_naming_the_problem(kit, body, code):
+    response = kit.client.http.post(
+        "/batches",
+        headers={**kit.aws.headers(), "Content-Type": "application/json"},
+        body=json.dumps(body).encode(),
+    )
+    assert response.status_code == 400, response.body
+    answer = json.loads(response.body)
+    assert answer["error"] == code and answer["message"]
+
+
+def test_a_batch_is_visible_to_its_owner_only(kit):
+    batch_id = kit.create(10)["batch_id"]
+    status, body = kit.view(batch_id, "bruno")
+    assert status == 404 and body["error"] == "batch_not_found"
+    for other in ("0" * 32, "x" * 65, "..%2Fetc", "a%00b"):
+        status, body = kit.view(other)
+        assert status == 404 and body["error"] == "batch_not_found", body
+
+
+def test_batch_routes_need_a_token(kit):
+    assert kit.client.http.post("/batches", headers={}).status_code == 401
+    assert kit.client.http.get("/batches/abc", headers={}).status_code == 401
+
+
+# ---------------------------------------------------------------- the ingest
+def test_an_uploaded_file_is_counted_exactly_and_every_line_ends_in_the_results(
+    kit, scraper, sqs_calls
+):
+    # Given two numbers cached (one found, one known missing), one with an active task
+    kit.seed_cache(["100001"])
+    kit.seed_cache(["100002"], outcome="not_found")
+    joined = kit.client.http.post("/buscar-os-async/100003", headers=kit.aws.headers("bruno"))
+    assert joined.status_code == 202
+    scraper.not_found, scraper.broken = {"100005"}, {"100006"}
+    # And a Windows-1252 ';' CSV with a header, invalid lines, a duplicate and blank lines
+    body = csv_of(
+        "Cliente;Número OS;Cidade",
+        "Conceição;100001;São Paulo",
+        "Ana;100002;Recife",
+        "Bia;100003;Natal",
+        "",
+        "Caio;100004;Belém",
+        "Davi;abc;Goiânia",
+        "Eva;100004;Belém",
+        "Fábio;100005;Salvador",
+        "Gil;;Manaus",
+        "Hugo;100006;Porto Alegre",
+        "   ",
+        encoding="cp1252",
+        newline="\r\n",
+    )
+    # When it is uploaded and the bucket's notification is handled
+    batch_id = kit.upload(body)
+    sqs_calls.calls.clear()
+    assert kit.ingest() == ["ok"]
+    # Then every line is counted once, and the new numbers went out in one SendMessageBatch
+    status, view = kit.view(batch_id)
+    assert view["status"] == "running"
+    assert view["counts"] == {
+        "lines": 9,
+        "valid": 6,
+        "invalid": 2,
+        "duplicates": 1,
+        "cached": 2,
+        "joined": 1,
+        "queued": 3,
+        "succeeded": 1,
+        "failed": 0,
+        "not_found": 1,
+    }
+    assert sqs_calls.calls.get("SendMessageBatch") == 1
+    assert "SendMessage" not in sqs_calls.calls
+    queued = sorted(m["numero_os"] for m in kit.lane_messages())
+    assert queued == ["100004", "100005", "100006"]
+    assert all(m["lane"] == "batch" for m in kit.lane_messages())
+
+    # When the batch lane and the standard lane are scraped (a layout change fails at once
+    # and its message is handed back for the DLQ)
+    assert kit.scrape_batch_lane().count("ok") == 2
+    assert kit.depth(kit.batch_url) == 0 and kit.depth(kit.aws.dlq_url) == 1
+    assert kit.scrape_standard_lane() == ["ok"]
+    # Then the counts have every outcome and a finalize message completes the batch
+    assert sorted(scraper.calls) == ["100003", "100004", "100005", "100006"]
+    kit.ingest()
+    status, view = kit.view(batch_id)
+    assert view["status"] == "complete" and view["progress"] == 100
+    assert view["counts"]["succeeded"] == 3
+    assert view["counts"]["not_found"] == 2 and view["counts"]["failed"] == 1
+    rows, as_json, raw = kit.results(batch_id)
+    assert raw.startswith(b"\xef\xbb\xbf")
+    assert rows[0][:4] == ["linha", "numero_os", "resultado", "mensagem"]
+    results = {row[0]: row[2] for row in rows[1:]}
+    assert results == {
+        "2": "found",
+        "3": "not_found",
+        "4": "found",
+        "6": "found",
+        "7": "invalid",
+        "8": "duplicate",
+        "9": "not_found",
+        "10": "invalid",
+        "11": "failed",
+    }
+    by_line = {row[0]: row for row in rows[1:]}
+    assert "Conceição" in by_line["2"]  # scraped data, accents intact
+    assert "linha 6" in by_line["8"][3] or "line 6" in by_line["8"][3]
+    assert as_json["counts"] == view["counts"]
+    assert [line["line"] for line in as_json["lines"]] == [2, 3, 4, 6, 7, 8, 9, 10, 11]
+
+
+def test_the_owner_is_told_the_progress_and_the_end_over_the_websocket(kit, scraper):
+    ws_connect("ana-1", kit.aws.tokens["ana"])
+    ws_connect("bruno-1", kit.aws.tokens["bruno"])
+    batch_id = kit.upload(csv_of("200001", "200002", "200003"))
+    kit.ingest()
+    kit.scrape_batch_lane()
+    kit.ingest()
+    events = [e for e in kit.api_gw.sent.get("ana-1", []) if e.get("batch_id") == batch_id]
+    assert events, kit.api_gw.sent
+    progress = [e for e in events if e["status"] == "progress"]
+    done = [e["counts"]["succeeded"] for e in progress]
+    assert done == sorted(done) and progress[-1]["counts"]["succeeded"] >= 2
+    assert events[-1]["status"] == "complete" and events[-1]["counts"]["succeeded"] == 3
+    assert not [e for e in kit.api_gw.sent.get("bruno-1", []) if "batch_id" in e]
+
+
+def test_a_file_of_cached_numbers_completes_during_its_ingest(kit, scraper, sqs_calls):
+    kit.seed_cache([f"3000{i:02d}" for i in range(30)])
+    batch_id = kit.upload(csv_of("numero", *[f"3000{i:02d}" for i in range(30)]))
+    sqs_calls.calls.clear()
+    kit.ingest()
+    status, view = kit.view(batch_id)
+    assert view["status"] == "complete" and view["counts"]["cached"] == 30
+    assert view["counts"]["succeeded"] == 30 and scraper.calls == []
+    assert "SendMessageBatch" not in sqs_calls.calls
+    rows, _, _ = kit.results(batch_id)
+    assert len(rows) == 31 and {row[2] for row in rows[1:]} == {"found"}
+
+
+def test_a_direct_upload_to_the_bucket_without_the_api_is_ingested_too(kit, scraper):
+    key = "batches/ops/0123456789abcdef0123456789abcdef.csv"
+    kit.s3.put_object(Bucket=kit.bucket, Key=key, Body=csv_of("400001", "400002"))
+    kit.ingest()
+    batch = raspa_app.get_batches().batches.get("0123456789abcdef0123456789abcdef")
+    assert batch.owner == "ops" and batch.status == "running" and batch.queued == 2
+
+
+def test_objects_outside_the_upload_layout_are_ignored(kit, scraper):
+    kit.s3.put_object(Bucket=kit.bucket, Key="batches/ana/notes.txt", Body=b"123\n")
+    kit.s3.put_object(Bucket=kit.bucket, Key="batches/a/b/c.csv", Body=b"123\n")
+    assert kit.ingest() in ([], ["ok"], ["ok", "ok"])
+    assert kit.depth(kit.batch_url) == 0
+
+
+def test_a_repeated_notification_counts_nothing_twice(kit, scraper):
+    batch_id = kit.upload(csv_of("500001", "500002", "500003"))
+    key = f"batches/ana/{batch_id}.csv"
+    note = {
+        "Records": [
+            {
+                "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": kit.bucket}, "object": {"key": key}},
+            }
+        ]
+    }
+    kit.aws.sqs.send_message(QueueUrl=kit.ingest_url, MessageBody=json.dumps(note))
+    kit.ingest()
+    _, view = kit.view(batch_id)
+    assert view["counts"]["queued"] == 3 and kit.depth(kit.batch_url) == 3
+
+
+# ------------------------------------------------------------------- limits
+def test_a_file_over_the_line_limit_is_rejected_with_the_reason(kit, monkeypatch, scraper):
+    monkeypatch.setenv("RASPA_BATCH_MAX_LINES", "5")
+    raspa_app.reset_wiring()
+    from tests.functional.conftest import install_static_verifier
+
+    install_static_verifier()
+    raspa_app.get_worker().scraper = lambda: scraper
+    ws_connect("ana-1", kit.aws.tokens["ana"])
+    batch_id = kit.upload(csv_of(*[f"60000{i}" for i in range(6)]))
+    kit.ingest()
+    _, view = kit.view(batch_id)
+    assert view["status"] == "rejected" and "more than 5" in view["error"]
+    assert kit.depth(kit.batch_url) == 0
+    rejected = [e for e in kit.api_gw.sent["ana-1"] if e.get("status") == "rejected"]
+    assert rejected and rejected[0]["batch_id"] == batch_id
+
+
+def test_the_daily_line_quota_rejects_the_batch_that_would_exceed_it(kit, monkeypatch, scraper):
+    monkeypatch.setenv("RASPA_BATCH_DAILY_LINES", "5")
+    raspa_app.reset_wiring()
+    from tests.functional.conftest import install_static_verifier
+
+    install_static_verifier()
+    raspa_app.get_worker().scraper = lambda: scraper
+    first = kit.upload(csv_of("700001", "700002", "700003"))
+    kit.ingest()
+    second = kit.upload(csv_of("700004", "700005", "700006"))
+    kit.ingest()
+    assert kit.view(first)[1]["status"] == "running"
+    _, view = kit.view(second)
+    assert view["status"] == "rejected"
+    assert "daily limit of 5" in view["error"] and "3 used today" in view["error"]
+    other = kit.upload(csv_of("700007"), user="bruno")  # each user has a quota of their own
+    kit.ingest()
+    assert kit.view(other, "bruno")[1]["status"] == "running"
+
+
+def test_a_file_that_is_not_a_list_of_numbers_is_rejected_with_the_reason(kit, scraper):
+    batch_id = kit.upload(csv_of("nome;cidade", "Ana;Recife"))
+    kit.ingest()
+    _, view = kit.view(batch_id)
+    assert view["status"] == "rejected" and "numero_os" in view["error"]
+
+
+# ------------------------------------------------------- chunks and resumption
+def _numbers(n: int, start: int = 800000) -> list[str]:
+    return [str(start + i) for i in range(n)]
+
+
+def test_an_ingest_running_out_of_time_continues_in_a_new_invocation(kit, scraper, sqs_calls):
+    # Given a file of 450 new numbers and invocations with time for about two chunks each
+    numbers = _numbers(450)
+    kit.seed_cache(numbers[:50])
+    batch_id = kit.upload(csv_of("numero_os", *numbers))
+
+    class Short(Countdown):
+        """45 s left, 10 s less at each look: two chunks, then time to stop (30 s margin)."""
+
+        def __init__(self) -> None:
+            super().__init__(start_ms=45_000, step_ms=10_000)
+
+    sqs_calls.calls.clear()
+    outcomes = []
+    for _ in range(10):
+        kit.context = Short()
+        got = kit.ingest(limit=1)
+        if not got:
+            break
+        outcomes += got
+    # Then it took several invocations, each continuing from the saved offset
+    assert outcomes == ["ok", "ok", "ok"]
+    _, view = kit.view(batch_id)
+    assert view["status"] == "running"
+    counts = view["counts"]
+    assert (counts["valid"], counts["cached"], counts["queued"]) == (450, 50, 400)
+    messages = kit.lane_messages()
+    assert sorted(m["numero_os"] for m in messages) == numbers[50:]
+    assert sqs_calls.calls["SendMessageBatch"] == 40  # ten per call, none short but the last
+
+
+def test_an_ingest_that_crashes_mid_file_resumes_without_losing_or_repeating_a_line(
+    kit, scraper, monkeypatch
+):
+    # Given a file of 250 new numbers and an ingest that dies sending its third chunk
+    numbers = _numbers(250, start=810000)
+    batch_id = kit.upload(csv_of(*numbers))
+    service = raspa_app.get_batches()
+    original = service.lane.send_many
+    sends = {"n": 0}
+
+    def flaky(tasks):
+        sends["n"] += 1
+        if sends["n"] == 3:
+            original(tasks[:5])  # half sent when it dies
+            raise RuntimeError("Lambda timed out")
+        return original(tasks)
+
+    monkeypatch.setattr(service.lane, "send_many", flaky)
+    assert kit.ingest(limit=1) == ["error"]
+    # When the message comes back after its lease ran out
+    models = raspa_app.get_models()
+    models.Batch.get(f"batch#{batch_id}").update(actions=[models.Batch.lease_until.set(0)])
+    receipt = kit.aws.sqs.receive_message(QueueUrl=kit.ingest_url, VisibilityTimeout=0)
+    assert "Messages" not in receipt  # still invisible: the queue's visibility timeout
+    _make_visible(kit.aws.sqs, kit.ingest_url)
+    assert kit.ingest() == ["ok"]
+    # Then every number was queued once: exact counts, one task each, every task sent
+    _, view = kit.view(batch_id)
+    assert view["status"] == "running" and view["counts"]["queued"] == 250
+    assert view["counts"]["valid"] == 250
+    messages = kit.lane_messages()
+    assert {m["numero_os"] for m in messages} == set(numbers)
+    assert {m["task_id"] for m in messages} == {task_id_for(batch_id, n) for n in numbers}
+    # And scraping them all scrapes each number once and completes the batch
+    kit.scrape_batch_lane(limit=1000)
+    assert sorted(scraper.calls) == numbers
+    kit.ingest()
+    _, view = kit.view(batch_id)
+    assert view["status"] == "complete" and view["counts"]["succeeded"] == 250
+
+
+def _make_visible(sqs: Any, url: str) -> None:
+    """Play the end of the visibility timeout: every in-flight message becomes visible."""
+    sqs_backend = _moto_sqs()
+    queue = sqs_backend.get_queue(url.rsplit("/", 1)[-1])
+    for message in queue._messages:
+        message.change_visibility(0)
+
+
+def _moto_sqs() -> Any:
+    from moto.sqs.models import sqs_backends
+
+    return sqs_backends["123456789012"]["us-east-1"]
+
+
+def test_a_hundred_thousand_line_file_is_counted_exactly_with_the_fewest_sqs_calls(
+    kit, scraper, sqs_calls
+):
+    # Given 100,000 lines: 4,000 distinct numbers (1,500 cached, 2,500 new), each repeated,
+    # and an invalid line in every 50
+    distinct = _numbers(4000, start=900000)
+    kit.seed_cache(distinct[:1500])
+    lines, invalid = ["numero_os"], 0
+    for i in range(100_000):
+        if i % 50 == 49:
+            lines.append(f"x{i}")
+            invalid += 1
+        else:
+            lines.append(distinct[(i - invalid) % 4000])
+    batch_id = kit.upload(csv_of(*lines))
+    sqs_calls.calls.clear()
+    started = time.perf_counter()
+    outcomes = kit.ingest(limit=50)
+    elapsed = time.perf_counter() - started
+    # Then the counts are exact and new numbers went out ten per SendMessageBatch
+    _, view = kit.view(batch_id)
+    counts = view["counts"]
+    assert counts["lines"] == 100_000 and counts["invalid"] == invalid == 2000
+    assert counts["valid"] == 4000 and counts["duplicates"] == 100_000 - 2000 - 4000
+    assert counts["cached"] == 1500 and counts["queued"] == 2500 and counts["joined"] == 0
+    assert sqs_calls.calls["SendMessageBatch"] == 250  # ⌈2,500 / 10⌉
+    assert set(outcomes) == {"ok"}
+    assert kit.depth(kit.batch_url) == 2500
+    print(f"100,000-line ingest: {elapsed:.1f} s in {len(outcomes)} invocation(s)")
