@@ -53,3 +53,15 @@ portal: $(STAMP) ## run the demo portal alone on 127.0.0.1:8001
 clean: ## remove caches and local state (keeps .venv)
 	rm -rf .raspa .pytest_cache .ruff_cache test-artifacts
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
+
+.PHONY: synth test-infra
+synth: $(STAMP) ## synthesize the CDK stack into infra/cdk.out (no AWS account needed)
+	cd infra && CDK_OUTDIR=cdk.out $(abspath $(BIN))/python app.py
+
+test-infra: $(STAMP) ## the CDK stack's tests: assertions, cdk-nag, cfn-lint (needs Node.js)
+	$(BIN)/pytest tests/infra
+
+.PHONY: ops
+CMD ?= status
+ops: $(STAMP) ## the ops CLI on the local stack: make ops CMD="dlq" (docs/ops.md)
+	$(BIN)/python -m infra.ops --local $(CMD)

@@ -14,10 +14,11 @@ from chalice import AuthResponse, Chalice, Response
 
 from chalicelib.config import Settings
 from chalicelib.errors import ConfigurationError
-from chalicelib.observability import flush_metrics, logger
+from chalicelib.observability import correlate, flush_metrics, logger
 from chalicelib.responses import body_problem, error, handles_errors, json_response
 
 app = Chalice(app_name="raspa", configure_logs=False)
+app.experimental_feature_flags.update(["WEBSOCKETS"])
 
 QUEUE_NAME = os.environ.get("RASPA_QUEUE_NAME", "raspa-scrape")
 INGEST_QUEUE_NAME = os.environ.get("RASPA_INGEST_QUEUE_NAME", "raspa-batch-ingest")
@@ -128,10 +129,9 @@ class _Lanes(dict):
 @lru_cache(maxsize=1)
 def get_bucket() -> Any:
     import boto3
+    from botocore.config import Config
 
     from chalicelib.bucket import BatchBucket
-
-    from botocore.config import Config
 
     s = get_settings()
     # SigV4 presigned URLs: SigV2 puts the content type in the query, which a browser's
@@ -307,12 +307,17 @@ def reset_wiring() -> None:
 
 @app.middleware("all")
 def observe(event: Any, get_response: Any) -> Any:
-    """Every handler: metrics flushed as EMF at the end, correlation keys cleared."""
+    """Every handler: traced where Lambda traces, metrics flushed as EMF at the end,
+    correlation keys cleared."""
+    from chalicelib.tracing import span
+
     try:
-        return get_response(event)
+        with span(f"## {type(event).__name__}"):
+            return get_response(event)
     finally:
         flush_metrics()
-        logger.remove_keys(["task_id", "numero_os"])
+        correlate(None)
+        logger.remove_keys(["task_id", "numero_os", "batch_id"])
 
 
 # ---------------------------------------------------------------- HTTP API

@@ -44,7 +44,7 @@ from chalicelib.errors import (
     InvalidRequestError,
     ObjectMissingError,
 )
-from chalicelib.observability import count
+from chalicelib.observability import correlate, count
 from chalicelib.queue import SEND_BATCH
 
 __all__ = ["BatchLimits", "BatchService"]
@@ -185,6 +185,7 @@ class BatchService:
             logger.warning("upload ignored: not batches/{user}/{batch_id}.csv", extra={"key": key})
             return "ignored"
         owner, batch_id = parsed_key
+        correlate(batch_id, batch_id=batch_id)
         batch = self.batches.get(batch_id)
         if batch is not None and batch.owner != owner:
             logger.warning("upload ignored: batch belongs to another user", extra={"key": key})
@@ -224,6 +225,7 @@ class BatchService:
 
     def resume(self, batch_id: str, remaining_ms: Callable[[], int]) -> str:
         """Continue an ingest from its saved offset (a continuation, or a redelivery)."""
+        correlate(batch_id, batch_id=batch_id)
         batch = self.batches.get(batch_id)
         if batch is None or batch.status != BatchStatus.INGESTING.value:
             return "not_ingesting"

@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping
 from chalicelib.auth import Identity
 from chalicelib.errors import QueueError, RateLimitedError, TaskNotFoundError
 from chalicelib.estimate import estimate_seconds
-from chalicelib.observability import count
+from chalicelib.observability import correlate, count
 from chalicelib.ratelimit import RatePolicy
 from chalicelib.store import QUEUE_STANDARD, QUEUE_VIP
 from chalicelib.tasks import TaskStatus
@@ -131,6 +131,7 @@ class LookupService:
         if outcome.cached is not None:
             return self._cached(outcome.cached)
         task = outcome.task
+        correlate(task.pk, task_id=task.pk, numero_os=numero)
         if outcome.created:
             try:
                 self.queues[lane].send(task.pk, numero)

@@ -14,6 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
 from chalicelib.models import Models, subscription_key, user_connections_key
+from chalicelib.observability import count
 
 __all__ = ["MAX_MESSAGE_BYTES", "Notifier", "Registry", "encode", "task_message"]
 
@@ -164,15 +165,18 @@ class Notifier:
             if exc.response.get("Error", {}).get("Code") == "GoneException":
                 self._forget(connection_id)
             else:
+                count("NotificationsFailed")
                 logger.warning(
                     "notification failed", extra={"connection_id": connection_id, "error": str(exc)}
                 )
             return False
         except BotoCoreError as exc:
+            count("NotificationsFailed")
             logger.warning(
                 "notification failed", extra={"connection_id": connection_id, "error": str(exc)}
             )
             return False
+        count("NotificationsSent")
         return True
 
     def publish(self, task_id: str, message: dict[str, Any]) -> int:

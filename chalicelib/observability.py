@@ -16,6 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 __all__ = [
     "MetricUnit",
+    "correlate",
     "count",
     "count_by",
     "count_failure",
@@ -61,6 +62,14 @@ def count_failure(reason: str) -> None:
 
 def timing(name: str, seconds: float) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=round(seconds * 1000, 1))
+
+
+def correlate(correlation_id: str | None, **keys: str) -> None:
+    """Tag every later log line with the correlation id (a task's or a batch's id), carried
+    from the API through the queue to the worker and its notifications; None clears it."""
+    logger.set_correlation_id(correlation_id)
+    if keys:
+        logger.append_keys(**keys)
 
 
 def flush_metrics() -> None:

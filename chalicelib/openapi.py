@@ -13,6 +13,8 @@ import copy
 from functools import lru_cache
 from typing import Any
 
+from chalicelib.batches import COUNTS, BatchStatus
+
 __all__ = ["OPENAPI_VERSION", "PUBLIC_ROUTES", "document"]
 
 OPENAPI_VERSION = "3.0.3"
@@ -23,19 +25,7 @@ _JSON = "application/json"
 _BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 _TASK_STATES = ["PENDING", "STARTED", "PROGRESS", "RETRY", "SUCCESS", "FAILURE"]
 _ACTIVE_STATES = ["PENDING", "STARTED", "PROGRESS", "RETRY"]
-_BATCH_STATES = ["awaiting_upload", "ingesting", "running", "complete", "rejected"]
-_BATCH_COUNTS = (
-    "lines",
-    "valid",
-    "invalid",
-    "duplicates",
-    "cached",
-    "joined",
-    "queued",
-    "succeeded",
-    "failed",
-    "not_found",
-)
+_BATCH_STATES = [status.value for status in BatchStatus]
 
 _DESCRIPTION = """\
 On-demand lookup of service orders (OS) scraped from a legacy portal.
@@ -308,8 +298,8 @@ def _schemas() -> dict[str, Any]:
                 "scrape (`joined`) or gets one (`queued`), and ends `succeeded`, `failed` or "
                 "`not_found`."
             ),
-            "required": list(_BATCH_COUNTS),
-            "properties": {name: _integer(name) for name in _BATCH_COUNTS},
+            "required": list(COUNTS),
+            "properties": {name: _integer(name) for name in COUNTS},
         },
         "Batch": {
             "type": "object",

@@ -22,6 +22,7 @@ from chalicelib.errors import (
     PermanentScrapeError,
     TransientScrapeError,
 )
+from chalicelib.observability import count
 from chalicelib.parse import next_page_url, parse_detail, parse_history
 from chalicelib.profile import PortalProfile
 
@@ -160,9 +161,12 @@ class PortalScraper:
     ) -> requests.Response:
         try:
             timeout = self._timeout(url, deadline)
+            count("PortalRequests")
             response = self.session.request(
                 method, url, allow_redirects=True, timeout=timeout, **kwargs
             )
+            if response.history:
+                count("PortalRequests", len(response.history))  # redirects followed
         except _CONFIG_ERRORS as exc:
             raise PermanentScrapeError(f"bad portal URL {url}: {type(exc).__name__}") from None
         except requests.Timeout as exc:

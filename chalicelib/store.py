@@ -6,6 +6,7 @@ Thin I/O around the models in ``models.py``; the decisions live in ``tasks.py``,
 
 from __future__ import annotations
 
+import enum
 import random
 import time
 import uuid
@@ -22,7 +23,7 @@ from chalicelib.models import Models, batch_key, lock_key, mark_key, rate_key, s
 from chalicelib.ratelimit import RatePolicy, choose_slot
 from chalicelib.tasks import ACTIVE, TERMINAL, TaskStatus, is_task_id, sources_of
 
-__all__ = ["CreateOutcome", "Store"]
+__all__ = ["CreateOutcome", "Reopen", "ReopenOutcome", "Store"]
 
 QUEUE_STANDARD = "standard"
 QUEUE_VIP = "vip"
@@ -69,6 +70,31 @@ class CreateOutcome:
     created: bool
     #: A fresh cache entry won the race (the transaction saw it): serve it instead.
     cached: Any = None
+
+
+class Reopen(enum.StrEnum):
+    """What ``Store.reopen`` found, and so what becomes of the task's dead letter."""
+
+    #: FAILURE → PENDING with no attempts and the OS locked again: send the message.
+    REOPENED = "reopened"
+    #: Still waiting or running (its message was dead-lettered anyway): send it again.
+    ACTIVE = "active"
+    #: Finished successfully: nothing left to run.
+    DONE = "done"
+    #: Another active task holds the OS and will scrape it: the task stays failed.
+    SUPERSEDED = "superseded"
+    #: The OS is in the cache (scraped, or "not found", since): the task stays failed.
+    CACHED = "cached"
+    #: No such task (expired after its retention).
+    MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class ReopenOutcome:
+    result: Reopen
+    task: Any = None
+    #: The active task that holds the OS (SUPERSEDED).
+    holder: str | None = None
 
 
 class Store:
@@ -295,6 +321,86 @@ class Store:
     def abandon(self, task: Any, message: str) -> None:
         """Mark a task that never reached the queue FAILURE and free its OS."""
         self.finish_failure(task, message=message, reason="enqueue_failed", negative=False)
+
+    def reopen(self, task_id: str, lane: str) -> ReopenOutcome:
+        """Let a FAILURE task run again, for ops redriving its dead letter after a fix.
+
+        One transaction moves it to PENDING in ``lane`` with no attempts, takes its OS's
+        lock (free, expired or already its own) and checks the OS is still not cached, so
+        a redrive never makes a second scrape: with another active task holding the OS, or
+        a fresh cache entry, the task stays FAILURE (``SUPERSEDED``, ``CACHED``).
+        """
+        if lane not in LANE_ORDER:
+            raise ValueError(f"unknown lane {lane!r}")
+        Task, Lock, OsRecord = self.m.Task, self.m.Lock, self.m.OsRecord
+        for round_ in range(MAX_ROUNDS):
+            task = self.get_task(task_id)
+            if task is None:
+                return ReopenOutcome(Reopen.MISSING)
+            if task.status == TaskStatus.SUCCESS.value:
+                return ReopenOutcome(Reopen.DONE, task)
+            if task.status != TaskStatus.FAILURE.value:
+                return ReopenOutcome(Reopen.ACTIVE, task)
+            now = self.clock()
+            lock = Lock(
+                lock_key(task.numero_os),
+                task_id=task.pk,
+                created_at=now,
+                expires_at=_ts(now + self.lock_ttl),
+            )
+            try:
+                with TransactWrite(connection=Task._get_connection().connection) as tx:
+                    tx.condition_check(
+                        OsRecord,
+                        task.numero_os,
+                        condition=OsRecord.numero_os.does_not_exist()
+                        | (OsRecord.expires_at <= _ts(now)),
+                    )
+                    tx.save(
+                        lock,
+                        condition=Lock.pk.does_not_exist()
+                        | (Lock.expires_at < _ts(now))
+                        | (Lock.task_id == task.pk),
+                        return_values="ALL_OLD",
+                    )
+                    tx.update(
+                        task,
+                        [
+                            Task.status.set(TaskStatus.PENDING.value),
+                            Task.attempts.set(0),
+                            Task.progress.set(0),
+                            Task.step.set("queued"),
+                            Task.error.remove(),
+                            Task.error_reason.remove(),
+                            Task.started_at.remove(),
+                            Task.finished_at.remove(),
+                            Task.queue.set(lane),
+                            Task.queued_at.set(now),
+                            Task.updated_at.set(now),
+                            Task.expires_at.set(_ts(now + self.task_retention)),
+                        ],
+                        condition=Task.status == TaskStatus.FAILURE.value,
+                    )
+                task.refresh(consistent_read=True)
+                return ReopenOutcome(Reopen.REOPENED, task)
+            except TransactWriteError as exc:
+                # Sent as: condition checks (cache), puts (lock), updates (task).
+                cache, held, changed = (list(exc.cancellation_reasons or []) + [None] * 3)[:3]
+                if _conflict([cache, held, changed]):
+                    _pause(round_)
+                    continue
+                if not any(_failed(r) for r in (cache, held, changed)):
+                    raise StorageError(f"reopening task failed: {exc.msg}") from exc
+                if _failed(changed):
+                    continue  # reopened or changed meanwhile: read it again
+                if _failed(cache) and self.fresh_record(task.numero_os) is not None:
+                    return ReopenOutcome(Reopen.CACHED, task)
+                if _failed(held):
+                    holder = (held.raw_item or {}).get("task_id", {}).get("S")
+                    return ReopenOutcome(Reopen.SUPERSEDED, task, holder)
+            except PynamoDBException as exc:
+                raise StorageError(f"reopening task failed: {exc.msg}") from exc
+        raise StorageError(f"could not reopen task {task_id}")
 
     def queue_position(self, task: Any) -> int:
         """Waiting tasks that will start before this one (0 once it has started).

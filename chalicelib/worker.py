@@ -7,10 +7,10 @@ import time
 from typing import Any, Callable, Mapping
 
 from chalicelib.errors import ConfigurationError, ScrapeError, TransientScrapeError
-from chalicelib.observability import count, count_failure, timing
-from chalicelib.observability import logger as root_logger
+from chalicelib.observability import correlate, count, count_failure, timing
 from chalicelib.queue import ScrapeMessage
 from chalicelib.tasks import TERMINAL, TaskStatus, decide_after_error, progress_for
+from chalicelib.tracing import annotate
 
 __all__ = ["RedeliverError", "ScrapeWorker"]
 
@@ -78,7 +78,8 @@ class ScrapeWorker:
         task = self.store.start(msg.task_id)
         if task is None:
             return self._not_startable(msg)
-        root_logger.append_keys(task_id=task.pk, numero_os=task.numero_os)
+        correlate(task.pk, task_id=task.pk, numero_os=task.numero_os)
+        annotate(task_id=task.pk, numero_os=task.numero_os, lane=task.queue or "")
         attempt = int(task.attempts)
         if attempt > self.max_attempts:
             # The previous attempt died without finishing (timeout, crash): give up now.

@@ -9,15 +9,18 @@ from aws_cdk import aws_iam as iam
 
 from infra.data import Data, object_arn
 
-__all__ = ["TABLE_ACTIONS", "Access"]
+__all__ = ["CONSUME_ACTIONS", "TABLE_ACTIONS", "Access"]
 
-#: Item reads and writes of PynamoDB's models (transactions need the per-item actions).
+#: Item reads and writes of PynamoDB's models: get/batch_get/save/update/delete/batch_write,
+#: queries and counts on the tables and the queue index, and TransactWrite (which needs the
+#: per-item actions, ConditionCheckItem included). No Scan, no DescribeTable, no table admin.
 TABLE_ACTIONS = (
     "dynamodb:GetItem",
     "dynamodb:BatchGetItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
     "dynamodb:ConditionCheckItem",
     "dynamodb:Query",
 )
@@ -38,10 +41,14 @@ class Access:
     websocket_api_id: str
     websocket_stage: str
 
-    def tables(self) -> iam.PolicyStatement:
-        arns = [table.table_arn for table in self.data.tables.values()]
+    def tables(self, *names: str) -> iam.PolicyStatement:
+        """Item access to the tables ``names`` (all of them if none) and their indexes."""
+        chosen = names or tuple(self.data.tables)
+        arns = [self.data.tables[name].table_arn for name in chosen]
         return iam.PolicyStatement(
-            sid="Tables", actions=list(TABLE_ACTIONS), resources=arns + self.data.index_arns()
+            sid="Tables",
+            actions=list(TABLE_ACTIONS),
+            resources=arns + self.data.index_arns(*chosen),
         )
 
     def send(self, *queue_names: str) -> iam.PolicyStatement:

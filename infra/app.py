@@ -12,11 +12,12 @@ Templates go to ``$CDK_OUTDIR`` (the cdk CLI sets it to infra/cdk.out).
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 if __package__ in (None, ""):  # run as a script (cdk.json): import from the repository root
     _ROOT = Path(__file__).resolve().parents[1]
@@ -29,11 +30,17 @@ from cdk_nag import AwsSolutionsChecks
 from chalicelib.config import Settings
 from infra.stack import RaspaStack
 
-__all__ = ["build", "stack_settings"]
+__all__ = ["build", "cdk_context", "stack_options", "stack_settings"]
 
-#: CDK behaviours the stack relies on, set here so ``python -m infra.app`` matches cdk.json:
-#: S3 access logs delivered through a bucket policy, not ACLs.
-FEATURE_FLAGS = ("@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy",)
+#: The cdk CLI's settings: the app command and the context (CDK's feature flags).
+CDK_JSON = Path(__file__).resolve().with_name("cdk.json")
+
+
+def cdk_context() -> dict[str, Any]:
+    """The context cdk.json sets, feature flags among them (S3 access logs through a bucket
+    policy, not ACLs...): ``build`` applies it too, so a synth without the cdk CLI (tests,
+    ``python -m infra.app``) makes the template ``cdk synth`` makes."""
+    return dict(json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"])
 
 
 def stack_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -48,23 +55,33 @@ def stack_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return settings
 
 
+def stack_options(app: App) -> dict[str, Any]:
+    """The stack's id and options from the app's context values (``cdk -c Name=value``)."""
+    context = app.node.try_get_context
+    origins = tuple(o.strip() for o in (context("PageOrigins") or "").split(",") if o.strip())
+    return {
+        "construct_id": context("StackName") or "Raspa",
+        "user_pool_id": context("UserPoolId") or None,
+        "user_pool_client_id": context("UserPoolClientId") or None,
+        "page_origins": origins,
+    }
+
+
 def build(
     app: App | None = None, *, environ: Mapping[str, str] | None = None, nag: bool = True
 ) -> tuple[App, RaspaStack]:
     """The app with raspa's stack, checked by cdk-nag's AWS Solutions rules."""
     app = app or App()
-    for flag in FEATURE_FLAGS:
-        app.node.set_context(flag, True)
-    context = app.node.try_get_context
-    origins = tuple(o.strip() for o in (context("PageOrigins") or "").split(",") if o.strip())
+    for key, value in cdk_context().items():
+        if app.node.try_get_context(key) is None:
+            app.node.set_context(key, value)
+    options = stack_options(app)
     stack = RaspaStack(
         app,
-        context("StackName") or "Raspa",
+        options.pop("construct_id"),
         settings=stack_settings(environ),
-        user_pool_id=context("UserPoolId") or None,
-        user_pool_client_id=context("UserPoolClientId") or None,
-        page_origins=origins,
         description="raspa: on-demand scraping of service orders (Chalice app and its resources)",
+        **options,
     )
     if nag:
         Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
@@ -72,7 +89,9 @@ def build(
 
 
 def main() -> None:
-    app, _ = build()
+    """Synthesize into ``$CDK_OUTDIR`` (read here, not by the CDK's Node.js process, which
+    may have started before it was set)."""
+    app, _ = build(App(outdir=os.environ.get("CDK_OUTDIR") or None))
     app.synth()
 
 

@@ -42,6 +42,8 @@ class Auth(Construct):
                 user_pool_client_name="raspa-web",
                 generate_secret=False,
                 auth_flows=cognito.AuthFlow(user_password=True),
+                # The page calls InitiateAuth itself: no hosted UI, no OAuth grants.
+                disable_o_auth=True,
                 id_token_validity=Duration.hours(1),
                 access_token_validity=Duration.hours(1),
                 refresh_token_validity=Duration.days(1),
@@ -67,6 +69,7 @@ class Auth(Construct):
             account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
             mfa=cognito.Mfa.OPTIONAL,
             mfa_second_factor=cognito.MfaSecondFactor(sms=False, otp=True),
+            feature_plan=cognito.FeaturePlan.ESSENTIALS,
             deletion_protection=True,
             removal_policy=RemovalPolicy.RETAIN,
         )

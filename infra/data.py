@@ -117,11 +117,14 @@ class Data(Construct):
             )
         return table
 
-    def index_arns(self) -> list[str]:
-        """Every declared index, by name (queries need the index's own ARN)."""
+    def index_arns(self, *table_names: str) -> list[str]:
+        """The declared indexes of ``table_names`` (every table if none), by name: queries
+        need the index's own ARN."""
+        chosen = set(table_names or self.tables)
         return [
             f"{self.tables[t.name].table_arn}/index/{index.name}"
             for t in self.spec.tables
+            if t.name in chosen
             for index in t.indexes
         ]
 

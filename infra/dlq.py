@@ -1,4 +1,4 @@
-"""Dead letters: where each belongs and how they add up. Pure functions, no AWS calls.
+"""Dead letters and lanes as the ops CLI sees them. Pure functions, no AWS calls.
 
 Scrape messages are ``{"v": 1, "task_id", "numero_os", "lane"?}``; batch ingest messages
 carry ``batch_id`` or are S3 event notifications (``Records``) and go back to the ingest
@@ -14,18 +14,36 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 __all__ = [
+    "DLQ",
     "INGEST",
     "LANES",
+    "QUEUES",
     "STANDARD",
     "DeadLetter",
+    "Disposition",
     "describe",
+    "disposition",
+    "earlier",
     "lane_of_queue",
+    "queue_named",
     "summarise",
 ]
 
-VIP, STANDARD, BATCH, INGEST = "vip", "standard", "batch", "ingest"
-#: The scrape lanes a message's ``lane`` may name.
+VIP, STANDARD, BATCH, INGEST, DLQ = "vip", "standard", "batch", "ingest", "dlq"
+#: The scrape lanes a message's ``lane`` may name, by precedence (VIP first).
 LANES = (VIP, STANDARD, BATCH)
+#: Every queue ops can name, in display order.
+QUEUES = (VIP, STANDARD, BATCH, INGEST, DLQ)
+#: The names an operator may type for each queue.
+ALIASES = {
+    VIP: VIP,
+    "priority": VIP,
+    STANDARD: STANDARD,
+    BATCH: BATCH,
+    INGEST: INGEST,
+    "batch-ingest": INGEST,
+    DLQ: DLQ,
+}
 
 
 @dataclass(frozen=True)
@@ -42,6 +60,56 @@ class DeadLetter:
     numero_os: str | None = None
     object_key: str | None = None
     receipt_handle: str = ""
+
+    @property
+    def ref(self) -> str:
+        """What the letter is about: its task, batch or uploaded object."""
+        return self.task_id or self.batch_id or self.object_key or "-"
+
+
+class Disposition:
+    """What redrive does with a dead letter."""
+
+    SEND = "send"  # back to its lane, then deleted from the DLQ
+    DROP = "drop"  # deleted: nothing left to run, or another message runs it
+    KEEP = "keep"  # left in the DLQ for a person to look at
+
+
+#: ``Store.reopen``'s answers (``chalicelib.store.Reopen``) and what becomes of the letter.
+_BY_REOPEN = {
+    "reopened": Disposition.SEND,
+    "active": Disposition.SEND,
+    "done": Disposition.DROP,
+    "superseded": Disposition.DROP,
+    "cached": Disposition.DROP,
+    "missing": Disposition.KEEP,
+}
+
+
+def disposition(reopen_result: str) -> str:
+    """SEND, DROP or KEEP a scrape letter, given what reopening its task found."""
+    try:
+        return _BY_REOPEN[str(reopen_result)]
+    except KeyError:
+        raise ValueError(f"unknown reopen result {reopen_result!r}") from None
+
+
+def queue_named(text: str) -> str:
+    """The queue an operator means (``priority`` is ``vip``, ``batch-ingest`` is ``ingest``).
+
+    Raises ValueError naming the accepted names.
+    """
+    key = text.strip().lower()
+    if key not in ALIASES:
+        raise ValueError(f"unknown lane {text!r}; use one of {', '.join(ALIASES)}")
+    return ALIASES[key]
+
+
+def earlier(lane: str, than: str) -> bool:
+    """Whether scrape lane ``lane`` is served before ``than`` (VIP, standard, batch)."""
+    if lane not in LANES or than not in LANES:
+        return False
+    return LANES.index(lane) < LANES.index(than)
 
 
 def lane_of_queue(queue_arn_or_url: str, queue_names: Mapping[str, str]) -> str | None:
@@ -87,7 +155,9 @@ def describe(
     return DeadLetter(kind="unknown", lane=None, **common)
 
 
-def summarise(letters: Iterable[DeadLetter], reasons: Mapping[str, str] | None = None) -> dict:
+def summarise(
+    letters: Iterable[DeadLetter], reasons: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """Counts by lane, by kind and (for tasks whose item was read) by failure reason."""
     letters = list(letters)
     reasons = reasons or {}

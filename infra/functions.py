@@ -48,6 +48,43 @@ WS_CONNECT, WS_MESSAGE, WS_DISCONNECT = (
 WORKER, INGEST = "ScrapeWorker", "BatchIngest"
 
 
+#: Lambda's runtime is the Python that runs ``chalice package``: the zip's compiled wheels
+#: (lxml, cryptography) are built for it, so no function can move to a newer runtime alone.
+_RUNTIME_SUPPRESSION = NagPackSuppression(
+    id="AwsSolutions-L1",
+    reason="The runtime is the Python the project packages with (3.11, a supported Lambda "
+    "runtime): the zip's compiled wheels (lxml, cryptography) are built for it, so the "
+    "runtime moves with the project's Python, for every function at once.",
+)
+#: What the REST API (SAM's RestApi and its stage) does without, and why.
+_REST_API_SUPPRESSIONS = [
+    NagPackSuppression(
+        id="AwsSolutions-APIG1",
+        reason="Access logs need the account-wide API Gateway CloudWatch Logs role (one per "
+        "region, AWS::ApiGateway::Account), which one app's stack should not take over; the "
+        "API function logs every error as JSON, and API Gateway's metrics (4xx, 5xx, "
+        "latency) are on the dashboard, 5xx alarmed.",
+    ),
+    NagPackSuppression(
+        id="AwsSolutions-APIG6",
+        reason="Execution logging needs the same account-wide CloudWatch Logs role as access "
+        "logging (see APIG1); the API function logs every error it answers, as JSON.",
+    ),
+    NagPackSuppression(
+        id="AwsSolutions-APIG2",
+        reason="Chalice declares no request models; every handler validates its input itself "
+        "(OS number pattern, JSON object bodies of at most 1 KB) and answers 400/413 with "
+        "the rule that failed (README, 'Hardened input').",
+    ),
+    NagPackSuppression(
+        id="AwsSolutions-APIG3",
+        reason="An internal staff tool: every route but / and /health needs a verified JWT and "
+        "new scrapes are rate limited per user; a WAF web ACL ($5/month plus rules and "
+        "requests) would cost more than the whole idle stack. Associate one if abused.",
+    ),
+]
+
+
 @dataclass(frozen=True)
 class Profile:
     """How one function runs; ``timeout`` None means the spec says (worker, ingest)."""
@@ -187,7 +224,12 @@ class Functions:
         fn.add_property_override("Timeout", self._timeout(name, profile))
         fn.add_property_override("Tracing", "Active" if profile.tracing else "PassThrough")
         fn.add_property_override("LoggingConfig", {"LogGroup": log_group.log_group_name})
-        fn.add_property_override("Environment.Variables", dict(environment))
+        fn.add_property_override(
+            "Environment.Variables",
+            # The app loads the X-Ray SDK only where the function is traced.
+            {**environment, "POWERTOOLS_TRACE_DISABLED": str(not profile.tracing).lower()},
+        )
+        NagSuppressions.add_resource_suppressions(fn, [_RUNTIME_SUPPRESSION])
         if name == WORKER:
             fn.add_property_override(
                 "ReservedConcurrentExecutions", self.spec.worker_reserved_concurrency
@@ -235,7 +277,8 @@ class Functions:
         if name == WS_MESSAGE:  # answers subscribe/hello/ping on the connection itself
             return [a.tables(), a.manage_connections()]
         if name in (WS_CONNECT, WS_DISCONNECT):
-            return [a.tables()]
+            # Registry.register/unregister: the connection item and the user's connection set.
+            return [a.tables(s.connections_table, s.tasks_table)]
         return []  # the authorizer verifies tokens against the issuer's public keys only
 
     def _wire_sources(self, name: str, sources: tuple[EventSourceSpec, ...]) -> None:
@@ -266,13 +309,17 @@ class Functions:
         self.rest_api.add_property_override("Name", self.api_name)
         self.rest_api.add_property_override("DefinitionBody.info.title", self.api_name)
         self.rest_api.add_property_override("TracingEnabled", True)
+        # cdk-nag sees SAM's resources only once expanded (tests/infra expands them as
+        # CloudFormation will); these hold for what RestAPI expands to (RestApi, Stage).
+        NagSuppressions.add_resource_suppressions(self.rest_api, _REST_API_SUPPRESSIONS)
         NagSuppressions.add_resource_suppressions(
             self.chalice.get_resource("WebsocketAPIStage"),
             [
                 NagPackSuppression(
                     id="AwsSolutions-APIG1",
-                    reason="Access logging needs the account-wide API Gateway CloudWatch role, "
-                    "which a stack should not take over; the handlers log every connection.",
+                    reason="Access logging needs the account-wide API Gateway CloudWatch Logs "
+                    "role, which one app's stack should not take over; $connect logs every "
+                    "refused connection itself.",
                 )
             ],
         )

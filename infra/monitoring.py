@@ -13,12 +13,51 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-__all__ = ["Monitoring", "Thresholds", "Watched", "app_metric"]
+__all__ = ["APP_METRICS", "NAMESPACE", "Monitoring", "Thresholds", "Watched", "app_metric"]
 
 #: Where Powertools publishes raspa's metrics, and the dimension it adds.
 NAMESPACE = "Raspa"
 SERVICE = {"service": "raspa"}
 PERIOD = Duration.minutes(5)
+
+
+#: Every metric name the dashboard and alarms read from the ``Raspa`` namespace; each is
+#: emitted by chalicelib (``count``/``timing``/``count_by`` in chalicelib/observability.py).
+APP_METRICS = (
+    "Lookups",
+    "CacheHits",
+    "Joins",
+    "Enqueued",
+    "RateLimited",
+    "ScrapeSucceeded",
+    "ScrapeFailed",
+    "ScrapeFailedByReason",
+    "ScrapeRetried",
+    "ScrapeDuration",
+    "LayoutDrift",
+    "BatchLines",
+    "PortalRequests",
+    "NotificationsSent",
+    "NotificationsFailed",
+)
+#: What the account's administrators may do with the alerts key: manage it, never use it
+#: (the default policy's ``kms:*`` would also let any IAM principal encrypt and decrypt).
+KEY_ADMIN_ACTIONS = (
+    "kms:Create*",
+    "kms:Describe*",
+    "kms:Enable*",
+    "kms:List*",
+    "kms:Put*",
+    "kms:Update*",
+    "kms:Revoke*",
+    "kms:Disable*",
+    "kms:Get*",
+    "kms:Delete*",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+)
 
 
 @dataclass(frozen=True)
@@ -28,6 +67,17 @@ class Thresholds:
     queue_depth: int = 50
     failed_scrapes: int = 10
     oldest_message_seconds: int = 15 * 60
+    #: Throttled worker invokes per 5 minutes, for ``sustained_periods`` periods in a row.
+    #: Some throttling is by design (the lanes' caps add up to more than the reserved
+    #: concurrency); throttling that lasts means the lanes keep fighting for the slots.
+    worker_throttles: int = 10
+    #: Share of worker invocations that fail (%), for ``sustained_periods`` periods in a row.
+    #: The worker raises on purpose to hand a message back to SQS (a retry, a dead letter),
+    #: so single errors are normal; most invocations failing is not.
+    worker_error_percent: int = 50
+    #: Invocations in a period below which the error share is not judged.
+    worker_min_invocations: int = 5
+    sustained_periods: int = 3
 
 
 @dataclass(frozen=True)
@@ -46,6 +96,8 @@ class Watched:
 
 def app_metric(name: str, statistic: str = "Sum", **dimensions: str) -> cw.Metric:
     """One of the metrics the app emits through Powertools (EMF)."""
+    if name not in APP_METRICS:
+        raise ValueError(f"{name} is not a metric raspa emits: {APP_METRICS}")
     return cw.Metric(
         namespace=NAMESPACE,
         metric_name=name,
@@ -56,6 +108,8 @@ def app_metric(name: str, statistic: str = "Sum", **dimensions: str) -> cw.Metri
 
 
 class Monitoring(Construct):
+    """The alerts topic (and its optional e-mail subscription), the alarms and the dashboard."""
+
     def __init__(
         self,
         scope: Construct,
@@ -73,23 +127,34 @@ class Monitoring(Construct):
 
     # ------------------------------------------------------------------ topic
     def _topic(self) -> sns.Topic:
+        # The AWS managed SNS key cannot be used: CloudWatch may only publish to a topic
+        # whose key policy lets it encrypt, and that key's policy cannot be changed:
+        # https://repost.aws/knowledge-center/cloudwatch-receive-sns-for-alarm-trigger
+        # In a key policy, resource "*" means this key.
+        policy = iam.PolicyDocument(
+            statements=[
+                iam.PolicyStatement(
+                    sid="KeyAdministration",
+                    principals=[iam.AccountRootPrincipal()],
+                    actions=list(KEY_ADMIN_ACTIONS),
+                    resources=["*"],
+                ),
+                iam.PolicyStatement(
+                    sid="CloudWatchAlarms",
+                    principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                    resources=["*"],
+                ),
+            ]
+        )
         key = kms.Key(
             self,
             "AlertsKey",
             description="raspa alerts topic (CloudWatch alarms publish to it)",
             enable_key_rotation=True,
+            policy=policy,
             removal_policy=RemovalPolicy.DESTROY,
             pending_window=Duration.days(7),
-        )
-        # An AWS managed key would do, but CloudWatch may only publish to a topic whose key
-        # lets it encrypt: https://repost.aws/knowledge-center/cloudwatch-receive-sns-for-alarm-trigger
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudWatchAlarms",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                resources=["*"],
-            )
         )
         topic = sns.Topic(
             self, "Alerts", display_name="raspa alerts", master_key=key, enforce_ssl=True
@@ -164,9 +229,34 @@ class Monitoring(Construct):
             at_least,
             "The portal's pages no longer match the profile's selectors",
         )
-        self._alarm("WorkerThrottles", self._worker("Throttles"), 1, at_least, "Worker throttled")
         self._alarm(
-            "WorkerErrors", self._worker("Errors"), 1, at_least, "Worker invocations failed"
+            "WorkerThrottles",
+            self._worker("Throttles"),
+            t.worker_throttles,
+            above,
+            f"The worker was throttled more than {t.worker_throttles} times in each of "
+            f"{t.sustained_periods} periods of 5 minutes: the lanes keep competing for its "
+            "reserved concurrency (see queue depth and age)",
+            periods=t.sustained_periods,
+        )
+        error_share = cw.MathExpression(
+            expression=f"IF(invocations >= {t.worker_min_invocations}, "
+            "100 * errors / invocations, 0)",
+            using_metrics={
+                "errors": self._worker("Errors"),
+                "invocations": self._worker("Invocations"),
+            },
+            label="worker error %",
+            period=PERIOD,
+        )
+        self._alarm(
+            "WorkerErrors",
+            error_share,
+            t.worker_error_percent,
+            above,
+            f"More than {t.worker_error_percent}% of worker invocations failed for "
+            f"{t.sustained_periods * 5} minutes (the portal is down, or the worker is broken)",
+            periods=t.sustained_periods,
         )
         self._alarm("Api5xx", self._api("5XXError"), 1, at_least, "The API answered 5xx")
 
@@ -177,14 +267,19 @@ class Monitoring(Construct):
         threshold: float,
         comparison: cw.ComparisonOperator,
         description: str,
+        *,
+        periods: int = 1,
     ) -> None:
+        """An alarm that publishes to the topic; ``periods`` in a row must breach."""
         alarm = cw.Alarm(
             self,
             name,
+            alarm_name=f"{Stack.of(self).stack_name}-{name}",
             metric=metric,
             threshold=threshold,
             comparison_operator=comparison,
-            evaluation_periods=1,
+            evaluation_periods=periods,
+            datapoints_to_alarm=periods,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             alarm_description=description,
         )
@@ -252,7 +347,12 @@ class Monitoring(Construct):
         dashboard.add_widgets(
             graph("Worker concurrency", [self._worker("ConcurrentExecutions", "Maximum")]),
             graph(
-                "Worker throttles and errors", [self._worker("Throttles"), self._worker("Errors")]
+                "Worker invocations, throttles and errors",
+                [
+                    self._worker("Invocations"),
+                    self._worker("Throttles"),
+                    self._worker("Errors"),
+                ],
             ),
             graph(
                 "Worker duration (ms)",
@@ -272,7 +372,10 @@ class Monitoring(Construct):
             graph("Cache hit ratio (%)", [hit_ratio], left_y_axis=cw.YAxisProps(min=0, max=100)),
         )
         dashboard.add_widgets(
-            graph("Scrape time p95 (ms)", [app_metric("ScrapeDuration", "p95")]),
+            graph(
+                "Scrape time (ms)",
+                [app_metric("ScrapeDuration", "p95"), app_metric("ScrapeDuration", "p50")],
+            ),
             graph("Rate-limited requests", [app_metric("RateLimited")]),
             graph(
                 "Lookups, joins and enqueued",
@@ -285,13 +388,20 @@ class Monitoring(Construct):
                 "API latency (ms)", [self._api("Latency", "p95"), self._api("Latency", "Average")]
             ),
             graph(
-                "Portal, layout drift, notifications, batch lines",
-                [
-                    app_metric("PortalRequests"),
-                    app_metric("LayoutDrift"),
-                    app_metric("NotificationsSent"),
-                    app_metric("BatchLines"),
-                ],
+                "Layout drift and batch lines",
+                [app_metric("LayoutDrift"), app_metric("BatchLines")],
             ),
+        )
+        dashboard.add_widgets(
+            graph("Portal requests", [app_metric("PortalRequests")]),
+            graph(
+                "WebSocket notifications",
+                [app_metric("NotificationsSent"), app_metric("NotificationsFailed")],
+            ),
+        )
+        dashboard.add_widgets(
+            cw.AlarmStatusWidget(
+                title="Alarms", alarms=list(self.alarms.values()), width=24, height=4
+            )
         )
         return dashboard

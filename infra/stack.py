@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import Aws, CfnOutput, Stack
 from constructs import Construct
 
 from chalicelib.config import Settings
@@ -83,6 +83,15 @@ class RaspaStack(Stack):
         )
         self._outputs()
 
+    @property
+    def dashboard_url(self) -> str:
+        """The dashboard in the CloudWatch console."""
+        region, name = Aws.REGION, self.monitoring.dashboard.dashboard_name
+        return (
+            f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+            f"#dashboards:name={name}"
+        )
+
     def _outputs(self) -> None:
         f, data = self.functions, self.data
         assert data.bucket is not None
@@ -95,6 +104,7 @@ class RaspaStack(Stack):
             "BatchBucketName": (data.bucket.bucket_name, "Bucket of uploaded batch files"),
             "AlertTopicArn": (self.monitoring.topic.topic_arn, "SNS topic the alarms publish to"),
             "DeadLetterQueueUrl": (data.dead_letter_queue.queue_url, "The scrape DLQ"),
+            "DashboardUrl": (self.dashboard_url, "The CloudWatch dashboard"),
         }
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)

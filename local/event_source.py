@@ -66,8 +66,10 @@ class Slots:
         self.total = total
         self.running = 0
         self.peak = 0
-        #: Times a poller held a message while every slot was busy (Lambda: a throttle).
+        #: Times a poller held a message while every slot was busy (Lambda: a throttle),
+        #: in all and by rank.
         self.throttled = 0
+        self.throttled_by_rank: dict[int, int] = {}
         self._waiting: dict[int, int] = {}
         self._cond = threading.Condition()
 
@@ -85,6 +87,7 @@ class Slots:
                         return True
                     if not waited:
                         self.throttled += 1
+                        self.throttled_by_rank[rank] = self.throttled_by_rank.get(rank, 0) + 1
                         waited = True
                     self._cond.wait(timeout=0.2)
                 return False

@@ -13,24 +13,13 @@ from typing import Any
 
 import pytest
 
+from chalicelib.batches import COUNTS
 from local.portal.data import record_for
 from tests.e2e.conftest import ARTIFACTS, api_request, id_token, sign_in
 
 pytestmark = pytest.mark.e2e
 
 TIMEOUT = 30_000  # ms
-COUNTS = (
-    "lines",
-    "valid",
-    "invalid",
-    "duplicates",
-    "cached",
-    "joined",
-    "queued",
-    "succeeded",
-    "failed",
-    "not_found",
-)
 CLIENTES = ("João Conceição", "Açougue São Jorge", "Irmãs Gonçalves & Cia", "Lúcia Araújo")
 CIDADES = ("São Paulo", "Goiânia", "Maceió", "Florianópolis", "Niterói")
 

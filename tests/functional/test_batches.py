@@ -19,7 +19,7 @@ from chalicelib.batches import task_id_for
 from chalicelib.errors import LayoutChangedError, OsNotFoundError
 from local.event_source import LambdaContext
 from tests.support.batches import Countdown
-from tests.support.sqs import QueueDriver, lambda_event
+from tests.support.sqs import QueueDriver
 
 RECORD = {"situacao": "Aberta", "cliente": "Conceição", "historico": [{"evento": "Aberta"}]}
 
@@ -91,7 +91,7 @@ class Kit:
             self.ingest_url,
             lambda event: raspa_app.batch_ingest(event, self.context or Countdown()),
         )
-        return _drain(driver, limit)
+        return driver.drain(limit)
 
     def scrape_batch_lane(self, limit: int = 500) -> list[str]:
         driver = QueueDriver(
@@ -99,7 +99,7 @@ class Kit:
             self.batch_url,
             lambda event: self.client.lambda_.invoke("scrape_worker", event),
         )
-        return _drain(driver, limit)
+        return driver.drain(limit)
 
     def scrape_standard_lane(self, limit: int = 50) -> list[str]:
         driver = QueueDriver(
@@ -107,7 +107,7 @@ class Kit:
             self.aws.queue_url,
             lambda event: self.client.lambda_.invoke("scrape_worker", event),
         )
-        return _drain(driver, limit)
+        return driver.drain(limit)
 
     def lane_messages(self) -> list[dict]:
         """Every message on the batch lane, read from moto's queue without receiving it."""
@@ -153,16 +153,6 @@ def _ts(epoch: float) -> Any:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(epoch, tz=UTC)
-
-
-def _drain(driver: QueueDriver, limit: int) -> list[str]:
-    outcomes = []
-    for _ in range(limit):
-        outcome = driver.deliver_once()
-        if outcome is None:
-            break
-        outcomes.append(outcome)
-    return outcomes
 
 
 @pytest.fixture
@@ -309,7 +299,7 @@ def test_an_uploaded_file_is_counted_exactly_and_every_line_ends_in_the_results(
     sqs_calls.calls.clear()
     assert kit.ingest() == ["ok"]
     # Then every line is counted once, and the new numbers went out in one SendMessageBatch
-    status, view = kit.view(batch_id)
+    _, view = kit.view(batch_id)
     assert view["status"] == "running"
     assert view["counts"] == {
         "lines": 9,
@@ -337,7 +327,7 @@ def test_an_uploaded_file_is_counted_exactly_and_every_line_ends_in_the_results(
     # Then the counts have every outcome and a finalize message completes the batch
     assert sorted(scraper.calls) == ["100003", "100004", "100005", "100006"]
     kit.ingest()
-    status, view = kit.view(batch_id)
+    _status, view = kit.view(batch_id)
     assert view["status"] == "complete" and view["progress"] == 100
     assert view["counts"]["succeeded"] == 3
     assert view["counts"]["not_found"] == 2 and view["counts"]["failed"] == 1
@@ -384,7 +374,7 @@ def test_a_file_of_cached_numbers_completes_during_its_ingest(kit, scraper, sqs_
     batch_id = kit.upload(csv_of("numero", *[f"3000{i:02d}" for i in range(30)]))
     sqs_calls.calls.clear()
     kit.ingest()
-    status, view = kit.view(batch_id)
+    _status, view = kit.view(batch_id)
     assert view["status"] == "complete" and view["counts"]["cached"] == 30
     assert view["counts"]["succeeded"] == 30 and scraper.calls == []
     assert "SendMessageBatch" not in sqs_calls.calls

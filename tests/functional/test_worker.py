@@ -30,13 +30,7 @@ def status(client, task_id: str) -> dict:
 
 
 def drain(driver, limit: int = 20) -> list[str]:
-    outcomes = []
-    for _ in range(limit):
-        outcome = driver.deliver_once()
-        if outcome is None:
-            break
-        outcomes.append(outcome)
-    return outcomes
+    return driver.drain(limit)
 
 
 def test_successful_scrape_stores_record_with_ttl_and_finishes_task(client, aws, driver, scripted):

@@ -28,15 +28,6 @@ class IngestDriver(QueueDriver):
         self.context_factory = context or (lambda: Countdown())
         super().__init__(sqs, queue_url, lambda event: handler(event, self.context_factory()))
 
-    def drain(self, limit: int = 1000) -> list[str]:
-        outcomes = []
-        for _ in range(limit):
-            outcome = self.deliver_once()
-            if outcome is None:
-                break
-            outcomes.append(outcome)
-        return outcomes
-
 
 def upload(s3: Any, bucket: str, user: str, batch_id: str, body: bytes) -> str:
     key = f"batches/{user}/{batch_id}.csv"

@@ -55,3 +55,13 @@ class QueueDriver:
             return "error"
         self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=messages[0]["ReceiptHandle"])
         return "ok"
+
+    def drain(self, limit: int = 1000) -> list[str]:
+        """Deliver until the queue is empty (or ``limit`` deliveries); each one's outcome."""
+        outcomes = []
+        for _ in range(limit):
+            outcome = self.deliver_once()
+            if outcome is None:
+                break
+            outcomes.append(outcome)
+        return outcomes

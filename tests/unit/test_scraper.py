@@ -125,3 +125,14 @@ def test_a_history_loop_is_not_followed_forever(fake_portal):
     # Then page 3 is fetched once and the scrape ends
     assert record["pages"] == 3
     assert sum(1 for _, url in adapter.requests if url.endswith("pagina=3")) == 1
+
+
+def test_every_portal_request_is_counted_as_a_metric(fake_portal):
+    from chalicelib.observability import metrics
+
+    scraper, adapter = fake_portal.scraper(fake_portal.route()[0])
+    metrics.clear_metrics()
+    scraper.scrape("123451")
+    counted = sum(metrics.metric_set["PortalRequests"]["Value"])
+    metrics.clear_metrics()
+    assert counted == len(adapter.requests) and counted >= 4  # login form, login, 3 pages

@@ -1,0 +1,388 @@
+"""The ops CLI (``python -m infra.ops --local``) against the local stack: moto server, demo
+portal and the worker's lanes, with a ``local.json`` like the one ``make run`` writes."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from chalicelib.auth import Identity
+from chalicelib.queue import ScrapeQueue
+from infra import ops
+from tests.support.stack import Stack, build_stack, portal_call
+
+pytestmark = pytest.mark.integration
+
+ANA, CARLA = Identity("ana"), Identity("carla", vip=True)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def stack(monkeypatch, aws_server, portal) -> Iterator[Stack]:
+    yield from build_stack(monkeypatch, aws_server.url, portal.url)
+
+
+@pytest.fixture
+def state(stack: Stack, aws_server, tmp_path: Path) -> Path:
+    """The stack described as ``make run`` describes it in ``.raspa/local.json``."""
+    path = tmp_path / "local.json"
+    info = {
+        "aws_endpoint_url": aws_server.url,
+        "region": "us-east-1",
+        "portal_url": stack.portal_url,
+        "queue_url": stack.queue_url,
+        "priority_queue_url": stack.priority_url,
+        "batch_queue_url": stack.batch_url,
+        "ingest_queue_url": stack.ingest_url,
+        "dlq_url": stack.dlq_url,
+    }
+    path.write_text(json.dumps(info))
+    return path
+
+
+@pytest.fixture
+def cli(state: Path) -> Callable[..., tuple[int, str, str]]:
+    """Run ``python -m infra.ops --local <args>`` in process: (exit code, stdout, stderr).
+
+    Output goes to buffers of its own: the worker's threads print logs to stdout meanwhile.
+    """
+
+    def run(*args: str, confirm: Callable[[str], str] | None = None) -> tuple[int, str, str]:
+        def refuse(prompt: str) -> str:
+            raise AssertionError(f"unexpected prompt: {prompt}")
+
+        out, err = io.StringIO(), io.StringIO()
+        argv = ["--local", "--state", str(state), *args]
+        code = ops.main(argv, confirm=confirm or refuse, out=out, err=err)
+        return code, out.getvalue(), err.getvalue()
+
+    return run
+
+
+def as_json(result: tuple[int, str, str]) -> Any:
+    code, out, err = result
+    assert code == 0, err
+    return json.loads(out)
+
+
+def submit(stack: Stack, numero: str, who: Identity = ANA) -> str:
+    result = stack.app.get_lookup().lookup(numero, identity=who)
+    assert result.http_status == 202, result.body
+    return result.body["task_id"]
+
+
+def submit_batch(stack: Stack, numero: str) -> str:
+    """A task of the batch lane, as a batch upload's ingest creates and sends it."""
+    outcome = stack.app.get_store().create_or_join(numero, requested_by="ana", lane="batch")
+    assert outcome.created
+    ScrapeQueue(stack.sqs, stack.batch_url, "batch").send(outcome.task.pk, numero)
+    return outcome.task.pk
+
+
+def wait_until(check: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def statuses(stack: Stack, task_ids: list[str]) -> dict[str, str]:
+    store = stack.app.get_store()
+    return {t: store.get_task(t).status for t in task_ids}
+
+
+def lanes_empty(stack: Stack) -> bool:
+    return all(
+        stack.depth(url) == 0 for url in (stack.queue_url, stack.priority_url, stack.batch_url)
+    )
+
+
+def dead_letter(stack: Stack, task_ids: list[str], letters: int, **faults: Any) -> None:
+    """Run the worker with the portal failing until every task is FAILURE and its message
+    is in the DLQ."""
+    stack.faults(**faults)
+    with stack.worker():
+        wait_until(
+            lambda: (
+                set(statuses(stack, task_ids).values()) == {"FAILURE"}
+                and stack.depth(stack.dlq_url) == letters
+                and lanes_empty(stack)
+            ),
+            "the tasks' messages to reach the DLQ",
+        )
+
+
+def portal_up(stack: Stack) -> None:
+    """No faults, statistics zeroed (so they count the scrapes from now on)."""
+    portal_call(stack.portal_url, "/_reset")
+
+
+def details_scraped(stack: Stack) -> int:
+    return stack.portal_stats()["by_kind"]["detail"]
+
+
+@pytest.fixture
+def scrapes(stack: Stack, monkeypatch) -> Counter[str]:
+    """Scrape attempts the worker starts, by OS number."""
+    store = stack.app.get_store()
+    started: Counter[str] = Counter()
+    start = store.start
+
+    def counting_start(task_id: str) -> Any:
+        task = start(task_id)
+        if task is not None:
+            started[task.numero_os] += 1
+        return task
+
+    monkeypatch.setattr(store, "start", counting_start)
+    return started
+
+
+def test_given_the_portal_was_down_until_tasks_were_dead_lettered_when_it_is_back_and_ops_redrive_then_every_task_succeeds_scraped_once(  # noqa: E501
+    stack, cli, scrapes
+):
+    # Given tasks of every scrape lane whose attempts all failed while the portal was down
+    tasks = {
+        submit(stack, "530001"): "standard",
+        submit(stack, "530002"): "standard",
+        submit(stack, "530003", CARLA): "vip",
+        submit_batch(stack, "530004"): "batch",
+    }
+    dead_letter(stack, list(tasks), letters=4, error_rate=1.0)
+    listed = as_json(cli("dlq", "--json"))
+    assert {d["task_id"]: d["lane"] for d in listed} == tasks
+    # When the portal is back and ops redrive the DLQ while the worker runs
+    portal_up(stack)
+    scrapes.clear()
+    with stack.worker():
+        report = as_json(cli("redrive", "--json"))
+        # Then every letter went back to its own lane, its task reopened
+        assert report["sent"] == {"standard": 2, "vip": 1, "batch": 1}
+        assert report["dropped"] == {} and report["kept"] == {}
+        assert {r["task_id"]: r["to"] for r in report["letters"]} == tasks
+        assert {r["why"] for r in report["letters"]} == {"reopened"}
+        wait_until(
+            lambda: set(statuses(stack, list(tasks)).values()) == {"SUCCESS"},
+            "the redriven tasks to succeed",
+        )
+        wait_until(lambda: lanes_empty(stack), "the lanes to drain")
+    # ... each scraped exactly once, in one attempt, and nothing is left dead
+    store = stack.app.get_store()
+    assert {int(store.get_task(t).attempts) for t in tasks} == {1}
+    assert scrapes == {f"53000{i}": 1 for i in range(1, 5)}
+    assert details_scraped(stack) == len(tasks)
+    assert {store.any_record(f"53000{i}").task_id for i in range(1, 5)} == set(tasks)
+    assert stack.depth(stack.dlq_url) == 0
+
+
+def test_given_dead_letters_whose_os_was_asked_for_again_or_that_repeat_a_task_when_redriven_then_no_os_is_scraped_twice(  # noqa: E501
+    stack, cli, scrapes
+):
+    # Given three failed tasks in the DLQ ...
+    repeated = submit_batch(stack, "540001")
+    superseded = submit(stack, "540002")
+    cached = submit(stack, "540003")
+    dead_letter(stack, [repeated, superseded, cached], letters=3, layout="drifted")
+    # ... a second letter of the first one, from the VIP lane it was promoted to,
+    body = {"v": 1, "task_id": repeated, "numero_os": "540001", "lane": "vip"}
+    stack.sqs.send_message(QueueUrl=stack.dlq_url, MessageBody=json.dumps(body))
+    # ... the second OS asked for again (its new task waiting) and the third scraped since
+    portal_up(stack)
+    rescraped = submit(stack, "540003")
+    with stack.worker():
+        wait_until(lambda: statuses(stack, [rescraped])[rescraped] == "SUCCESS", "a rescrape")
+    waiting = submit(stack, "540002")
+    scrapes.clear()
+    details_before = details_scraped(stack)
+    # When ops redrive the DLQ
+    code, out, err = cli("redrive", "--json")
+    report = json.loads(out)
+    # Then the repeated task is sent once to its earliest lane (or moved up to it), the
+    # other two stay failed and their letters are dropped: their OS need no scrape
+    assert code == 0, err
+    by_task: dict[str, list[dict]] = {}
+    for r in report["letters"]:
+        by_task.setdefault(r["task_id"], []).append(r)
+    assert "vip" in {r["to"] for r in by_task[repeated]}
+    assert [r["why"] for r in by_task[repeated]].count("reopened") == 1
+    assert [(r["action"], r["why"]) for r in by_task[superseded]] == [
+        ("drop", f"superseded by {waiting}")
+    ]
+    assert [(r["action"], r["why"]) for r in by_task[cached]] == [("drop", "cached")]
+    assert stack.depth(stack.dlq_url) == 0
+    with stack.worker():
+        wait_until(
+            lambda: (
+                statuses(stack, [repeated, waiting]) == {repeated: "SUCCESS", waiting: "SUCCESS"}
+            ),
+            "the repeated task and the waiting one to succeed",
+        )
+        wait_until(lambda: lanes_empty(stack), "the lanes to drain")
+    assert scrapes == {"540001": 1, "540002": 1}  # 540002 by its new task
+    assert details_scraped(stack) - details_before == 2
+    assert statuses(stack, [superseded, cached]) == {superseded: "FAILURE", cached: "FAILURE"}
+
+
+def test_given_letters_redrive_cannot_route_when_redriven_then_they_stay_in_the_dlq_and_exit_1(
+    stack, cli
+):
+    stack.sqs.send_message(QueueUrl=stack.dlq_url, MessageBody="not json")
+    gone = {"v": 1, "task_id": "f" * 32, "numero_os": "123456", "lane": "standard"}
+    stack.sqs.send_message(QueueUrl=stack.dlq_url, MessageBody=json.dumps(gone))
+    code, out, _ = cli("redrive", "--sqs-move")
+    assert code == 1
+    assert "left in the DLQ: 2" in out and "no StartMessageMoveTask" in out
+    assert "not a raspa message" in out and "missing" in out
+    # released at once: visible again, not hidden for the redrive's hold
+    visible = stack.sqs.get_queue_attributes(
+        QueueUrl=stack.dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]["ApproximateNumberOfMessages"]
+    assert int(visible) == 2 and lanes_empty(stack)
+
+
+def test_given_waiting_in_flight_and_dead_messages_then_status_and_dlq_report_each_lane_and_why_tasks_failed(  # noqa: E501
+    stack, cli
+):
+    failed = submit(stack, "550001", CARLA)
+    dead_letter(stack, [failed], letters=1, layout="drifted")
+    portal_up(stack)
+    stack.sqs.send_message(QueueUrl=stack.dlq_url, MessageBody="not json")
+    submit(stack, "550002")
+    submit(stack, "550003")
+    submit(stack, "550004", CARLA)
+    held = stack.sqs.receive_message(QueueUrl=stack.queue_url, VisibilityTimeout=120)
+    assert len(held["Messages"]) == 1  # one standard message in flight
+
+    status = as_json(cli("status", "--json"))
+
+    queues = status["queues"]
+    assert queues["standard"] == {
+        "name": stack.settings.queue_name,
+        "waiting": 1,
+        "in_flight": 1,
+        "delayed": 0,
+        "tasks_pending": 2,
+    }
+    assert (queues["vip"]["waiting"], queues["vip"]["tasks_pending"]) == (1, 1)
+    assert queues["batch"]["waiting"] == 0
+    assert queues["ingest"]["waiting"] == stack.depth(stack.ingest_url)
+    assert queues["dlq"]["waiting"] == 2
+    assert status["dead_letters"]["by_lane"] == {"vip": 1, "unroutable": 1}
+    assert status["dead_letters"]["by_reason"] == {"layout_changed": 1}
+    [recent] = status["recent_failures"]
+    assert recent["task_id"] == failed and recent["numero_os"] == "550001"
+    assert recent["reason"] == "layout_changed" and recent["attempts"] == 1
+    # reading the dead letters leaves them visible
+    assert as_json(cli("status", "--json"))["queues"]["dlq"]["waiting"] == 2
+    code, out, _ = cli("status")
+    assert code == 0 and "layout_changed" in out and failed in out
+    assert any(
+        line.split()[:6] == ["standard", stack.settings.queue_name, "1", "1", "0", "2"]
+        for line in out.splitlines()
+    )
+    # dlq lists each letter: task, OS, lane, receives and the task's failure reason
+    letter, unknown = sorted(as_json(cli("dlq", "--json")), key=lambda d: d["kind"])
+    assert letter["task_id"] == failed and letter["numero_os"] == "550001"
+    assert letter["lane"] == "vip" and letter["kind"] == "scrape"
+    assert letter["receive_count"] >= stack.settings.max_receive_count
+    assert letter["task_status"] == "FAILURE" and letter["reason"] == "layout_changed"
+    assert (unknown["kind"], unknown["lane"], unknown["body"]) == ("unknown", None, "not json")
+    code, out, _ = cli("dlq")
+    assert code == 0 and failed in out and "layout_changed" in out
+    assert "2 dead letter(s)" in out
+
+
+def test_given_a_lane_with_messages_when_purge_is_declined_or_confirmed_then_only_a_yes_empties_it(
+    stack, cli
+):
+    for numero in ("570001", "570002"):
+        submit(stack, numero)
+    prompts: list[str] = []
+
+    def answer(reply: str) -> Callable[[str], str]:
+        def confirm(prompt: str) -> str:
+            prompts.append(prompt)
+            return reply
+
+        return confirm
+
+    code, out, _ = cli("purge", "standard", confirm=answer("n"))
+    assert code == 1 and "nothing purged" in out and "2 PENDING task(s)" in out
+    assert stack.depth(stack.queue_url) == 2
+
+    def end_of_input(prompt: str) -> str:
+        raise EOFError
+
+    assert cli("purge", "standard", confirm=end_of_input)[0] == 1
+    assert stack.depth(stack.queue_url) == 2
+
+    code, out, _ = cli("purge", "standard", confirm=answer("yes"))
+    assert code == 0 and f"purged {stack.settings.queue_name}" in out
+    assert stack.depth(stack.queue_url) == 0
+    assert len(prompts) == 2 and stack.settings.queue_name in prompts[0]
+
+    submit(stack, "570003", CARLA)
+    code, _, _ = cli("purge", "priority", "--yes")  # no prompt (cli refuses any)
+    assert code == 0 and stack.depth(stack.priority_url) == 0
+
+
+def test_given_a_finished_task_then_task_shows_status_attempts_requesters_and_timestamps(
+    stack, cli
+):
+    task_id = submit(stack, "580001")
+    stack.app.get_lookup().lookup("580001", identity=CARLA)  # joins the same task
+    with stack.worker():
+        wait_until(lambda: statuses(stack, [task_id])[task_id] == "SUCCESS", "the scrape")
+    view = as_json(cli("task", task_id, "--json"))
+    assert view["status"] == "SUCCESS" and view["attempts"] == 1 and view["progress"] == 100
+    assert view["requesters"] == ["ana", "carla"] and view["numero_os"] == "580001"
+    assert view["created_at"] <= view["started_at"] <= view["finished_at"]
+    assert view["error"] is None and view["os_lock"] is None
+    assert view["result"]["numero"] == "580001"
+    code, out, _ = cli("task", task_id)
+    assert code == 0 and "SUCCESS" in out and "ana, carla" in out and "finished" in out
+
+
+def test_given_an_unknown_or_malformed_task_id_then_exit_2_with_one_line_naming_it(stack, cli):
+    for args, message in (
+        (["task", "0" * 32], f"no task {'0' * 32} in {stack.settings.tasks_table}"),
+        (["task", "not-a-task"], "not a task id: 'not-a-task'"),
+    ):
+        code, out, err = cli(*args)
+        assert code == 2 and out == ""
+        assert err.startswith(f"ops: {message}") and err.count("\n") == 1
+
+
+def test_given_a_local_stack_file_of_a_stopped_stack_then_the_cli_says_so_in_one_line_without_a_traceback(  # noqa: E501
+    tmp_path: Path,
+):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    endpoint = f"http://127.0.0.1:{port}"
+    stale = tmp_path / "local.json"
+    stale.write_text(
+        json.dumps({"aws_endpoint_url": endpoint, "dlq_url": f"{endpoint}/1/raspa-scrape-dlq"})
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "infra.ops", "--local", "--state", str(stale), "status"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert (
+        done.stderr == f"ops: no local stack answering at {endpoint} (start one with `make run`)\n"
+    )
