@@ -199,6 +199,8 @@ class BatchService:
             parsed = self._parse(raw)
         except (TooLargeError, ObjectMissingError, BatchFileError) as exc:
             return self._reject(batch_id, owner, key, str(exc))
+        if parsed.lines == 0:
+            return self._reject(batch_id, owner, key, "the file has a header but no data lines")
         counts = {
             "lines": parsed.lines,
             "valid": len(parsed.numbers),

@@ -452,6 +452,13 @@ def test_the_daily_line_quota_rejects_the_batch_that_would_exceed_it(kit, monkey
     assert kit.view(other, "bruno")[1]["status"] == "running"
 
 
+def test_a_file_with_only_a_header_is_rejected_with_the_reason(kit, scraper):
+    batch_id = kit.upload(csv_of("numero_os", "", ""))
+    kit.ingest()
+    _, view = kit.view(batch_id)
+    assert view["status"] == "rejected" and "no data lines" in view["error"]
+
+
 def test_a_file_that_is_not_a_list_of_numbers_is_rejected_with_the_reason(kit, scraper):
     batch_id = kit.upload(csv_of("nome;cidade", "Ana;Recife"))
     kit.ingest()
