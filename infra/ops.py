@@ -182,7 +182,7 @@ def connect(*, local: bool = False, state: Path | None = None, region: str | Non
 
     Local: queue URLs from ``.raspa/local.json`` and a probe that the stack answers. AWS:
     the ``RASPA_*`` names (or ``RASPA_*_QUEUE_URL``), looked up with GetQueueUrl. Table
-    names always come from the ``RASPA_*`` variables.
+    names come from local.json (a stack older than that file's table keys: ``RASPA_*``).
     """
     settings = Settings.from_env()
     if region:
@@ -200,6 +200,8 @@ def connect(*, local: bool = False, state: Path | None = None, region: str | Non
     endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
     if local:
         info = _local_info(state or default_state())
+        tables = ("os_table", "tasks_table", "connections_table")
+        settings = dataclasses.replace(settings, **{t: str(info[t]) for t in tables if info.get(t)})
         urls = {q: str(info[key]) for q, key in _LOCAL_KEYS.items() if info.get(key)}
         names.update({q: url.rstrip("/").rsplit("/", 1)[-1] for q, url in urls.items()})
         where = f"the local stack at {endpoint}"

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 
 def test_local_json_names_every_url_scripts_need(stack):
     written = json.loads((Path(stack["_env"]["RASPA_STATE_DIR"]) / "local.json").read_text())
-    for key in ("api_url", "ws_url", "portal_url", "aws_endpoint_url", "region"):
+    for key in ("api_url", "ws_url", "portal_url", "aws_endpoint_url", "region", "tasks_table"):
         assert written[key], key
 
 

@@ -32,10 +32,16 @@ def stack(monkeypatch, aws_server, portal) -> Iterator[Stack]:
 
 
 @pytest.fixture
-def state(stack: Stack, aws_server, tmp_path: Path) -> Path:
-    """The stack described as ``make run`` describes it in ``.raspa/local.json``."""
+def state(stack: Stack, aws_server, tmp_path: Path, monkeypatch) -> Path:
+    """The stack described as ``make run`` describes it in ``.raspa/local.json`` (the CLI
+    finds its table names there, not in the shell: the app's settings are already built)."""
+    for variable in ("RASPA_OS_TABLE", "RASPA_TASKS_TABLE", "RASPA_CONNECTIONS_TABLE"):
+        monkeypatch.delenv(variable, raising=False)
     path = tmp_path / "local.json"
     info = {
+        "os_table": stack.settings.os_table,
+        "tasks_table": stack.settings.tasks_table,
+        "connections_table": stack.settings.connections_table,
         "aws_endpoint_url": aws_server.url,
         "region": "us-east-1",
         "portal_url": stack.portal_url,
