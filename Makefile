@@ -65,3 +65,17 @@ test-infra: $(STAMP) ## the CDK stack's tests: assertions, cdk-nag, cfn-lint (ne
 CMD ?= status
 ops: $(STAMP) ## the ops CLI on the local stack: make ops CMD="dlq" (docs/ops.md)
 	$(BIN)/python -m infra.ops --local $(CMD)
+
+.PHONY: bench
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+	$(BIN)/python -m pip install --quiet -r requirements-bench.txt
+	@touch $@
+
+bench: $(BENCH_STAMP) ## benchmarks vs the portal's limit and the Celery + Redis seed (docs/benchmarks.md)
+	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
+	$(BIN)/python -m bench
+
+.PHONY: soak
+soak: $(STAMP) ## fault-injection and load scenarios at full size; writes docs/reliability.md
+	$(BIN)/python -m reliability --write docs/reliability.md

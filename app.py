@@ -235,7 +235,6 @@ def get_notifier() -> Any:
     registry = Registry(
         get_models(),
         connection_ttl_seconds=s.connection_ttl_seconds,
-        subscription_ttl_seconds=s.task_retention_seconds,
     )
     return Notifier(registry, _management_client if s.ws_endpoint else None)
 

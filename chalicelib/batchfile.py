@@ -137,7 +137,7 @@ def _detect_delimiter(lines: list[str]) -> str | None:
     sample = list(islice((line for line in lines if line.strip()), SAMPLE_LINES))
     best: tuple[tuple[bool, int, int], str] | None = None
     for delimiter in DELIMITERS:
-        rows = [next(csv.reader([line], delimiter=delimiter)) for line in sample]
+        rows = [_cells(line, delimiter) for line in sample]
         counts = [len(row) - 1 for row in rows]
         if not counts or counts[0] == 0:
             continue
@@ -228,6 +228,8 @@ def _blank(line: str, delimiter: str | None) -> bool:
 
 
 def _cells(line: str, delimiter: str | None) -> list[str]:
+    """The line's cells; the whole line as one cell if the CSV reader refuses it (a
+    field over its size limit, a stray NUL): validation then reports it invalid."""
     if delimiter is None:
         return [line.strip().strip('"')]
     try:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Callable, Iterable, Mapping
 
-from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.batches import BatchOutcome, BatchStatus, task_id_for
@@ -26,6 +26,8 @@ __all__ = ["BatchStore", "Created", "QuotaExceeded"]
 
 #: DynamoDB's limit of items in one transaction.
 TRANSACTION_ITEMS = 100
+#: Numbers whose task and lock one transaction writes (two items each).
+NUMBERS_PER_TRANSACTION = TRANSACTION_ITEMS // 2
 
 
 def _ts(epoch: float) -> datetime:
@@ -358,10 +360,13 @@ class BatchStore:
     ) -> Created:
         """Create one task per number in the batch lane and take each OS's lock.
 
-        Tasks are written first (25 per BatchWriteItem), so a lock never points to a
-        missing task; then each lock is taken with a conditional put. A number whose OS
-        has another active task is returned in ``taken`` (to join) and its unused task
-        deleted. ``careful`` keeps tasks a dead invocation created (they may have run).
+        Each number's task and lock are written together, 50 numbers per transaction
+        (100 items, DynamoDB's limit), so a lock never points to a missing task and a
+        chunk of 100 numbers costs two calls. A number whose OS has another active task
+        is returned in ``taken`` (to join) with the holder named by the cancellation
+        reason, and the transaction is sent again without it: it gets no task.
+        ``careful`` keeps tasks a dead invocation created (they may have run) and takes
+        their locks again, which may already be theirs.
         """
         Task = self.m.Task
         out = Created()
@@ -376,73 +381,89 @@ class BatchStore:
                     out.finished.append(task.numero_os)  # ran already; outcome counted
             numbers = [n for n in numbers if n not in out.finished]
         now = self.clock()
-        written = []
-        try:
-            with Task.batch_write() as writer:
-                for numero in numbers:
-                    if ours[numero] in existing:
-                        continue
-                    written.append(ours[numero])
-                    writer.save(
-                        Task(
-                            ours[numero],
-                            numero_os=numero,
-                            status=TaskStatus.PENDING.value,
-                            progress=0,
-                            step="queued",
-                            attempts=0,
-                            requested_by=owner,
-                            requesters={owner},
-                            created_at=now,
-                            updated_at=now,
-                            queue=QUEUE_BATCH,
-                            queued_at=now,
-                            batches={batch_id},
-                            batch_count=1,
-                            expires_at=_ts(now + self.retention),
-                        )
-                    )
-        except PynamoDBException as exc:
-            raise StorageError(f"creating batch tasks failed: {exc.msg}") from exc
-        unused = []
-        for numero in numbers:
-            holder = self._take_lock(numero, ours[numero], now)
-            if holder == ours[numero]:
-                out.tasks.append((ours[numero], numero))
-            else:
-                out.taken[numero] = holder
-                if ours[numero] in written:
-                    unused.append(ours[numero])
-        try:
-            with Task.batch_write() as writer:
-                for task_id in unused:
-                    writer.delete(Task(task_id))
-        except PynamoDBException as exc:
-            raise StorageError(f"removing unused batch tasks failed: {exc.msg}") from exc
+        for i in range(0, len(numbers), NUMBERS_PER_TRANSACTION):
+            group = numbers[i : i + NUMBERS_PER_TRANSACTION]
+            self._create_group(owner, batch_id, group, ours, existing, now, out)
         return out
 
-    def _take_lock(self, numero: str, task_id: str, now: float) -> str:
-        """Take the OS's lock for ``task_id``; returns the id of the task that holds it."""
+    def _create_group(
+        self,
+        owner: str,
+        batch_id: str,
+        group: list[str],
+        ours: Mapping[str, str],
+        existing: set[str],
+        now: float,
+        out: Created,
+    ) -> None:
+        """One transaction: a task (unless it exists) and the lock for each number."""
         Lock = self.m.Lock
-        for _ in range(MAX_ROUNDS):
+        free = Lock.pk.does_not_exist() | (Lock.expires_at < _ts(now))
+        for round_ in range(MAX_ROUNDS):
+            if not group:
+                return
+            lock_at: dict[int, str] = {}  # position in the transaction (all puts) → number
             try:
-                Lock(
-                    lock_key(numero),
-                    task_id=task_id,
-                    created_at=now,
-                    expires_at=_ts(now + self.lock_ttl),
-                ).save(condition=Lock.pk.does_not_exist() | (Lock.expires_at < _ts(now)))
-                return task_id
-            except PutError as exc:
-                if exc.cause_response_code != "ConditionalCheckFailedException":
-                    raise StorageError(f"taking an OS lock failed: {exc.msg}") from exc
-            try:
-                return Lock.get(lock_key(numero)).task_id
-            except Lock.DoesNotExist:
-                continue  # released meanwhile: try again
+                with TransactWrite(connection=self._connection()) as tx:
+                    puts = 0
+                    for numero in group:
+                        task_id = ours[numero]
+                        if task_id not in existing:
+                            tx.save(self._new_task(task_id, numero, owner, batch_id, now))
+                            puts += 1
+                        lock_at[puts] = numero
+                        puts += 1
+                        tx.save(
+                            Lock(
+                                lock_key(numero),
+                                task_id=task_id,
+                                created_at=now,
+                                expires_at=_ts(now + self.lock_ttl),
+                            ),
+                            condition=free | (Lock.task_id == task_id),
+                            return_values="ALL_OLD",
+                        )
+                out.tasks.extend((ours[numero], numero) for numero in group)
+                return
+            except TransactWriteError as exc:
+                reasons = list(exc.cancellation_reasons or [])
+                if _conflict(reasons):
+                    _pause(round_)
+                    continue
+                held = {}
+                for index, numero in lock_at.items():
+                    reason = _at(reasons, index)
+                    if _failed(reason):
+                        held[numero] = ((reason.raw_item or {}).get("task_id") or {}).get("S")
+                if not held:
+                    raise StorageError(f"creating batch tasks failed: {exc.msg}") from exc
+                for numero, holder in held.items():
+                    if holder:
+                        out.taken[numero] = holder
+                # A lock whose holder could not be read is tried again in the next round.
+                group = [n for n in group if n not in out.taken]
             except PynamoDBException as exc:
-                raise StorageError(f"reading an OS lock failed: {exc.msg}") from exc
-        raise StorageError(f"could not take the lock of OS {numero}")
+                raise StorageError(f"creating batch tasks failed: {exc.msg}") from exc
+        raise StorageError(f"could not create the tasks of batch {batch_id}")
+
+    def _new_task(self, task_id: str, numero: str, owner: str, batch_id: str, now: float) -> Any:
+        return self.m.Task(
+            task_id,
+            numero_os=numero,
+            status=TaskStatus.PENDING.value,
+            progress=0,
+            step="queued",
+            attempts=0,
+            requested_by=owner,
+            requesters={owner},
+            created_at=now,
+            updated_at=now,
+            queue=QUEUE_BATCH,
+            queued_at=now,
+            batches={batch_id},
+            batch_count=1,
+            expires_at=_ts(now + self.retention),
+        )
 
     def _batch_get(self, model: Any, keys: list[str]) -> list[Any]:
         try:

@@ -3,11 +3,12 @@
 ``raspa-os`` holds one item per OS number (the cache, positive or negative).
 ``raspa-tasks`` holds task items (``pk`` = task id), one lock item per OS with an
 active task (``pk`` = ``os#<numero>``), hourly scrape-duration counters
-(``pk`` = ``stats#<hour>``) and each task's WebSocket subscribers (``pk`` = ``sub#<task>``),
-batches (``batch#<id>``), each batch number's counted outcome (``bdone#<batch>#<numero>``),
-daily batch quotas (``bquota#<user>#<day>``) and each user's connections (``uconn#<user>``).
-``raspa-connections`` holds open WebSocket connections. Locks and tasks are written together
-in one transaction, which is what makes "one active task per OS" exact under concurrency.
+(``pk`` = ``stats#<hour>``), batches (``batch#<id>``), each batch number's counted
+outcome (``bdone#<batch>#<numero>``), daily batch quotas (``bquota#<user>#<day>``) and
+each user's connections (``uconn#<user>``). A task's WebSocket subscribers are kept on
+the task item. ``raspa-connections`` holds open WebSocket connections. Locks and tasks
+are written together in one transaction, which is what makes "one active task per OS"
+exact under concurrency.
 """
 
 from __future__ import annotations
@@ -39,10 +40,6 @@ def stats_key(hour: str) -> str:
     return f"stats#{hour}"
 
 
-def subscription_key(task_id: str) -> str:
-    return f"sub#{task_id}"
-
-
 def rate_key(user: str, slot: int) -> str:
     return f"rate#{user}#{slot}"
 
@@ -72,7 +69,6 @@ class Models:
     Task: type[Model]
     Lock: type[Model]
     Stats: type[Model]
-    Subscription: type[Model]
     Connection: type[Model]
     RateSlot: type[Model]
     Batch: type[Model]
@@ -139,6 +135,9 @@ def build_models(
         #: every join) that the finishing transaction checks, so no batch is missed.
         batches = UnicodeSetAttribute(null=True)
         batch_count = NumberAttribute(default=0)
+        #: The WebSocket connections following the task. On the task item itself, so every
+        #: update the worker makes returns them: notifying costs no extra read.
+        subscribers = UnicodeSetAttribute(null=True)
         expires_at = TTLAttribute()
 
     class Lock(Model):
@@ -159,17 +158,6 @@ def build_models(
         kind = UnicodeAttribute(default="stats")
         scrapes = NumberAttribute(default=0)
         seconds = NumberAttribute(default=0)
-        expires_at = TTLAttribute()
-
-    class Subscription(Model):
-        """The WebSocket connections to notify about one task (``pk`` = ``sub#<task>``)."""
-
-        class Meta:
-            table_name = tasks_table
-
-        pk = UnicodeAttribute(hash_key=True)
-        kind = UnicodeAttribute(default="subscription")
-        connections = UnicodeSetAttribute(null=True)
         expires_at = TTLAttribute()
 
     class Connection(Model):
@@ -276,7 +264,6 @@ def build_models(
         Task,
         Lock,
         Stats,
-        Subscription,
         Connection,
         RateSlot,
         Batch,

@@ -8,13 +8,14 @@ import json
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pynamodb.exceptions import PynamoDBException
+from pynamodb.exceptions import PynamoDBException, UpdateError
 
-from chalicelib.models import Models, subscription_key, user_connections_key
+from chalicelib.models import Models, user_connections_key
 from chalicelib.observability import count
+from chalicelib.tasks import ACTIVE
 
 __all__ = ["MAX_MESSAGE_BYTES", "Notifier", "Registry", "encode", "task_message"]
 
@@ -67,12 +68,10 @@ class Registry:
         models: Models,
         *,
         connection_ttl_seconds: int,
-        subscription_ttl_seconds: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.m = models
         self.connection_ttl = connection_ttl_seconds
-        self.subscription_ttl = subscription_ttl_seconds
         self.clock = clock
 
     def _expiry(self, seconds: int) -> datetime:
@@ -126,26 +125,48 @@ class Registry:
     def is_open(self, connection_id: str) -> bool:
         return self.owner(connection_id) is not None
 
-    def subscribe(self, task_id: str, connection_id: str) -> None:
-        sub = self.m.Subscription
-        sub(subscription_key(task_id)).update(
-            actions=[
-                sub.connections.add({connection_id}),
-                sub.kind.set("subscription"),
-                sub.expires_at.set(self._expiry(self.subscription_ttl)),
-            ]
-        )
+    def subscribe(self, task_id: str, connection_id: str) -> bool:
+        """Add a connection to the subscribers of an active task (kept on the task item).
+
+        False if the task has ended (or expired): the caller tells the connection itself.
+        The condition makes this exact: a connection added while the task is active is on
+        the item when the worker's finishing write lands, and the worker reads the
+        subscribers after that write; one refused here was never on it.
+        """
+        Task = self.m.Task
+        active = [status.value for status in ACTIVE]
+        try:
+            Task(task_id).update(
+                actions=[Task.subscribers.add({connection_id})],
+                condition=Task.pk.exists() & Task.status.is_in(*active),
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     def unsubscribe(self, task_id: str, connection_id: str) -> None:
-        sub = self.m.Subscription
-        sub(subscription_key(task_id)).update(actions=[sub.connections.delete({connection_id})])
+        Task = self.m.Task
+        try:
+            # Conditional: a task that expired is not recreated as a bare subscriber list.
+            Task(task_id).update(
+                actions=[Task.subscribers.delete({connection_id})], condition=Task.pk.exists()
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
 
     def subscribers(self, task_id: str) -> set[str]:
         try:
-            item = self.m.Subscription.get(subscription_key(task_id))
-        except self.m.Subscription.DoesNotExist:
+            # Strongly consistent: read after the finishing write, it must see every
+            # connection added before it.
+            item = self.m.Task.get(
+                task_id, attributes_to_get=["subscribers"], consistent_read=True
+            )
+        except self.m.Task.DoesNotExist:
             return set()
-        return set(item.connections or ())
+        return set(item.subscribers or ())
 
 
 class Notifier:
@@ -179,17 +200,21 @@ class Notifier:
         count("NotificationsSent")
         return True
 
-    def publish(self, task_id: str, message: dict[str, Any]) -> int:
-        """Send ``message`` to every subscriber of ``task_id``; returns how many got it."""
+    def publish(
+        self, task_id: str, message: dict[str, Any], connections: Iterable[str] | None = None
+    ) -> int:
+        """Send ``message`` to every subscriber of ``task_id`` (read from the task unless
+        the caller knows them: ``connections``); returns how many got it."""
         if self._client is None:
             return 0
-        try:
-            connections = self.registry.subscribers(task_id)
-        except PynamoDBException as exc:
-            logger.warning(
-                "reading subscribers failed", extra={"task_id": task_id, "error": str(exc)}
-            )
-            return 0
+        if connections is None:
+            try:
+                connections = self.registry.subscribers(task_id)
+            except PynamoDBException as exc:
+                logger.warning(
+                    "reading subscribers failed", extra={"task_id": task_id, "error": str(exc)}
+                )
+                return 0
         sent = 0
         for connection_id in sorted(connections):
             if self.send(connection_id, message):
@@ -218,10 +243,29 @@ class Notifier:
                     logger.warning("removing a stale connection failed", extra={"error": str(exc)})
         return sent
 
-    def task_event(self, task: Any, kind: str, **data: Any) -> None:
-        """The worker's hook: one task event to its subscribers. Never raises."""
+    def task_event(
+        self,
+        task: Any,
+        kind: str,
+        connections: Iterable[str] | None = None,
+        *,
+        recheck: bool = False,
+        **data: Any,
+    ) -> None:
+        """The worker's hook: one task event to its subscribers. Never raises.
+
+        ``connections``: the subscribers a write of the worker has just returned (else
+        they are read now); with ``recheck`` they get the message at once and the
+        subscribers are read afterwards for any that joined since.
+        """
+        message = task_message(task.pk, task.numero_os, kind, **data)
         try:
-            self.publish(task.pk, task_message(task.pk, task.numero_os, kind, **data))
+            self.publish(task.pk, message, connections)
+            if recheck and connections is not None and self._client is not None:
+                known = set(connections)
+                newcomers = self.registry.subscribers(task.pk) - known
+                if newcomers:
+                    self.publish(task.pk, message, newcomers)
         except Exception:
             logger.exception("notification failed", extra={"task_id": task.pk})
 

@@ -143,7 +143,8 @@ class Store:
         if not is_task_id(task_id):
             return None  # not a task id (nor a lock, counter or slot key): no such task
         try:
-            task = self.m.Task.get(task_id)
+            # Strongly consistent: a task just created or finished reads as it is now.
+            task = self.m.Task.get(task_id, consistent_read=True)
         except self.m.Task.DoesNotExist:
             return None
         except PynamoDBException as exc:
@@ -457,10 +458,13 @@ class Store:
             raise StorageError(f"starting task failed: {exc.msg}") from exc
         return task
 
-    def record_progress(self, task_id: str, step: str, percent: int) -> None:
+    def record_progress(self, task_id: str, step: str, percent: int) -> Any | None:
+        """Record a step; returns the task as written (with its current subscribers), or
+        None if it had finished meanwhile."""
         Task = self.m.Task
+        task = Task(task_id)
         try:
-            Task(task_id).update(
+            task.update(
                 actions=[
                     Task.status.set(TaskStatus.PROGRESS.value),
                     Task.progress.set(percent),
@@ -471,8 +475,9 @@ class Store:
             )
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
-                return  # finished meanwhile (a duplicate delivery): progress no longer matters
+                return None  # finished meanwhile (a duplicate delivery): progress is moot
             raise StorageError(f"recording progress failed: {exc.msg}") from exc
+        return task
 
     def mark_retry(self, task: Any, *, message: str, reason: str, delay_seconds: int) -> None:
         Task = self.m.Task

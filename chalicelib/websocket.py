@@ -48,13 +48,25 @@ class WebSocketService:
     def follow(self, task_id: str, connection_id: str, user: str) -> None:
         """Subscribe the caller's own connection named in ``X-Connection-Id``, if open."""
         if len(connection_id) <= 128 and self.registry.owner(connection_id) == user:
-            self.registry.subscribe(task_id, connection_id)
+            if not self.registry.subscribe(task_id, connection_id):
+                self._send_state(connection_id, task_id, user)  # it ended already
 
     def subscribe(self, connection_id: str, task_id: str, user: str | None) -> None:
-        """Subscribe, then send the task's current state (it may have finished already).
+        """Send the task's current state, then subscribe while it is active.
 
         Only a user who asked for the task may follow it; others hear "task_not_found".
+        The state goes out first so it never arrives after the worker's final event; a
+        task that ends before the subscription lands is announced here instead (exactly
+        once: ``Registry.subscribe`` refuses a connection once the task has ended).
         """
+        status = self._send_state(connection_id, task_id, user)
+        if status is None or status["status"] in ("SUCCESS", "FAILURE"):
+            return
+        if not self.registry.subscribe(task_id, connection_id):
+            self._send_state(connection_id, task_id, user)
+
+    def _send_state(self, connection_id: str, task_id: str, user: str | None) -> Any:
+        """Send the task's state (or "task_not_found") to the connection; returns it."""
         try:
             status = self.lookup.status(task_id, user)
         except TaskNotFoundError:
@@ -67,10 +79,9 @@ class WebSocketService:
                     "message": "no such task",
                 },
             )
-            return
-        if status["status"] not in ("SUCCESS", "FAILURE"):
-            self.registry.subscribe(task_id, connection_id)
+            return None
         self.notifier.send(connection_id, snapshot(status))
+        return status
 
 
 def parse_request(body: str) -> tuple[dict[str, Any], str | None]:

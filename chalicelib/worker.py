@@ -25,6 +25,13 @@ class RedeliverError(Exception):
     """
 
 
+def _subscribers(item: Any, known: set[str]) -> set[str]:
+    """The subscribers on a task item a write returned; ``known`` if there is none."""
+    if item is None or not hasattr(item, "subscribers"):
+        return known
+    return set(item.subscribers or ())
+
+
 class ScrapeWorker:
     """Runs one scrape attempt per message and records every transition."""
 
@@ -103,11 +110,16 @@ class ScrapeWorker:
             extra={"task_id": task.pk, "numero_os": task.numero_os, "attempt": attempt},
         )
         started = self.clock()
+        # Every write of the task returns it whole, subscribers included: progress events
+        # go to the connections the last write saw, without reading them again.
+        connections = _subscribers(task, set())
 
         def on_progress(step: str, percent: int | None = None) -> None:
+            nonlocal connections
             value = progress_for(step, percent)
-            self.store.record_progress(task.pk, step, value)
-            self.notify(task, "progress", step=step, progress=value)
+            written = self.store.record_progress(task.pk, step, value)
+            connections = _subscribers(written, connections)
+            self.notify(task, "progress", step=step, progress=value, connections=connections)
 
         try:
             try:
@@ -125,7 +137,9 @@ class ScrapeWorker:
         if self.store.finish_success(task, record, duration):
             count("ScrapeSucceeded")
             timing("ScrapeDuration", duration)
-            self.notify(task, "success", result=record)
+            # The result goes first to the connections the last write saw, then to any
+            # that subscribed since (read once more, after the finish).
+            self.notify(task, "success", result=record, connections=connections, recheck=True)
             self.on_finished(task)
         logger.info(
             "scrape succeeded",

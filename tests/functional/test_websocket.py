@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 import app as raspa_app
 from chalicelib.notify import MAX_MESSAGE_BYTES
 from local.event_source import LambdaContext
+from tests.support.calls import dynamodb_calls
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 RECORD = {"situacao": "Aberta", "cliente": "Ana", "historico": []}
@@ -171,3 +173,124 @@ def test_a_failing_notification_never_fails_the_scrape(client, api_gw, driver, s
     assert driver.deliver_once() == "ok"
     status = json.loads(client.http.get(f"/scraping-status/{task_id}").body)
     assert status["status"] == "SUCCESS"
+
+
+def test_a_scrape_notifies_every_step_without_reading_its_subscribers_each_time(
+    client, api_gw, driver, scripted
+):
+    # Given a task with one subscriber
+    scripted(RECORD)
+    connect("c1")
+    task_id = enqueue(client)
+    send("c1", {"action": "subscribe", "task_id": task_id})
+    calls = dynamodb_calls(raspa_app.get_models())
+    # When the worker scrapes it (steps detail, history, save, then the result)
+    driver.deliver_once()
+    # Then every step was written once and the subscribers came back with those writes:
+    # one read only, after the finish, for anyone who subscribed meanwhile
+    assert calls == Counter({"UpdateItem": 4, "TransactWriteItems": 1, "GetItem": 1})
+    assert [m.get("step") or m["status"] for m in api_gw.sent["c1"][1:]] == [
+        "detail",
+        "history",
+        "save",
+        "success",
+    ]
+
+
+def test_a_connection_subscribing_mid_scrape_gets_the_steps_after_it_and_the_result(
+    client, api_gw, driver, scripted, monkeypatch
+):
+    scripted(RECORD)
+    connect("early")
+    connect("mid")
+    connect("late")
+    task_id = enqueue(client)
+    send("early", {"action": "subscribe", "task_id": task_id})
+    store = raspa_app.get_store()
+    original = store.record_progress
+
+    def record_progress(task: str, step: str, percent: int) -> Any:
+        written = original(task, step, percent)
+        if step == "detail":  # after the detail step's write: sees history, save, result
+            send("mid", {"action": "subscribe", "task_id": task_id})
+        if step == "save":  # after the last write before the finish: sees the result
+            send("late", {"action": "subscribe", "task_id": task_id})
+        return written
+
+    monkeypatch.setattr(store, "record_progress", record_progress)
+    driver.deliver_once()
+    statuses = {c: [m.get("step") or m["status"] for m in api_gw.sent[c][1:]] for c in api_gw.sent}
+    assert statuses["early"] == ["detail", "history", "save", "success"]
+    assert statuses["mid"] == ["history", "save", "success"]
+    assert statuses["late"] == ["success"]
+    assert all(api_gw.sent[c][-1]["result"]["cliente"] == "Ana" for c in statuses)
+
+
+def test_subscribing_to_a_task_that_expired_creates_nothing(client, api_gw):
+    registry = raspa_app.get_notifier().registry
+    missing = "0123456789abcdef0123456789abcdef"
+    registry.subscribe(missing, "c1")
+    assert registry.subscribers(missing) == set()
+    assert raspa_app.get_store().get_task(missing) is None
+
+
+def test_a_task_ending_between_the_subscribe_read_and_write_is_announced_exactly_once(
+    client, api_gw, driver, scripted, monkeypatch
+):
+    # Given a queued task and a connection subscribing to it
+    scripted(RECORD)
+    connect("c1")
+    task_id = enqueue(client)
+    service = raspa_app.get_websocket()
+    real_status = service.lookup.status
+    finished: list[str] = []
+
+    def status_then_the_scrape_ends(task: str, user: str | None) -> dict:
+        seen = real_status(task, user)
+        if not finished:  # the one scrape runs right after the handler's first read
+            finished.append(driver.deliver_once())
+        return seen
+
+    monkeypatch.setattr(service.lookup, "status", status_then_the_scrape_ends)
+    # When the subscribe message is handled while the task ends
+    send("c1", {"action": "subscribe", "task_id": task_id})
+    # Then the connection hears the queued state, then the result, once
+    assert finished == ["ok"]
+    statuses = [m["status"] for m in api_gw.sent["c1"]]
+    assert statuses[0] == "progress" and statuses[-1] == "success"
+    assert statuses.count("success") == 1
+    assert raspa_app.get_notifier().registry.subscribers(task_id) == set()
+
+
+def test_a_finished_task_takes_no_new_subscribers(client, api_gw, driver, scripted):
+    # Given a task that has ended
+    scripted(RECORD)
+    task_id = enqueue(client)
+    driver.deliver_once()
+    registry = raspa_app.get_notifier().registry
+    # When a connection tries to subscribe to it directly
+    added = registry.subscribe(task_id, "late")
+    # Then it is refused (the caller announces the result itself) and nothing is stored
+    assert added is False
+    assert registry.subscribers(task_id) == set()
+
+
+def test_a_task_ending_before_the_lookup_follows_it_is_announced_to_the_connection(
+    client, api_gw, driver, scripted, monkeypatch, auth_headers
+):
+    # Given a connection, and a scrape so fast it ends before the lookup subscribes it
+    scripted(RECORD)
+    connect("c1")
+    registry = raspa_app.get_notifier().registry
+    real_subscribe = registry.subscribe
+
+    def scrape_first(task: str, connection_id: str) -> bool:
+        driver.deliver_once()
+        return real_subscribe(task, connection_id)
+
+    monkeypatch.setattr(registry, "subscribe", scrape_first)
+    # When the lookup names the connection in X-Connection-Id
+    task_id = enqueue(client, headers={**auth_headers, "X-Connection-Id": "c1"})
+    # Then the connection still gets the result, once
+    results = [m for m in api_gw.sent["c1"] if m.get("task_id") == task_id]
+    assert [m["status"] for m in results] == ["success"]

@@ -721,3 +721,21 @@ def test_given_the_demo_rule_when_validating_then_numbers_are_stripped_or_refuse
     assert validate(" 12 ") == "12"
     with pytest.raises(ValueError, match=r"\^\[0-9\]\{1,12\}\$"):
         validate("1234567890123")
+
+
+@pytest.mark.parametrize("delimiter", ["", ";"], ids=["one-per-line", "csv"])
+def test_given_a_line_longer_than_the_csv_field_limit_then_it_is_reported_invalid_with_its_number(
+    delimiter: str,
+) -> None:
+    # Given a file whose second data line holds 131,073 digits (over csv's field limit)
+    header = f"numero_os{delimiter}obs\n" if delimiter else ""
+    tail = f"{delimiter}x" if delimiter else ""
+    raw = f"{header}123456{tail}\n{'9' * 131_073}{tail}\n654321{tail}\n".encode()
+    offset = 1 if delimiter else 0
+    # When it is parsed
+    parsed = parse_batch(raw, validate)
+    # Then the long line is an invalid line with its number; the others are read
+    assert [n for n, _ in parsed.numbers] == ["123456", "654321"]
+    assert [bad.line for bad in parsed.invalid] == [2 + offset]
+    assert "at most 64 characters" in parsed.invalid[0].reason
+    assert len(parsed.invalid[0].value) <= 80

@@ -1,0 +1,188 @@
+"""Batch ingest of a 100,000-line file: wall time and AWS calls against their minimum.
+
+Runs in its own process (``python -m bench.ingest N``) on moto's in-process backend
+(``mock_aws``): the calls are what matter, and an HTTP emulator would measure itself.
+Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = ["IngestFigures", "finish_ingest", "measure_ingest", "start_ingest"]
+
+
+class IngestFigures(dict):
+    """lines, seconds, invocations, calls (by operation), sends/reads/writes and minima."""
+
+    @property
+    def sends(self) -> int:
+        return self["calls"].get("sqs.SendMessageBatch", 0) + self["calls"].get(
+            "sqs.SendMessage", 0
+        )
+
+    @property
+    def reads(self) -> int:
+        calls = self["calls"]
+        return sum(
+            n for op, n in calls.items() if op.split(".")[1] in READS and op.startswith("dynamodb")
+        )
+
+    @property
+    def writes(self) -> int:
+        calls = self["calls"]
+        return sum(
+            n for op, n in calls.items() if op.split(".")[1] in WRITES and op.startswith("dynamodb")
+        )
+
+    @property
+    def min_sends(self) -> int:
+        """One SendMessageBatch per ten new numbers."""
+        return math.ceil(self["queued"] / 10)
+
+    @property
+    def min_reads(self) -> int:
+        """One BatchGetItem (of the cache) per hundred distinct numbers."""
+        return math.ceil(self["distinct"] / 100)
+
+
+READS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
+WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+
+
+def start_ingest(lines: int, distinct: int, cached: int) -> subprocess.Popen[str]:
+    """Start ``python -m bench.ingest`` (its own process and in-process moto)."""
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RASPA_"))}
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench.ingest", str(lines), str(distinct), str(cached)],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def finish_ingest(process: subprocess.Popen[str]) -> IngestFigures:
+    """Wait for a started ingest and parse its answer."""
+    out, _ = process.communicate(timeout=600)
+    if process.returncode:
+        raise RuntimeError(f"the batch ingest benchmark failed ({process.returncode})")
+    return IngestFigures(json.loads(out.strip().splitlines()[-1]))
+
+
+def measure_ingest(lines: int, distinct: int, cached: int) -> IngestFigures:
+    """Run ``python -m bench.ingest`` and parse its answer."""
+    return finish_ingest(start_ingest(lines, distinct, cached))
+
+
+def _run(lines: int, distinct: int, cached: int) -> dict[str, Any]:
+    """``lines`` lines cycling through ``distinct`` numbers, the first ``cached`` of which
+    are in the cache already."""
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            "RASPA_BATCH_MAX_LINES": str(max(lines, 100_000)),
+        }
+    )
+    from local.moto_fixes import install as install_moto_fixes
+
+    install_moto_fixes()
+    from bench.counting import install
+
+    counter = install()
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        import app as raspa_app
+        from chalicelib.config import Settings
+        from local.event_source import LambdaContext
+        from local.resources import create_all
+
+        settings = Settings.from_env()
+        urls = create_all(settings)
+        raspa_app.reset_wiring()
+        s3 = counter.ignore(boto3.client("s3"))
+        sqs = counter.ignore(boto3.client("sqs"))
+        numbers = [str(100_000 + i) for i in range(distinct)]
+        OsRecord = raspa_app.get_models().OsRecord
+        now = time.time()
+        with OsRecord.batch_write() as writer:
+            for numero in numbers[:cached]:
+                writer.save(
+                    OsRecord(
+                        numero,
+                        outcome="ok",
+                        data={"numero": numero},
+                        scraped_at=now,
+                        expires_at=datetime.fromtimestamp(now + 86_400, tz=UTC),
+                    )
+                )
+        rows = [numbers[i % distinct] for i in range(lines)]
+        body = ("numero_os\n" + "\n".join(rows) + "\n").encode()
+        batch_id = "b" * 32
+        s3.put_object(Bucket=settings.batch_bucket, Key=f"batches/ana/{batch_id}.csv", Body=body)
+        url = urls[settings.ingest_queue_name]
+        invocations = 0
+        calls: Counter[str] = Counter()
+        started = time.perf_counter()
+        while True:
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1).get("Messages", [])
+            if not messages:
+                break
+            event = {
+                "Records": [
+                    {
+                        "messageId": m["MessageId"],
+                        "receiptHandle": m["ReceiptHandle"],
+                        "body": m["Body"],
+                        "attributes": {"ApproximateReceiveCount": "1"},
+                        "messageAttributes": {},
+                        "eventSource": "aws:sqs",
+                        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ingest",
+                        "awsRegion": "us-east-1",
+                    }
+                    for m in messages
+                ]
+            }
+            with counter.record() as one:
+                raspa_app.batch_ingest(
+                    event, LambdaContext("batch_ingest", settings.ingest_timeout_seconds)
+                )
+            calls.update(one)
+            invocations += 1
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=messages[0]["ReceiptHandle"])
+        seconds = time.perf_counter() - started
+        batch = raspa_app.get_batches().batches.get(batch_id)
+        queued = int(batch.queued)
+    return {
+        "lines": lines,
+        "distinct": distinct,
+        "cached": cached,
+        "queued": queued,
+        "seconds": seconds,
+        "invocations": invocations,
+        "calls": dict(calls),
+    }
+
+
+if __name__ == "__main__":
+    import contextlib
+
+    with contextlib.redirect_stdout(sys.stderr):
+        result = _run(*(int(a) for a in sys.argv[1:4]))
+    print(json.dumps(result))

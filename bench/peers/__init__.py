@@ -1,0 +1,1 @@
+"""The designs raspa is measured against, implemented as their authors wrote them."""
