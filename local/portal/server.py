@@ -14,7 +14,10 @@ Control endpoints (JSON, no session, never faulted nor counted):
   ``hang_ms``), ``session_ttl_requests``, ``layout`` ("default" | "drifted"), ``seed``.
   ``GET /_faults`` returns it.
 * ``GET /_stats``: ``requests``, ``logins``, ``by_kind`` (login/detail/history/other),
-  ``by_status``, ``concurrent``, ``peak_concurrent`` (sleeps included).
+  ``by_status``, ``concurrent``, ``peak_concurrent`` (every request being handled, sleeps
+  included), ``open``, ``peak_open`` (requests whose client still waits: one that hung up
+  during a latency or hang sleep, a client's timeout, stops counting then, though the
+  portal keeps sleeping) and ``abandoned`` (requests whose client hung up during a sleep).
 * ``POST /_reset`` clears faults, statistics, sessions and CSRF tokens.
 """
 
@@ -24,6 +27,8 @@ import contextlib
 import json
 import random
 import secrets
+import select
+import socket
 import threading
 import time
 from collections import Counter
@@ -40,6 +45,8 @@ __all__ = ["Faults", "PortalServer"]
 
 ENCODING = "iso-8859-1"
 COOKIE = "PORTALSESSID"
+#: How often a sleeping request looks whether its client hung up.
+_SLICE_SECONDS = 0.05
 
 
 @dataclass
@@ -108,6 +115,9 @@ class _State:
             self.by_status: Counter[str] = Counter()
             self.concurrent = 0
             self.peak = 0
+            self.open = 0
+            self.peak_open = 0
+            self.abandoned = 0
 
     def set_faults(self, faults: Faults) -> None:
         with self.lock:
@@ -125,6 +135,9 @@ class _State:
                 "by_status": dict(self.by_status),
                 "concurrent": self.concurrent,
                 "peak_concurrent": self.peak,
+                "open": self.open,
+                "peak_open": self.peak_open,
+                "abandoned": self.abandoned,
             }
 
 
@@ -134,6 +147,8 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body leave in one write; with Nagle on, keep-alive clients wait 40 ms each.
     wbufsize = -1
     disable_nagle_algorithm = True
+    #: Whether the client of the request being handled still waits for its answer.
+    _waiting = False
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -158,8 +173,11 @@ class _Handler(BaseHTTPRequestHandler):
             state.by_kind[kind] += 1
             state.concurrent += 1
             state.peak = max(state.peak, state.concurrent)
+            state.open += 1
+            state.peak_open = max(state.peak_open, state.open)
             faults = state.faults
             roll = state.rng.random()
+        self._waiting = True  # the client waits for this answer
         status = 0  # stays 0 if the handler fails before answering
         try:
             status = self._portal(method, url.path, url.query, body, faults, roll)
@@ -167,6 +185,8 @@ class _Handler(BaseHTTPRequestHandler):
             with state.lock:
                 state.concurrent -= 1
                 state.by_status[str(status)] += 1
+                if self._waiting:
+                    state.open -= 1
 
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
@@ -176,11 +196,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _portal(
         self, method: str, path: str, query: str, body: bytes, faults: Faults, roll: float
     ) -> int:
-        state = self.server.state
         if faults.latency_ms:
-            state.stopping.wait(faults.latency_ms / 1000)
+            self._sleep(faults.latency_ms / 1000)
         if roll < faults.hang_rate:
-            state.stopping.wait(faults.hang_ms / 1000)
+            self._sleep(faults.hang_ms / 1000)
             return self._html(200, templates.home_page())
         roll -= faults.hang_rate
         if roll < faults.error_rate:
@@ -201,6 +220,30 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith("/os/") and method == "GET":
             return self._detail(unquote(path[len("/os/") :]), query, faults.layout)
         return self._html(404, "<h1>Página não encontrada</h1>")
+
+    def _sleep(self, seconds: float) -> None:
+        """Sleep like a slow portal: to the end even if the client hangs up (it then stops
+        counting as open), or until the portal stops."""
+        state = self.server.state
+        deadline = time.monotonic() + seconds
+        while not state.stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            state.stopping.wait(min(left, _SLICE_SECONDS))
+            if self._waiting and self._client_gone():
+                with state.lock:
+                    self._waiting = False
+                    state.open -= 1
+                    state.abandoned += 1
+
+    def _client_gone(self) -> bool:
+        """Whether the client closed its end (end of stream where no request is due)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
 
     def _session(self, faults: Faults) -> str | None:
         cookie = SimpleCookie(self.headers.get("Cookie") or "")
