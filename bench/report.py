@@ -62,11 +62,12 @@ def cost_model(r: Results, scrape_seconds: float) -> CostModel:
     """Per lookup, from the measured calls and durations (see the cost section)."""
     c = r.calls
     events = c.events()
-    hit = Operation(lambda_seconds=r.hit.app_p50, invocations=1, rest_requests=1, rru=0.5, log_kb=1)
-    # Enqueue: GetItem 0.5 + slots BatchGetItem 10 × 0.5 + position queries 2 × 0.5 RRU;
-    # the transaction: 4 items (cache check, lock, task, slot) × 2 WRU.
+    # A hit: one BatchGetItem of the cache entry and the caller's rate log (0.5 RRU each).
+    hit = Operation(lambda_seconds=r.hit.app_p50, invocations=1, rest_requests=1, rru=1.0, log_kb=1)
+    # Enqueue: that read + one position query (0.5 RRU); the transaction: 4 items (cache
+    # check, lock, task, rate log) × 2 WRU.
     miss_api = Operation(
-        lambda_seconds=c.enqueue_seconds, invocations=1, rest_requests=1, rru=6.5, wru=8,
+        lambda_seconds=c.enqueue_seconds, invocations=1, rest_requests=1, rru=1.5, wru=8,
         sqs_requests=1, log_kb=1,
     )  # fmt: skip
     # Scrape: start + one update per page + "save" (1 WRU each, the task item < 1 KB), the
@@ -393,20 +394,17 @@ in `bench/peers/celery_redis/` and run against the same demo portal in the same 
 
 ## Targets argued
 
-**Enqueue: {v["enq"]} calls (VIP {v["enq_vip"]}) against ≤ 4.** A new scrape needs: the cache
-read (the hit path's one read, done first because hits are the common case), the user's
-rate-limit slots (one BatchGetItem: the exact rolling-window limit needs to know which
-slot is free), the transaction (lock + task + cache check + slot, which makes "one task per
-OS" and the limit exact under concurrency), the SendMessage, and the queue position the
-API contract returns: one COUNT query per lane the task waits behind (its own; a
-standard task also waits behind every VIP task, a second partition of the index). Four
-calls would mean dropping the slot read (and with it the exact limit, a tested guarantee
-of the seed's `RATE_LIMIT: 10/hour`) or the position (part of the response contract).
-What they cost: the two reads and the count queries are {6.5:.1f} read units, $
-{6.5 * 0.125:.2f} per million enqueues, against $3.50 for API Gateway alone; the enqueue
-took {c.enqueue_seconds * 1000:.0f} ms here against {r.hit.app_p50 * 1000:.0f} ms for a hit,
-on an emulator slower per call than DynamoDB. A join costs {v["join"]}: it is discovered by
-the transaction's cancellation (the lock's holder is returned with it).
+**Enqueue: {v["enq"]} calls (VIP {v["enq_vip"]}; join {v["join"]}), target ≤ 4.** One BatchGetItem
+reads the cache entry and the caller's rate log together (so a hit is still one read,
+and a miss has what its transaction needs); one transaction writes the lock, the task,
+the new rate log (on condition that it is the version read: the rolling-window limit
+stays exact under concurrency) and checks the cache is still cold; one SendMessage; one
+COUNT query for the position, because the queue index keeps the VIP and standard lanes
+in one partition with a sort key of lane rank, then enqueue time. A join is found by the
+transaction's cancellation (the lock's holder comes back with it) and made with one
+update. The reads are 1.5 read units, ${1.5 * 0.125:.2f} per million enqueues; the
+enqueue took {c.enqueue_seconds * 1000:.0f} ms here against {r.hit.app_p50 * 1000:.0f} ms
+for a hit, on an emulator slower per call than DynamoDB.
 
 **Worker: {v["worker_fixed"]} calls + {v["per_conn"]:.0f} per connection.** The fixed part is met
 for OS of up to two pages ({v["by_pages_text"]}):
@@ -481,8 +479,9 @@ same parsing), so only the orchestration differs.
 
 A model from the measured calls and durations: per lookup, a hit is one API Gateway REST
 request, one API invocation of the measured hit duration ({r.hit.app_p50 * 1000:.0f} ms here)
-at 512 MB, one GetItem (0.5 read unit) and ~1 KB of logs; a miss adds the enqueue
-({c.enqueue_seconds * 1000:.0f} ms; 6.5 read units and a 4-item transaction, 8 write units;
+at 512 MB, one BatchGetItem (cache entry and rate log, 1 read unit) and ~1 KB of logs; a
+miss adds the enqueue ({c.enqueue_seconds * 1000:.0f} ms; 1.5 read units and a 4-item
+transaction, 8 write units;
 one SendMessage) and one scrape: the worker at 512 MB for the measured single-scrape
 time, {c.pages + 2} progress writes and a 16-unit finishing transaction, SQS receive and
 delete, one WebSocket message per event to one subscriber, ~2 KB of logs. The API
@@ -524,4 +523,11 @@ raspa's bill depends on the cache-hit ratio as above; the peer's is the same fix
   numbers per transaction instead of one PutItem per lock and a BatchWriteItem per 25
   tasks; a number whose OS is taken gets no task at all (its holder comes back in the
   cancellation reason) instead of a task written and deleted.
+* **Enqueue** (`chalicelib/lookup.py`, `store.py`, `ratelimit.py`, `queueorder.py`): the
+  cache entry and the caller's rate log are read in one BatchGetItem (the rate limit was
+  ten slot items read apart from the cache); the limit is a rolling log of start times
+  in one item, written in the task's transaction on condition of its version; the queue
+  index sorts VIP before standard tasks in one partition, so the position is one COUNT
+  query instead of two. A new scrape went from 6 calls (VIP 5) to {v["enq"]} (VIP
+  {v["enq_vip"]}), a join from 6 to {v["join"]}.
 """

@@ -19,7 +19,8 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.batches import BatchOutcome, BatchStatus, task_id_for
 from chalicelib.errors import StorageError
 from chalicelib.models import Models, batch_key, lock_key, mark_key, quota_key
-from chalicelib.store import MAX_ROUNDS, QUEUE_BATCH, _at, _conflict, _failed, _pause
+from chalicelib.queueorder import QUEUE_BATCH, place
+from chalicelib.store import MAX_ROUNDS, _at, _conflict, _failed, _pause
 from chalicelib.tasks import TERMINAL, TaskStatus
 
 __all__ = ["BatchStore", "Created", "QuotaExceeded"]
@@ -460,6 +461,8 @@ class BatchStore:
             updated_at=now,
             queue=QUEUE_BATCH,
             queued_at=now,
+            queue_group=place(QUEUE_BATCH, now)[0],
+            queue_order=place(QUEUE_BATCH, now)[1],
             batches={batch_id},
             batch_count=1,
             expires_at=_ts(now + self.retention),

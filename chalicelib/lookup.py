@@ -11,8 +11,8 @@ from chalicelib.auth import Identity
 from chalicelib.errors import QueueError, RateLimitedError, TaskNotFoundError
 from chalicelib.estimate import estimate_seconds
 from chalicelib.observability import correlate, count
+from chalicelib.queueorder import QUEUE_STANDARD, QUEUE_VIP
 from chalicelib.ratelimit import RatePolicy
-from chalicelib.store import QUEUE_STANDARD, QUEUE_VIP
 from chalicelib.tasks import TaskStatus
 
 __all__ = ["LookupResult", "LookupService"]
@@ -114,16 +114,21 @@ class LookupService:
         """
         numero = self.profile.validate_number(raw_numero)
         count("Lookups")
-        if not refresh:
-            cached = self.store.fresh_record(numero)
-            if cached is not None:
-                return self._cached(cached)
         user = identity.user if identity else None
         lane = QUEUE_VIP if identity and identity.vip else QUEUE_STANDARD
         rate = self.limits.policy_for(identity) if self.limits and identity else None
+        # One read: the cache and, for a miss, the caller's rate log its transaction needs.
+        cached, rate_log = self.store.read_for_lookup(numero, rate.user if rate else None)
+        if cached is not None and not refresh:
+            return self._cached(cached)
         try:
             outcome = self.store.create_or_join(
-                numero, requested_by=user, respect_cache=not refresh, lane=lane, rate=rate
+                numero,
+                requested_by=user,
+                respect_cache=not refresh,
+                lane=lane,
+                rate=rate,
+                rate_log=rate_log,
             )
         except RateLimitedError:
             count("RateLimited")

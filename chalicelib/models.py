@@ -29,7 +29,7 @@ from pynamodb.models import Model
 
 __all__ = ["Models", "build_models", "lock_key", "stats_key"]
 
-QUEUE_INDEX = "queue-index"
+QUEUE_INDEX = "queue-order-index"
 
 
 def lock_key(numero_os: str) -> str:
@@ -40,8 +40,8 @@ def stats_key(hour: str) -> str:
     return f"stats#{hour}"
 
 
-def rate_key(user: str, slot: int) -> str:
-    return f"rate#{user}#{slot}"
+def rate_key(user: str) -> str:
+    return f"rate#{user}"
 
 
 def batch_key(batch_id: str) -> str:
@@ -70,7 +70,7 @@ class Models:
     Lock: type[Model]
     Stats: type[Model]
     Connection: type[Model]
-    RateSlot: type[Model]
+    RateLog: type[Model]
     Batch: type[Model]
     BatchMark: type[Model]
     BatchQuota: type[Model]
@@ -97,14 +97,15 @@ def build_models(
         expires_at = TTLAttribute()
 
     class QueueIndex(GlobalSecondaryIndex):
-        """Sparse index of waiting tasks, ordered by enqueue time (for queue positions)."""
+        """Sparse index of waiting tasks in the order they will start (``queue_order``:
+        lane rank, then enqueue time), so one count gives a queue position."""
 
         class Meta:
             index_name = QUEUE_INDEX
             projection = AllProjection()
 
-        queue = UnicodeAttribute(hash_key=True)
-        queued_at = NumberAttribute(range_key=True)
+        queue_group = UnicodeAttribute(hash_key=True)
+        queue_order = NumberAttribute(range_key=True)
 
     class Task(Model):
         class Meta:
@@ -127,9 +128,12 @@ def build_models(
         updated_at = NumberAttribute()
         started_at = NumberAttribute(null=True)
         finished_at = NumberAttribute(null=True)
-        #: Set only while the task waits in the queue (sparse GSI key).
+        #: Set only while the task waits in the queue: its lane, since when, and its
+        #: place in the sparse queue index (``chalicelib.queueorder``).
         queue = UnicodeAttribute(null=True)
         queued_at = NumberAttribute(null=True)
+        queue_group = UnicodeAttribute(null=True)
+        queue_order = NumberAttribute(null=True)
         queue_index = QueueIndex()
         #: Batches waiting for this task's outcome, and a version of that set (bumped on
         #: every join) that the finishing transaction checks, so no batch is missed.
@@ -171,15 +175,17 @@ def build_models(
         connected_at = NumberAttribute()
         expires_at = TTLAttribute()
 
-    class RateSlot(Model):
-        """One of a user's rate-limit slots (``pk`` = ``rate#<user>#<n>``): when last taken."""
+    class RateLog(Model):
+        """A user's recent scrape starts (``pk`` = ``rate#<user>``), for the rolling
+        window; ``version`` makes each write conditional on the state it was read in."""
 
         class Meta:
             table_name = tasks_table
 
         pk = UnicodeAttribute(hash_key=True)
         kind = UnicodeAttribute(default="rate")
-        used_at = NumberAttribute()
+        starts = ListAttribute(of=NumberAttribute, null=True)
+        version = NumberAttribute(default=0)
         expires_at = TTLAttribute()
 
     class Batch(Model):
@@ -265,7 +271,7 @@ def build_models(
         Lock,
         Stats,
         Connection,
-        RateSlot,
+        RateLog,
         Batch,
         BatchMark,
         BatchQuota,

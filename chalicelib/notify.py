@@ -161,9 +161,7 @@ class Registry:
         try:
             # Strongly consistent: read after the finishing write, it must see every
             # connection added before it.
-            item = self.m.Task.get(
-                task_id, attributes_to_get=["subscribers"], consistent_read=True
-            )
+            item = self.m.Task.get(task_id, attributes_to_get=["subscribers"], consistent_read=True)
         except self.m.Task.DoesNotExist:
             return set()
         return set(item.subscribers or ())

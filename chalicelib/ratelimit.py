@@ -1,20 +1,18 @@
-"""Per-user rolling-window limit on new scrapes, as slots: pure logic, no I/O.
+"""Per-user rolling-window limit on new scrapes: pure logic, no I/O.
 
-A user with a limit of N per window owns N slots; starting a scrape takes a slot whose
-last use is older than the window. The store writes the slot with a condition (free
-when written) in the same transaction that creates the task, so the limit is exact
-under any concurrency: N slots can only be taken N times per window, and joins or cache
-hits, which create no task, take none.
+A user's recent scrape starts are one list; a new scrape is admitted while fewer than
+the limit fall inside the window. The store writes the new list in the same transaction
+that creates the task, on condition that the list is the version it read, so the limit
+is exact under any concurrency; joins and cache hits, which create no task, add nothing.
 """
 
 from __future__ import annotations
 
 import math
-import random
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Sequence
 
-__all__ = ["RatePolicy", "SlotChoice", "choose_slot"]
+__all__ = ["Admission", "RatePolicy", "admit"]
 
 
 @dataclass(frozen=True)
@@ -25,23 +23,17 @@ class RatePolicy:
 
 
 @dataclass(frozen=True)
-class SlotChoice:
-    """A free slot to take, or none and how long until one frees."""
+class Admission:
+    """The starts to write if admitted (``starts``), or None and how long until one frees."""
 
-    slot: int | None
+    starts: tuple[float, ...] | None
     retry_after: int = 0
 
 
-def choose_slot(
-    used_at: Mapping[int, float], policy: RatePolicy, now: float, rng: random.Random | None = None
-) -> SlotChoice:
-    """Pick a free slot at random (fewer collisions under concurrency), or say when one frees."""
-    free = [
-        i
-        for i in range(policy.limit)
-        if used_at.get(i, float("-inf")) <= now - policy.window_seconds
-    ]
-    if free:
-        return SlotChoice((rng or random).choice(free))
-    oldest = min(used_at.get(i, now) for i in range(policy.limit))
-    return SlotChoice(None, max(1, math.ceil(oldest + policy.window_seconds - now)))
+def admit(starts: Sequence[float], policy: RatePolicy, now: float) -> Admission:
+    """Admit one more start at ``now``: the window's starts plus it, or when to retry."""
+    recent = sorted(t for t in starts if t > now - policy.window_seconds)
+    if len(recent) < policy.limit:
+        return Admission((*recent, now))
+    frees_at = recent[len(recent) - policy.limit] + policy.window_seconds
+    return Admission(None, max(1, math.ceil(frees_at - now)))

@@ -14,25 +14,44 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Callable
 
+from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.batches import BatchOutcome
 from chalicelib.errors import RateLimitedError, StorageError
 from chalicelib.models import Models, batch_key, lock_key, mark_key, rate_key, stats_key
-from chalicelib.ratelimit import RatePolicy, choose_slot
+from chalicelib.queueorder import (
+    GROUP_INTERACTIVE,
+    LANE_ORDER,
+    QUEUE_STANDARD,
+    band,
+    place,
+)
+from chalicelib.ratelimit import RatePolicy, admit
 from chalicelib.tasks import ACTIVE, TERMINAL, TaskStatus, is_task_id, sources_of
 
-__all__ = ["CreateOutcome", "Reopen", "ReopenOutcome", "Store"]
+__all__ = ["CreateOutcome", "RateState", "Reopen", "ReopenOutcome", "Store"]
 
-QUEUE_STANDARD = "standard"
-QUEUE_VIP = "vip"
-QUEUE_BATCH = "batch"
-#: Lanes by precedence: a task waiting in a later lane moves up when someone in an
-#: earlier lane asks for it.
-LANE_ORDER = (QUEUE_VIP, QUEUE_STANDARD, QUEUE_BATCH)
-#: Rounds of "read slots, try the transaction" before giving up under extreme contention.
+#: Rounds of "read the rate log, try the transaction" before giving up under contention.
 MAX_ROUNDS = 50
+
+
+@dataclass(frozen=True)
+class RateState:
+    """A user's rate log as read: recent scrape starts and the item's version (0: none)."""
+
+    starts: tuple[float, ...] = ()
+    version: int = 0
+
+
+def _rate_state(model: Any, item: Any) -> RateState:
+    """A rate log item (a model instance, or raw as DynamoDB returned it) as a state."""
+    if not item:
+        return RateState()
+    if isinstance(item, dict):
+        item = model.from_raw_data(item)
+    return RateState(tuple(float(t) for t in item.starts or ()), int(item.version or 0))
 
 
 def _ts(epoch: float) -> datetime:
@@ -159,27 +178,32 @@ class Store:
         respect_cache: bool = True,
         lane: str = QUEUE_STANDARD,
         rate: RatePolicy | None = None,
+        rate_log: RateState | None = None,
     ) -> CreateOutcome:
         """Create the one active task for ``numero_os``, or join the one that exists.
 
         One transaction puts the lock and the task, checks the cache is still cold and,
-        with a ``rate`` policy, takes a free rate-limit slot: any number of concurrent
-        callers create exactly one task, and a user never starts more scrapes than the
-        limit. Joining adds the caller to the task's requesters and costs no slot.
-        Raises ``RateLimitedError`` when a new task is needed but no slot is free.
+        with a ``rate`` policy, adds the start to the caller's rate log (on condition that
+        the log is the version read: ``rate_log`` if the caller read it already): any
+        number of concurrent callers create exactly one task, and a user never starts
+        more scrapes than the limit. Joining adds the caller to the task's requesters and
+        costs nothing. Raises ``RateLimitedError`` when a new task is needed but the
+        window is full.
         """
         Lock, Task, OsRecord = self.m.Lock, self.m.Task, self.m.OsRecord
-        for _ in range(MAX_ROUNDS):
+        for round_ in range(MAX_ROUNDS):
             now = self.clock()
-            slot = None
+            log = None
             if rate is not None:
-                choice = choose_slot(self._slots(rate), rate, now)
-                if choice.slot is None:
+                state = rate_log if rate_log is not None else self.rate_state(rate.user)
+                rate_log = None  # a later round reads it again, consistently
+                admission = admit(state.starts, rate, now)
+                if admission.starts is None:
                     joined = self._join_active(numero_os, requested_by)
                     if joined is not None:
                         return CreateOutcome(joined, False)
-                    raise RateLimitedError(choice.retry_after, rate.limit, rate.window_seconds)
-                slot = choice.slot
+                    raise RateLimitedError(admission.retry_after, rate.limit, rate.window_seconds)
+                log = (state, admission.starts)
             task_id = uuid.uuid4().hex
             task = Task(
                 task_id,
@@ -194,6 +218,8 @@ class Store:
                 updated_at=now,
                 queue=lane,
                 queued_at=now,
+                queue_group=place(lane, now)[0],
+                queue_order=place(lane, now)[1],
                 expires_at=_ts(now + self.task_retention),
             )
             lock = Lock(
@@ -217,21 +243,27 @@ class Store:
                         return_values="ALL_OLD",
                     )
                     tx.save(task, condition=Task.pk.does_not_exist())
-                    if rate is not None and slot is not None:
-                        RateSlot = self.m.RateSlot
+                    if rate is not None and log is not None:
+                        RateLog, (read, starts) = self.m.RateLog, log
                         tx.save(
-                            RateSlot(
-                                rate_key(rate.user, slot),
-                                used_at=now,
+                            RateLog(
+                                rate_key(rate.user),
+                                starts=list(starts),
+                                version=read.version + 1,
                                 expires_at=_ts(now + rate.window_seconds),
                             ),
-                            condition=RateSlot.pk.does_not_exist()
-                            | (RateSlot.used_at <= now - rate.window_seconds),
+                            condition=RateLog.pk.does_not_exist()
+                            if read.version == 0
+                            else RateLog.version == read.version,
+                            return_values="ALL_OLD",
                         )
                 return CreateOutcome(task, True)
             except TransactWriteError as exc:
-                # PynamoDB sends condition checks first, then puts: [cache?, lock, task, slot?].
+                # PynamoDB sends condition checks first, then puts: [cache?, lock, task, log?].
                 reasons = list(exc.cancellation_reasons or [])
+                if _conflict(reasons):
+                    _pause(round_)  # a concurrent transaction on the lock or the rate log
+                    continue
                 offset = 1 if respect_cache else 0
                 cache_reason = reasons[0] if respect_cache and reasons else None
                 lock_reason = reasons[offset] if len(reasons) > offset else None
@@ -247,21 +279,59 @@ class Store:
                     if joined is not None:
                         return CreateOutcome(joined, False)
                     continue  # the lock's task just finished and released it: try again
-                if not any(_failed(r) for r in reasons):
+                log_reason = _at(reasons, offset + 2)
+                if not _failed(log_reason):
                     raise StorageError(f"creating task failed: {exc.msg}") from exc
-                # Only the rate slot was taken meanwhile by a concurrent request: read again.
+                # Only the rate log changed meanwhile (the same user's concurrent request):
+                # try again with the log as it is now, returned with the cancellation.
+                rate_log = _rate_state(self.m.RateLog, log_reason.raw_item)
+                _pause(round_)
             except PynamoDBException as exc:
                 raise StorageError(f"creating task failed: {exc.msg}") from exc
         raise StorageError(f"could not create or join a task for OS {numero_os}")
 
-    def _slots(self, rate: RatePolicy) -> dict[int, float]:
-        """When each of the user's slots was last taken (one BatchGetItem)."""
-        keys = [rate_key(rate.user, i) for i in range(rate.limit)]
+    def rate_state(self, user: str) -> RateState:
+        """The user's rate log as it is now (strongly consistent)."""
         try:
-            items = list(self.m.RateSlot.batch_get(keys))
+            item = self.m.RateLog.get(rate_key(user), consistent_read=True)
+        except self.m.RateLog.DoesNotExist:
+            return RateState()
         except PynamoDBException as exc:
             raise StorageError(f"reading rate limits failed: {exc.msg}") from exc
-        return {int(item.pk.rsplit("#", 1)[1]): float(item.used_at) for item in items}
+        return _rate_state(self.m.RateLog, item)
+
+    def read_for_lookup(
+        self, numero_os: str, user: str | None
+    ) -> tuple[Any | None, RateState | None]:
+        """The OS's fresh cached record and ``user``'s rate log, in one BatchGetItem: a
+        cache hit costs one read, and a miss has what its transaction needs."""
+        if user is None:
+            return self.fresh_record(numero_os), None
+        OsRecord, RateLog = self.m.OsRecord, self.m.RateLog
+        wanted = {
+            OsRecord.Meta.table_name: {"Keys": [{"numero_os": {"S": numero_os}}]},
+            RateLog.Meta.table_name: {"Keys": [{"pk": {"S": rate_key(user)}}]},
+        }
+        client = OsRecord._get_connection().connection.client
+        record, state = None, RateState()
+        try:
+            for round_ in range(MAX_ROUNDS):
+                answer = client.batch_get_item(RequestItems=wanted)
+                for table, items in answer.get("Responses", {}).items():
+                    for raw in items:
+                        if table == RateLog.Meta.table_name and "pk" in raw:
+                            state = _rate_state(RateLog, raw)
+                        elif table == OsRecord.Meta.table_name and "numero_os" in raw:
+                            record = OsRecord.from_raw_data(raw)
+                wanted = answer.get("UnprocessedKeys") or {}
+                if not wanted:
+                    break
+                _pause(round_)
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"reading OS {numero_os} failed: {exc}") from exc
+        if record is not None and record.expires_at.timestamp() <= self.clock():
+            record = None
+        return record, state
 
     def _join_active(self, numero_os: str, user: str | None) -> Any | None:
         """Join the OS's active task, if there is one (for a user out of slots)."""
@@ -287,9 +357,14 @@ class Store:
             or LANE_ORDER.index(lane) >= LANE_ORDER.index(current)
         ):
             return False
+        group, order = place(lane, float(task.queued_at or self.clock()))
         try:
             task.update(
-                actions=[Task.queue.set(lane)],
+                actions=[
+                    Task.queue.set(lane),
+                    Task.queue_group.set(group),
+                    Task.queue_order.set(order),
+                ],
                 condition=(Task.status == TaskStatus.PENDING.value) & (Task.queue == current),
             )
         except UpdateError as exc:
@@ -377,6 +452,8 @@ class Store:
                             Task.finished_at.remove(),
                             Task.queue.set(lane),
                             Task.queued_at.set(now),
+                            Task.queue_group.set(place(lane, now)[0]),
+                            Task.queue_order.set(place(lane, now)[1]),
                             Task.updated_at.set(now),
                             Task.expires_at.set(_ts(now + self.task_retention)),
                         ],
@@ -407,19 +484,29 @@ class Store:
         """Waiting tasks that will start before this one (0 once it has started).
 
         VIP tasks wait only behind earlier VIP tasks; standard ones behind earlier
-        standard tasks and every waiting VIP task.
+        standard tasks and every waiting VIP task (one count over the queue index, whose
+        sort key puts lanes in order); batch tasks also behind every interactive one.
         """
-        if task.status != TaskStatus.PENDING.value or task.queued_at is None:
+        if task.status != TaskStatus.PENDING.value or task.queue_order is None:
             return 0
         Task = self.m.Task
-        lane = task.queue or QUEUE_STANDARD
         try:
-            ahead = Task.queue_index.count(lane, Task.queued_at < task.queued_at)
-            if lane != QUEUE_VIP:
-                ahead += Task.queue_index.count(QUEUE_VIP)
+            ahead = Task.queue_index.count(task.queue_group, Task.queue_order < task.queue_order)
+            if task.queue_group != GROUP_INTERACTIVE:
+                ahead += Task.queue_index.count(GROUP_INTERACTIVE)
         except PynamoDBException as exc:
             raise StorageError(f"counting the queue failed: {exc.msg}") from exc
-        return ahead
+        return int(ahead)
+
+    def waiting(self, lane: str) -> int:
+        """Tasks waiting in ``lane`` (for the ops status)."""
+        Task = self.m.Task
+        low, high = band(lane)
+        group = place(lane, 0)[0]
+        try:
+            return int(Task.queue_index.count(group, Task.queue_order.between(low, high - 1)))
+        except PynamoDBException as exc:
+            raise StorageError(f"counting the queue failed: {exc.msg}") from exc
 
     def start(self, task_id: str) -> Any | None:
         """Move a task to STARTED and count the attempt; None if it may not start.
@@ -442,6 +529,8 @@ class Store:
                     Task.updated_at.set(now),
                     Task.queue.remove(),
                     Task.queued_at.remove(),
+                    Task.queue_group.remove(),
+                    Task.queue_order.remove(),
                 ],
                 condition=(
                     Task.status.is_in(TaskStatus.PENDING.value, TaskStatus.RETRY.value)
@@ -551,6 +640,8 @@ class Store:
             Task.updated_at.set(now),
             Task.queue.remove(),
             Task.queued_at.remove(),
+            Task.queue_group.remove(),
+            Task.queue_order.remove(),
         ]
 
         def writes(tx: TransactWrite) -> int:

@@ -47,9 +47,12 @@ class WebSocketService:
 
     def follow(self, task_id: str, connection_id: str, user: str) -> None:
         """Subscribe the caller's own connection named in ``X-Connection-Id``, if open."""
-        if len(connection_id) <= 128 and self.registry.owner(connection_id) == user:
-            if not self.registry.subscribe(task_id, connection_id):
-                self._send_state(connection_id, task_id, user)  # it ended already
+        if (
+            len(connection_id) <= 128
+            and self.registry.owner(connection_id) == user
+            and not self.registry.subscribe(task_id, connection_id)
+        ):
+            self._send_state(connection_id, task_id, user)  # it ended already
 
     def subscribe(self, connection_id: str, task_id: str, user: str | None) -> None:
         """Send the task's current state, then subscribe while it is active.

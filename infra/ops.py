@@ -291,7 +291,7 @@ def queue_counts(ops: Ops) -> dict[str, dict[str, Any]]:
         row: dict[str, Any] = {"name": ops.names[queue]}
         row.update({k: int(attrs.get(v, 0)) for k, v in keys.items()})
         if queue in LANES:
-            row["tasks_pending"] = ops.store.m.Task.queue_index.count(queue)
+            row["tasks_pending"] = ops.store.waiting(queue)
         counts[queue] = row
     return counts
 

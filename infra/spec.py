@@ -100,7 +100,7 @@ def resources(settings: Settings) -> Resources:
         settings.tasks_table,
         ("pk", "S"),
         "expires_at",
-        indexes=(IndexSpec(QUEUE_INDEX, ("queue", "S"), ("queued_at", "N")),),
+        indexes=(IndexSpec(QUEUE_INDEX, ("queue_group", "S"), ("queue_order", "N")),),
     )
     connections_table = TableSpec(settings.connections_table, ("connection_id", "S"), "expires_at")
     dlq = QueueSpec(settings.dlq_name, visibility_timeout=30, retention_seconds=14 * 86_400)

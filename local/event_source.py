@@ -1,9 +1,11 @@
 """A local stand-in for Lambda's SQS event source mappings.
 
-Each ``SqsEventSource`` long-polls one queue with as many pollers as its mapping's
-``MaximumConcurrency``, invokes the handler with a Lambda-shaped SQS event (batch
-size 1), deletes the message when the handler returns and leaves it when it raises, so
-the visibility timeout the handler set, and the queue's redrive policy, apply as in AWS.
+Each ``SqsEventSource`` long-polls one queue, runs at most its mapping's
+``MaximumConcurrency`` invocations at once, invokes the handler with a Lambda-shaped SQS
+event (batch size 1), deletes the message when the handler returns (after the
+invocation, as the poller does) and leaves it when it raises, so the visibility timeout
+the handler set, and the queue's redrive policy, apply as in AWS. ``lanes`` gives each
+source one poller more than its cap, which holds the next message while the lane is busy.
 
 Several sources share one ``Slots``: the function's reserved concurrency. A poller
 holding a message waits for a slot, as Lambda's poller retries a throttled invoke while
@@ -116,6 +118,7 @@ class SqsEventSource:
         region: str = "us-east-1",
         slots: Slots | None = None,
         rank: int = 1,
+        spare_pollers: int = 0,
     ) -> None:
         self.sqs, self.queue_url, self.handler = sqs, queue_url, handler
         #: The reserved concurrency this source shares with the function's other sources.
@@ -123,6 +126,10 @@ class SqsEventSource:
         self.rank = rank
         self.function_name = function_name
         self.concurrency = concurrency
+        #: Pollers beyond ``concurrency`` hold the next message while the lane is busy (as
+        #: Lambda's pollers receive ahead), so a freed slot never waits for a receive.
+        self.pollers = concurrency + spare_pollers
+        self._running = threading.BoundedSemaphore(concurrency)
         self.timeout_seconds = timeout_seconds
         self.wait_seconds = wait_seconds
         self.region = region
@@ -134,7 +141,7 @@ class SqsEventSource:
         ]["QueueArn"]
 
     def start(self) -> SqsEventSource:
-        for i in range(self.concurrency):
+        for i in range(self.pollers):
             thread = threading.Thread(
                 target=self._poll, name=f"{self.function_name}-{i}", daemon=True
             )
@@ -169,14 +176,29 @@ class SqsEventSource:
                     time.sleep(0.5)
                 continue
             for message in messages:
+                # The mapping's MaximumConcurrency, then a slot of the reserved concurrency.
+                while not self._running.acquire(timeout=0.2):
+                    if self._stop.is_set():
+                        return  # the message becomes visible again after its timeout
                 if not self.slots.acquire(rank=self.rank, stop=self._stop):
-                    return  # stopping: the message becomes visible again after its timeout
+                    self._running.release()
+                    return
                 try:
-                    self._invoke(message)
+                    handled = self._invoke(message)
                 finally:
                     self.slots.release()
+                    self._running.release()
+                if handled:  # the poller's work, after the function has returned
+                    self._delete(message)
 
-    def _invoke(self, message: dict[str, Any]) -> None:
+    def _delete(self, message: dict[str, Any]) -> None:
+        try:
+            self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        except Exception:
+            log.exception("deleting a message of %s failed", self.queue_url)
+
+    def _invoke(self, message: dict[str, Any]) -> bool:
+        """Run the function on one message; False if it raised (the message stays)."""
         event = {"Records": [self._record(message)]}
         context = LambdaContext(self.function_name, self.timeout_seconds)
         with self.stats.lock:
@@ -190,11 +212,11 @@ class SqsEventSource:
                 self.stats.errors += 1
             # Lambda logs an unhandled error; the message comes back after its timeout.
             log.warning("%s failed: %s: %s", self.function_name, type(exc).__name__, exc)
-            return
+            return False
         finally:
             with self.stats.lock:
                 self.stats.running -= 1
-        self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return True
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -255,6 +277,7 @@ def lanes(
             concurrency=min(source.max_concurrency, slots.total),
             slots=slots,
             rank=source.rank,
+            spare_pollers=1,
             **options,
         )
         for source in spec.worker_sources

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.models import QUEUE_INDEX
 from infra.access import CONSUME_ACTIONS, TABLE_ACTIONS
 from infra.functions import (
     API,
@@ -129,10 +130,10 @@ def test_each_function_may_call_exactly_what_its_code_calls(
     tables = names(synthesized, "AWS::DynamoDB::Table", "TableName")
     queues = names(synthesized, "AWS::SQS::Queue", "QueueName")
     every_table = arns(list(tables.values())) | {
-        f"<{tables[settings.tasks_table]}.Arn>/index/queue-index"
+        f"<{tables[settings.tasks_table]}.Arn>/index/{QUEUE_INDEX}"
     }
     session_tables = arns([tables[settings.tasks_table], tables[settings.connections_table]]) | {
-        f"<{tables[settings.tasks_table]}.Arn>/index/queue-index"
+        f"<{tables[settings.tasks_table]}.Arn>/index/{QUEUE_INDEX}"
     }
     lanes = arns(
         [

@@ -17,3 +17,15 @@ def dynamodb_calls(models: Any) -> Counter:
             unique_id=f"count-{id(calls)}-{id(client)}",
         )
     return calls
+
+
+def client_calls(client: Any, calls: Counter | None = None) -> Counter:
+    """Counts every call ``client`` makes from now on, as ``service.Operation``."""
+    calls = Counter() if calls is None else calls
+    service = client.meta.service_model.endpoint_prefix
+    client.meta.events.register(
+        "before-call.*.*",
+        lambda event_name, **_: calls.update([f"{service}.{event_name.rsplit('.', 1)[1]}"]),
+        unique_id=f"count-{id(calls)}-{id(client)}",
+    )
+    return calls

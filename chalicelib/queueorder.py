@@ -1,0 +1,47 @@
+"""Where a waiting task stands in the queue index: pure logic, no I/O.
+
+Waiting tasks of the interactive lanes share one index partition, and batch tasks have
+their own. The sort key is the lane's rank, then the enqueue time, so every VIP task
+sorts before every standard one: counting the keys below a task's gives its position
+in one query (a batch task also waits behind every interactive one).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "GROUP_BATCH",
+    "GROUP_INTERACTIVE",
+    "LANE_ORDER",
+    "LANE_SPAN",
+    "QUEUE_BATCH",
+    "QUEUE_STANDARD",
+    "QUEUE_VIP",
+    "band",
+    "group_of",
+    "place",
+]
+
+QUEUE_VIP = "vip"
+QUEUE_STANDARD = "standard"
+QUEUE_BATCH = "batch"
+#: The lanes, earliest first: the worker takes VIP, then standard, then batch work.
+LANE_ORDER = (QUEUE_VIP, QUEUE_STANDARD, QUEUE_BATCH)
+GROUP_INTERACTIVE = "interactive"
+GROUP_BATCH = "batch"
+#: Each lane's band of sort keys, in seconds: wider than any epoch time (about 317 years).
+LANE_SPAN = 10_000_000_000
+
+
+def group_of(lane: str) -> str:
+    return GROUP_BATCH if lane == QUEUE_BATCH else GROUP_INTERACTIVE
+
+
+def place(lane: str, queued_at: float) -> tuple[str, float]:
+    """The (partition, sort key) of a task waiting in ``lane`` since ``queued_at``."""
+    return group_of(lane), LANE_ORDER.index(lane) * LANE_SPAN + queued_at
+
+
+def band(lane: str) -> tuple[float, float]:
+    """The sort keys of ``lane``'s tasks: [low, high)."""
+    low = LANE_ORDER.index(lane) * LANE_SPAN
+    return low, low + LANE_SPAN
