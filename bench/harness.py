@@ -8,10 +8,8 @@ the environment, as ``tests/support/stack.py`` does for the integration tests.
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -19,23 +17,11 @@ import boto3
 
 from bench.counting import counter
 from chalicelib.auth import Identity
+from local.portal import control
 
 REGION = "us-east-1"
 PORTAL_CREDENTIALS = {"username": "demo", "password": "demo-password"}
 _names = itertools.count(1)
-
-
-def portal_call(portal_url: str, path: str, payload: dict | None = None) -> Any:
-    data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(
-        portal_url + path,
-        data=data,
-        method="POST" if data is not None or path == "/_reset" else "GET",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        body = response.read()
-    return json.loads(body) if body else None
 
 
 @dataclass
@@ -198,13 +184,13 @@ class Harness:
 
     # ------------------------------------------------------------ portal
     def faults(self, **faults: Any) -> Any:
-        return portal_call(self.portal_url, "/_faults", faults)
+        return control.faults(self.portal_url, **faults)
 
     def portal_stats(self) -> dict[str, Any]:
-        return portal_call(self.portal_url, "/_stats")
+        return control.stats(self.portal_url)
 
     def portal_reset(self, **faults: Any) -> None:
-        portal_call(self.portal_url, "/_reset")
+        control.reset(self.portal_url)
         if faults:
             self.faults(**faults)
 
