@@ -116,7 +116,7 @@ class Harness:
     _stoppers: list[Any] = field(default_factory=list)
 
     def start(self) -> Harness:
-        from bench.awsprocess import AwsProcess
+        from local.awsserver import AwsProcess
         from local.portal import PortalServer
         from local.users import create_pool, sign_in
         from local.ws_gateway import WebSocketGateway
@@ -198,20 +198,10 @@ class Harness:
     def scenario(self, **env: str) -> Scenario:
         """Fresh tables, queues, bucket and secret (unique names), ``app`` rewired to them."""
         from chalicelib.config import Settings
-        from local.resources import create_all
+        from local.resources import create_all, named
 
-        n = next(_names)
         values = {
-            "RASPA_OS_TABLE": f"os-{n}",
-            "RASPA_TASKS_TABLE": f"tasks-{n}",
-            "RASPA_CONNECTIONS_TABLE": f"connections-{n}",
-            "RASPA_QUEUE_NAME": f"scrape-{n}",
-            "RASPA_DLQ_NAME": f"scrape-dlq-{n}",
-            "RASPA_PRIORITY_QUEUE_NAME": f"scrape-vip-{n}",
-            "RASPA_BATCH_QUEUE_NAME": f"scrape-batch-{n}",
-            "RASPA_INGEST_QUEUE_NAME": f"batch-ingest-{n}",
-            "RASPA_BATCH_BUCKET": f"batches-{n}",
-            "RASPA_PORTAL_SECRET_NAME": f"portal-{n}",
+            **named(f"b{next(_names)}"),
             "RASPA_RETRY_BASE_DELAY_SECONDS": "1",
             "RASPA_STANDARD_MAX_CONCURRENCY": "2",
             **env,

@@ -351,9 +351,9 @@ in `bench/peers/celery_redis/` and run against the same demo portal in the same 
   invocation of an OS scraped alone (warm: the portal session open), {d.single_seconds:.3f} s,
   of which {d.portal_seconds:.3f} s is the portal; against the portal alone the drain's
   ratio is {d.physical_ratio:.2f}. Mean scrape during the drain: {d.mean_scrape_seconds:.3f} s.
-  The moto server runs in its own process (`bench/awsprocess.py`) and emulates idle long
-  polls every 50 ms instead of 20 ms (idle lanes' pollers otherwise keep a core busy, a
-  cost that AWS's server-side long polls do not have).
+  The moto server runs in its own process (`local/awsserver.py`'s `AwsProcess`); a
+  long poll there waits for a change to the queues instead of polling, as SQS's
+  server-side long polls cost the client nothing.
 * **Configuration of the drain.** The headline drain sets
   `RASPA_STANDARD_MAX_CONCURRENCY=3`, so a standard-only backlog uses all three slots.
   With the defaults (each lane capped at 2 so a VIP always finds a slot) a standard-only
@@ -399,12 +399,12 @@ in `bench/peers/celery_redis/` and run against the same demo portal in the same 
 **Enqueue: {v["enq"]} calls (VIP {v["enq_vip"]}; join {v["join"]}), target ≤ 4.** One BatchGetItem
 reads the cache entry and the caller's rate log together (so a hit is still one read,
 and a miss has what its transaction needs); one transaction writes the lock, the task,
-the new rate log (on condition that it is the version read: the rolling-window limit
-stays exact under concurrency) and checks the cache is still cold; one SendMessage; one
-COUNT query for the position, because the queue index keeps the VIP and standard lanes
-in one partition with a sort key of lane rank, then enqueue time. A join is found by the
-transaction's cancellation (the lock's holder comes back with it) and made with one
-update. The reads are 1.5 read units, ${1.5 * 0.125:.2f} per million enqueues; the
+the start appended to the rate log (on condition that the window still has room: the
+rolling-window limit stays exact under concurrency) and checks the cache is still cold;
+one SendMessage; one COUNT query for the position, because the queue index keeps the VIP
+and standard lanes in one partition with a sort key of lane rank, then enqueue time. A
+join is found by the transaction's cancellation (the lock's holder comes back with it)
+and made with one update. The reads are 1.5 read units, ${1.5 * 0.125:.2f} per million enqueues; the
 enqueue took {c.enqueue_seconds * 1000:.0f} ms here against {r.hit.app_p50 * 1000:.0f} ms
 for a hit, on an emulator slower per call than DynamoDB.
 
@@ -528,7 +528,7 @@ raspa's bill depends on the cache-hit ratio as above; the peer's is the same fix
 * **Enqueue** (`chalicelib/lookup.py`, `store.py`, `ratelimit.py`, `queueorder.py`): the
   cache entry and the caller's rate log are read in one BatchGetItem (the rate limit was
   ten slot items read apart from the cache); the limit is a rolling log of start times
-  in one item, written in the task's transaction on condition of its version; the queue
+  in one item, appended in the task's transaction while the window has room; the queue
   index sorts VIP before standard tasks in one partition, so the position is one COUNT
   query instead of two. A new scrape went from 6 calls (VIP 5) to {v["enq"]} (VIP
   {v["enq_vip"]}), a join from 6 to {v["join"]}.

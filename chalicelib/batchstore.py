@@ -19,8 +19,8 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.batches import BatchOutcome, BatchStatus, task_id_for
 from chalicelib.errors import StorageError
 from chalicelib.models import Models, batch_key, lock_key, mark_key, quota_key
-from chalicelib.queueorder import QUEUE_BATCH, place
-from chalicelib.store import MAX_ROUNDS, _at, _conflict, _failed, _pause
+from chalicelib.queueorder import QUEUE_BATCH
+from chalicelib.store import MAX_ROUNDS, _at, _conflict, _failed, _pause, new_task
 from chalicelib.tasks import TERMINAL, TaskStatus
 
 __all__ = ["BatchStore", "Created", "QuotaExceeded"]
@@ -410,7 +410,18 @@ class BatchStore:
                     for numero in group:
                         task_id = ours[numero]
                         if task_id not in existing:
-                            tx.save(self._new_task(task_id, numero, owner, batch_id, now))
+                            tx.save(
+                                new_task(
+                                    self.m.Task,
+                                    task_id,
+                                    numero,
+                                    QUEUE_BATCH,
+                                    owner,
+                                    now,
+                                    self.retention,
+                                    batch_id,
+                                )
+                            )
                             puts += 1
                         lock_at[puts] = numero
                         puts += 1
@@ -446,27 +457,6 @@ class BatchStore:
             except PynamoDBException as exc:
                 raise StorageError(f"creating batch tasks failed: {exc.msg}") from exc
         raise StorageError(f"could not create the tasks of batch {batch_id}")
-
-    def _new_task(self, task_id: str, numero: str, owner: str, batch_id: str, now: float) -> Any:
-        return self.m.Task(
-            task_id,
-            numero_os=numero,
-            status=TaskStatus.PENDING.value,
-            progress=0,
-            step="queued",
-            attempts=0,
-            requested_by=owner,
-            requesters={owner},
-            created_at=now,
-            updated_at=now,
-            queue=QUEUE_BATCH,
-            queued_at=now,
-            queue_group=place(QUEUE_BATCH, now)[0],
-            queue_order=place(QUEUE_BATCH, now)[1],
-            batches={batch_id},
-            batch_count=1,
-            expires_at=_ts(now + self.retention),
-        )
 
     def _batch_get(self, model: Any, keys: list[str]) -> list[Any]:
         try:

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import size
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.batches import BatchOutcome
@@ -28,7 +29,7 @@ from chalicelib.queueorder import (
     band,
     place,
 )
-from chalicelib.ratelimit import RatePolicy, admit
+from chalicelib.ratelimit import Admission, RatePolicy, admit
 from chalicelib.tasks import ACTIVE, TERMINAL, TaskStatus, is_task_id, sources_of
 
 __all__ = ["CreateOutcome", "RateState", "Reopen", "ReopenOutcome", "Store"]
@@ -52,6 +53,39 @@ def _rate_state(model: Any, item: Any) -> RateState:
     if isinstance(item, dict):
         item = model.from_raw_data(item)
     return RateState(tuple(float(t) for t in item.starts or ()), int(item.version or 0))
+
+
+def new_task(
+    Task: Any,
+    task_id: str,
+    numero_os: str,
+    lane: str,
+    requested_by: str | None,
+    now: float,
+    retention: float,
+    batch_id: str | None = None,
+) -> Any:
+    """A task waiting in ``lane``, placed in the queue index (not yet written)."""
+    group, order = place(lane, now)
+    return Task(
+        task_id,
+        numero_os=numero_os,
+        status=TaskStatus.PENDING.value,
+        progress=0,
+        step="queued",
+        attempts=0,
+        requested_by=requested_by,
+        requesters={requested_by} if requested_by else None,
+        created_at=now,
+        updated_at=now,
+        queue=lane,
+        queued_at=now,
+        queue_group=group,
+        queue_order=order,
+        batches={batch_id} if batch_id else None,
+        batch_count=1 if batch_id else 0,
+        expires_at=_ts(now + retention),
+    )
 
 
 def _ts(epoch: float) -> datetime:
@@ -183,8 +217,8 @@ class Store:
         """Create the one active task for ``numero_os``, or join the one that exists.
 
         One transaction puts the lock and the task, checks the cache is still cold and,
-        with a ``rate`` policy, adds the start to the caller's rate log (on condition that
-        the log is the version read: ``rate_log`` if the caller read it already): any
+        with a ``rate`` policy, adds the start to the caller's rate log (``_add_start``;
+        ``rate_log`` is the log if the caller read it already): any
         number of concurrent callers create exactly one task, and a user never starts
         more scrapes than the limit. Joining adds the caller to the task's requesters and
         costs nothing. Raises ``RateLimitedError`` when a new task is needed but the
@@ -203,25 +237,9 @@ class Store:
                     if joined is not None:
                         return CreateOutcome(joined, False)
                     raise RateLimitedError(admission.retry_after, rate.limit, rate.window_seconds)
-                log = (state, admission.starts)
+                log = (state, admission)
             task_id = uuid.uuid4().hex
-            task = Task(
-                task_id,
-                numero_os=numero_os,
-                status=TaskStatus.PENDING.value,
-                progress=0,
-                step="queued",
-                attempts=0,
-                requested_by=requested_by,
-                requesters={requested_by} if requested_by else None,
-                created_at=now,
-                updated_at=now,
-                queue=lane,
-                queued_at=now,
-                queue_group=place(lane, now)[0],
-                queue_order=place(lane, now)[1],
-                expires_at=_ts(now + self.task_retention),
-            )
+            task = new_task(Task, task_id, numero_os, lane, requested_by, now, self.task_retention)
             lock = Lock(
                 lock_key(numero_os),
                 task_id=task_id,
@@ -244,22 +262,10 @@ class Store:
                     )
                     tx.save(task, condition=Task.pk.does_not_exist())
                     if rate is not None and log is not None:
-                        RateLog, (read, starts) = self.m.RateLog, log
-                        tx.save(
-                            RateLog(
-                                rate_key(rate.user),
-                                starts=list(starts),
-                                version=read.version + 1,
-                                expires_at=_ts(now + rate.window_seconds),
-                            ),
-                            condition=RateLog.pk.does_not_exist()
-                            if read.version == 0
-                            else RateLog.version == read.version,
-                            return_values="ALL_OLD",
-                        )
+                        self._add_start(tx, rate, *log, now)
                 return CreateOutcome(task, True)
             except TransactWriteError as exc:
-                # PynamoDB sends condition checks first, then puts: [cache?, lock, task, log?].
+                # Sent as: condition checks, puts, updates: [cache?, lock, task, log?].
                 reasons = list(exc.cancellation_reasons or [])
                 if _conflict(reasons):
                     _pause(round_)  # a concurrent transaction on the lock or the rate log
@@ -289,6 +295,49 @@ class Store:
             except PynamoDBException as exc:
                 raise StorageError(f"creating task failed: {exc.msg}") from exc
         raise StorageError(f"could not create or join a task for OS {numero_os}")
+
+    def _add_start(
+        self,
+        tx: TransactWrite,
+        rate: RatePolicy,
+        read: RateState,
+        admission: Admission,
+        now: float,
+    ) -> None:
+        """Add a scrape start to the user's rate log inside ``tx``, exact under concurrency.
+
+        Usually an append, on condition that the list holds fewer than the limit plus the
+        starts already out of the window when read (only a rewrite removes entries, and it
+        bumps ``version``): concurrent lookups of one user each append once, without
+        conflicting until the window is full. A new log, or one holding as many old starts
+        as the limit, is rewritten whole, on condition that nothing changed since the read.
+        """
+        RateLog = self.m.RateLog
+        expires = _ts(now + rate.window_seconds)
+        if read.version and admission.expired < rate.limit:
+            tx.update(
+                RateLog(rate_key(rate.user)),
+                actions=[
+                    RateLog.starts.set(RateLog.starts.append([now])),
+                    RateLog.expires_at.set(expires),
+                ],
+                condition=(RateLog.version == read.version)
+                & (size(RateLog.starts) < rate.limit + admission.expired),
+                return_values="ALL_OLD",
+            )
+            return
+        tx.save(
+            RateLog(
+                rate_key(rate.user),
+                starts=list(admission.starts or ()),
+                version=read.version + 1,
+                expires_at=expires,
+            ),
+            condition=RateLog.pk.does_not_exist()
+            if not read.version
+            else (RateLog.version == read.version) & (size(RateLog.starts) == len(read.starts)),
+            return_values="ALL_OLD",
+        )
 
     def rate_state(self, user: str) -> RateState:
         """The user's rate log as it is now (strongly consistent)."""
@@ -418,6 +467,7 @@ class Store:
             if task.status != TaskStatus.FAILURE.value:
                 return ReopenOutcome(Reopen.ACTIVE, task)
             now = self.clock()
+            group, order = place(lane, now)
             lock = Lock(
                 lock_key(task.numero_os),
                 task_id=task.pk,
@@ -452,8 +502,8 @@ class Store:
                             Task.finished_at.remove(),
                             Task.queue.set(lane),
                             Task.queued_at.set(now),
-                            Task.queue_group.set(place(lane, now)[0]),
-                            Task.queue_order.set(place(lane, now)[1]),
+                            Task.queue_group.set(group),
+                            Task.queue_order.set(order),
                             Task.updated_at.set(now),
                             Task.expires_at.set(_ts(now + self.task_retention)),
                         ],

@@ -11,7 +11,24 @@ import boto3
 from chalicelib.config import Settings
 from infra.spec import BucketSpec, QueueSpec, TableSpec, resources
 
-__all__ = ["create_all"]
+__all__ = ["create_all", "named"]
+
+
+def named(prefix: str) -> dict[str, str]:
+    """Settings (environment variables) that give every table, queue, bucket and secret a
+    name starting with ``prefix``: a fresh set of resources beside the others."""
+    return {
+        "RASPA_OS_TABLE": f"{prefix}-os",
+        "RASPA_TASKS_TABLE": f"{prefix}-tasks",
+        "RASPA_CONNECTIONS_TABLE": f"{prefix}-connections",
+        "RASPA_QUEUE_NAME": f"{prefix}-scrape",
+        "RASPA_DLQ_NAME": f"{prefix}-dlq",
+        "RASPA_PRIORITY_QUEUE_NAME": f"{prefix}-vip",
+        "RASPA_BATCH_QUEUE_NAME": f"{prefix}-batch",
+        "RASPA_INGEST_QUEUE_NAME": f"{prefix}-ingest",
+        "RASPA_BATCH_BUCKET": f"{prefix}-batches",
+        "RASPA_PORTAL_SECRET_NAME": f"{prefix}-portal",
+    }
 
 
 def create_all(

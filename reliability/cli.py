@@ -29,8 +29,8 @@ METHOD = (
     "WebSocket gateway (`local/ws_gateway.py`) with the app's real handlers, the demo portal, "
     "the worker's three lanes (`local.event_source.lanes`: VIP, standard and batch event "
     "sources capped at 2 each, sharing the reserved concurrency of 3) and the batch ingest; "
-    "moto's server runs in a second process (`reliability/emulator.py`: `local.awsserver`'s "
-    "server, whose SQS long polls wait for a change instead of polling every 20 ms). Tables, "
+    "moto's server runs in a second process (`local/awsserver.py`, whose SQS long polls "
+    "wait for a change to the queues). Tables, "
     "queues, bucket and secret are created per scenario from `infra/spec.py`.",
     "Each worker thread scrapes with a portal session of its own, as each concurrent Lambda "
     "invocation is its own container.",

@@ -1,7 +1,7 @@
 """The local stack in-process, for the reliability scenarios.
 
-One ``Harness`` runs the shared servers: a moto server (``local.awsserver``'s, its SQS
-long polls waiting instead of spinning: ``reliability.emulator``), the demo
+One ``Harness`` runs the shared servers: a moto server (``local.awsserver``, in a
+process of its own), the demo
 portal (on a fixed port, so it can be stopped and started again), Cognito users, the
 local WebSocket gateway (``local.ws_gateway``, the app's real ``$connect``/``$default``/
 ``$disconnect`` handlers and its ``@connections`` API) and the Chalice app behind
@@ -160,9 +160,9 @@ class Harness:
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> Harness:
+        from local.awsserver import AwsProcess, AwsServer
         from local.portal import PortalServer
         from local.users import create_pool, sign_in
-        from reliability.emulator import AwsProcess, AwsServer
 
         try:
             if self.quiet:
@@ -316,22 +316,10 @@ class Stack:
 
     def __enter__(self) -> Stack:
         from chalicelib.config import Settings
-        from local.resources import create_all
+        from local.resources import create_all, named
 
         prefix = f"rel{next(_ids)}-{self.scenario.replace('_', '-')}"
-        self._env.set(
-            RASPA_OS_TABLE=f"{prefix}-os",
-            RASPA_TASKS_TABLE=f"{prefix}-tasks",
-            RASPA_CONNECTIONS_TABLE=f"{prefix}-connections",
-            RASPA_QUEUE_NAME=f"{prefix}-scrape",
-            RASPA_DLQ_NAME=f"{prefix}-dlq",
-            RASPA_PRIORITY_QUEUE_NAME=f"{prefix}-vip",
-            RASPA_BATCH_QUEUE_NAME=f"{prefix}-batch",
-            RASPA_INGEST_QUEUE_NAME=f"{prefix}-ingest",
-            RASPA_BATCH_BUCKET=f"{prefix}-batches",
-            RASPA_PORTAL_SECRET_NAME=f"{prefix}-portal",
-            **self.extra_env,
-        )
+        self._env.set(**named(prefix), **self.extra_env)
         try:
             self.settings = Settings.from_env()
             self.urls = create_all(self.settings, credentials=PORTAL_CREDENTIALS)

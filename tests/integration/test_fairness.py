@@ -77,6 +77,9 @@ def peak_overlap(tasks: list[Any]) -> int:
     return peak
 
 
+# 100 threads in one process each build their own PynamoDB client (its sessions are
+# per thread) next to an in-process moto server: slow here, well past the default timeout.
+@pytest.mark.timeout(300)
 def test_hundred_concurrent_requests_from_one_user_for_different_os_accept_exactly_ten(make_stack):
     stack = make_stack()
     lookup = stack.app.get_lookup()

@@ -18,7 +18,8 @@ import pytest
 from chalicelib.auth import Identity
 from chalicelib.queue import ScrapeQueue
 from infra import ops
-from tests.support.stack import Stack, build_stack, portal_call
+from local.portal import control
+from tests.support.stack import Stack, build_stack
 
 pytestmark = pytest.mark.integration
 
@@ -131,7 +132,7 @@ def dead_letter(stack: Stack, task_ids: list[str], letters: int, **faults: Any) 
 
 def portal_up(stack: Stack) -> None:
     """No faults, statistics zeroed (so they count the scrapes from now on)."""
-    portal_call(stack.portal_url, "/_reset")
+    control.reset(stack.portal_url)
 
 
 def details_scraped(stack: Stack) -> int:

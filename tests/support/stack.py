@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import itertools
-import json
 import os
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -15,24 +13,12 @@ import pytest
 from chalicelib.config import Settings
 from infra.spec import resources
 from local.event_source import WorkerRuntime, lanes
-from local.resources import create_all
+from local.portal import control
+from local.resources import create_all, named
 from local.users import create_pool, sign_in
 
 PORTAL_CREDENTIALS = {"username": "demo", "password": "demo-password"}
 _names = itertools.count(1)
-
-
-def portal_call(portal_url: str, path: str, payload: dict | None = None) -> Any:
-    data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(
-        portal_url + path,
-        data=data,
-        method="POST" if data is not None or path == "/_reset" else "GET",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        body = response.read()
-    return json.loads(body) if body else None
 
 
 @dataclass
@@ -60,10 +46,10 @@ class Stack:
         return {"Authorization": f"Bearer {self.tokens[user]}"}
 
     def faults(self, **faults: Any) -> Any:
-        return portal_call(self.portal_url, "/_faults", faults)
+        return control.faults(self.portal_url, **faults)
 
     def portal_stats(self) -> dict[str, Any]:
-        return portal_call(self.portal_url, "/_stats")
+        return control.stats(self.portal_url)
 
     def depth(self, url: str) -> int:
         attrs = self.sqs.get_queue_attributes(
@@ -102,18 +88,9 @@ def build_stack(
     """Fresh tables and queues (unique names) wired into ``app`` through the environment."""
     import app as raspa_app
 
-    n = next(_names)
     values = {
         "AWS_ENDPOINT_URL": aws_url,
-        "RASPA_OS_TABLE": f"os-{n}",
-        "RASPA_TASKS_TABLE": f"tasks-{n}",
-        "RASPA_QUEUE_NAME": f"scrape-{n}",
-        "RASPA_DLQ_NAME": f"scrape-dlq-{n}",
-        "RASPA_PRIORITY_QUEUE_NAME": f"scrape-vip-{n}",
-        "RASPA_BATCH_QUEUE_NAME": f"scrape-batch-{n}",
-        "RASPA_INGEST_QUEUE_NAME": f"batch-ingest-{n}",
-        "RASPA_BATCH_BUCKET": f"batches-{n}",
-        "RASPA_PORTAL_SECRET_NAME": f"portal-{n}",
+        **named(f"t{next(_names)}"),
         "RASPA_PORTAL_BASE_URL": portal_url,
         "RASPA_RETRY_BASE_DELAY_SECONDS": "0",
         "RASPA_READ_TIMEOUT_SECONDS": "1",

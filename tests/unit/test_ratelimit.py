@@ -32,3 +32,10 @@ def test_given_more_starts_than_the_limit_then_the_wait_frees_enough_of_them() -
 
 def test_the_wait_is_never_less_than_a_second() -> None:
     assert admit([0.0, 1.0, 2.0], POLICY, now=3599.9).retry_after == 1
+
+
+def test_an_admission_says_how_many_read_starts_left_the_window() -> None:
+    # The store appends while fewer than limit + expired starts are in the list.
+    admission = admit([100.0, 200.0, 5000.0], POLICY, now=5100.0)
+    assert admission.expired == 2
+    assert admit([5000.0], POLICY, now=5100.0).expired == 0
