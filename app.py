@@ -15,7 +15,13 @@ from chalice import AuthResponse, Chalice, Response
 from chalicelib.config import Settings
 from chalicelib.errors import ConfigurationError
 from chalicelib.observability import correlate, flush_metrics, logger
-from chalicelib.responses import body_problem, error, handles_errors, json_response
+from chalicelib.responses import (
+    body_problem,
+    error,
+    handles_errors,
+    json_response,
+    too_many_connections,
+)
 
 app = Chalice(app_name="raspa", configure_logs=False)
 app.experimental_feature_flags.update(["WEBSOCKETS"])
@@ -62,6 +68,7 @@ def get_store() -> Any:
         task_retention_seconds=s.task_retention_seconds,
         lock_ttl_seconds=s.lock_ttl_seconds,
         stale_after_seconds=s.scrape_timeout_seconds,
+        max_requesters=s.max_requesters_per_task,
     )
 
 
@@ -142,35 +149,28 @@ def get_bucket() -> Any:
 
 @lru_cache(maxsize=1)
 def get_batches() -> Any:
-    from chalicelib.batch_service import BatchLimits, BatchService
-    from chalicelib.batchstore import BatchStore
+    from chalicelib.batch_service import build_batch_service
 
-    s = get_settings()
-    return BatchService(
-        BatchStore(
-            get_models(),
-            task_retention_seconds=s.task_retention_seconds,
-            lock_ttl_seconds=s.lock_ttl_seconds,
-        ),
+    return build_batch_service(
+        get_settings(),
+        get_models(),
         get_store(),
-        get_bucket(),
-        get_batch_queue(),
-        get_ingest_queue(),
-        get_profile(),
-        get_notifier(),
-        limits=BatchLimits(
-            max_bytes=s.batch_max_bytes,
-            max_lines=s.batch_max_lines,
-            daily_lines=s.batch_daily_lines,
-            url_expiry_seconds=s.batch_url_expiry_seconds,
-        ),
+        bucket=get_bucket(),
+        batch_queue=get_batch_queue(),
+        ingest_queue=get_ingest_queue(),
+        profile=get_profile(),
+        notifier=get_notifier(),
     )
 
 
 def _batch_task_finished(task: Any) -> None:
     """Only tasks some batch waits for need the batch service (built on first use)."""
-    if task.batches:
+    if task.batch_id or task.waiters:
         get_batches().task_finished(task)
+
+
+def _batch_slot_freed() -> None:
+    get_batches().release()
 
 
 @lru_cache(maxsize=1)
@@ -182,7 +182,11 @@ def get_verifier() -> Any:
     s = get_settings()
     jwks = jwt.PyJWKClient(s.jwks_url, cache_keys=True, lifespan=3600, timeout=5)
     return TokenVerifier(
-        issuer=s.auth_issuer, client_id=s.auth_client_id, jwks_client=jwks, vip_group=s.vip_group
+        issuer=s.auth_issuer,
+        client_id=s.auth_client_id,
+        jwks_client=jwks,
+        vip_group=s.vip_group,
+        leeway_seconds=s.auth_leeway_seconds,
     )
 
 
@@ -206,14 +210,23 @@ def get_lookup() -> Any:
 def get_scraper() -> Any:
     """One portal session per warm container, reused across invocations."""
     from chalicelib.credentials import portal_credentials
-    from chalicelib.scraper import PortalScraper
+    from chalicelib.scraper import PortalScraper, ScrapeLimits
     from chalicelib.transport import build_session
 
     s = get_settings()
+    profile = get_profile()
     session = build_session(
-        connect_timeout=s.connect_timeout_seconds, read_timeout=s.read_timeout_seconds
+        connect_timeout=s.connect_timeout_seconds,
+        read_timeout=s.read_timeout_seconds,
+        origin=profile.base_url,  # the adapter refuses any other origin
     )
-    return PortalScraper(session, get_profile(), portal_credentials(s, get_secrets()))
+    limits = ScrapeLimits(
+        request_timeout_seconds=s.portal_request_timeout_seconds,
+        max_page_bytes=s.max_page_bytes,
+        max_history_rows=s.max_history_rows,
+    )
+    credentials = portal_credentials(s, get_secrets())
+    return PortalScraper(session, profile, credentials, limits=limits)
 
 
 @lru_cache(maxsize=1)
@@ -235,6 +248,8 @@ def get_notifier() -> Any:
     registry = Registry(
         get_models(),
         connection_ttl_seconds=s.connection_ttl_seconds,
+        max_connections_per_user=s.max_connections_per_user,
+        max_subscribers=s.max_subscribers_per_task,
     )
     return Notifier(registry, _management_client if s.ws_endpoint else None)
 
@@ -272,8 +287,10 @@ def get_worker() -> Any:
         retry_base_delay_seconds=s.retry_base_delay_seconds,
         # Stop starting requests early enough to record the outcome before Lambda's limit.
         time_budget_seconds=max(1.0, s.scrape_timeout_seconds - s.read_timeout_seconds - 5),
+        max_record_bytes=s.max_record_bytes,
         notify=get_notifier().task_event,
         on_finished=_batch_task_finished,
+        on_batch_slot=_batch_slot_freed,
     )
 
 
@@ -424,6 +441,12 @@ def batch_status(batch_id: str) -> Any:
     return json_response(200, get_batches().view(batch_id, current_identity().user))
 
 
+@app.route("/batches/{batch_id}", methods=["DELETE"], authorizer=jwt_auth)
+@handles_errors
+def cancel_batch(batch_id: str) -> Any:
+    return json_response(202, get_batches().cancel(batch_id, current_identity().user))
+
+
 @app.route("/openapi.json", methods=["GET"], authorizer=jwt_auth)
 def openapi() -> Any:
     """The HTTP API described as OpenAPI 3 (kept true to the routes by a test)."""
@@ -453,7 +476,9 @@ def ws_connect(event: Any) -> Any:
     except (AuthError, ConfigurationError) as exc:
         logger.info("WebSocket connection refused", extra={"reason": str(exc)})
         return {"statusCode": 401}
-    get_websocket().connect(event.connection_id, identity.user)
+    if not get_websocket().connect(event.connection_id, identity.user):
+        logger.info("WebSocket connection refused: too many", extra={"user": identity.user})
+        return too_many_connections(get_settings().max_connections_per_user)
     return {"statusCode": 200}
 
 

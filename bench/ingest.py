@@ -46,8 +46,12 @@ class IngestFigures(dict):
 
     @property
     def min_sends(self) -> int:
-        """One SendMessageBatch per ten new numbers."""
-        return math.ceil(self["queued"] / 10)
+        """The batch lane's release window in SendMessageBatch calls (ten per call), and the
+        one later release look the ingest schedules; the rest of the new numbers are held
+        in the owners' fair order and released by the worker as batch slots free up."""
+        if not self["queued"]:
+            return 0
+        return math.ceil(min(self["queued"], self["window"]) / 10) + 1
 
     @property
     def min_reads(self) -> int:
@@ -170,6 +174,7 @@ def _run(lines: int, distinct: int, cached: int) -> dict[str, Any]:
         batch = raspa_app.get_batches().batches.get(batch_id)
         queued = int(batch.queued)
     return {
+        "window": settings.batch_release_window,
         "lines": lines,
         "distinct": distinct,
         "cached": cached,

@@ -15,7 +15,7 @@ from local.portal.templates import detail_page
 
 __all__ = ["ParseCost", "measure_parse"]
 
-BASE = "http://portal.invalid"
+BASE = "https://portal.invalid"
 
 
 class CannedSession(requests.Session):

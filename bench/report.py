@@ -421,8 +421,10 @@ WebSocket messages cost $1 per million.
 
 {v["delay_argument"]}
 
-**Batch ingest writes.** The target's minima are for sends ({ing.sends} = ⌈{ing["queued"]:,}/10⌉)
-and cache reads ({v["cache_reads"]} BatchGetItem = ⌈{ing["distinct"]:,}/100⌉), both met.
+**Batch ingest writes.** The target's minima are for sends ({ing.sends}: the batch lane's
+release window of {ing["window"]} in one SendMessageBatch and one later release look; the
+other new numbers wait held in the owners' fair order, released by the worker as batch slots
+free up) and cache reads ({v["cache_reads"]} BatchGetItem = ⌈{ing["distinct"]:,}/100⌉), both met.
 The other {v["other_reads"]} reads are the batch item (lease, progress events at most once a
 second: they grow with wall time, not lines). Writes: {ing.writes}. Each new number needs
 its task and its per-OS lock (so a batch and an interactive lookup never scrape the same

@@ -3,6 +3,8 @@
 Signature against the issuer's JWKS (cached per container), expiry, issuer, audience
 (ID tokens) or client id (access tokens), and an algorithm allow-list: ``none`` and
 HMAC algorithms are never accepted, so a public key cannot be used as an HMAC secret.
+``exp`` and ``nbf`` tolerate ``leeway_seconds`` of clock skew (``RASPA_AUTH_LEEWAY_SECONDS``,
+5 s by default).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.config import MAX_USER_LENGTH
 from chalicelib.errors import RaspaError
 
 __all__ = ["AuthError", "Identity", "TokenVerifier", "bearer_token"]
@@ -51,7 +54,7 @@ class TokenVerifier:
         client_id: str,
         jwks_client: Any,
         vip_group: str = "vip",
-        leeway_seconds: int = 30,
+        leeway_seconds: int = 5,
     ) -> None:
         self.issuer = issuer
         self.client_id = client_id
@@ -92,5 +95,7 @@ class TokenVerifier:
         user = claims.get("cognito:username") or claims.get("username") or claims.get("sub")
         if not isinstance(user, str) or not user:
             raise AuthError("token names no user")
+        if len(user) > MAX_USER_LENGTH:
+            raise AuthError(f"user name over {MAX_USER_LENGTH} characters")
         groups = claims.get("cognito:groups") or []
         return Identity(user=user, vip=self.vip_group in groups)

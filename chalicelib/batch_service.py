@@ -25,6 +25,7 @@ from chalicelib.batches import (
     is_batch_id,
     is_complete,
     new_batch_id,
+    task_id_for,
 )
 from chalicelib.batchfile import (
     BatchFileError,
@@ -36,18 +37,25 @@ from chalicelib.batchfile import (
     results_json,
     upload_key,
 )
+from chalicelib.batchlane import BatchLane
 from chalicelib.batchstore import BatchStore, QuotaExceeded
+from chalicelib.batchwaits import BatchWaits
 from chalicelib.bucket import TooLargeError
 from chalicelib.errors import (
+    BatchFinishedError,
     BatchNotFoundError,
     InvalidOsNumberError,
     InvalidRequestError,
     ObjectMissingError,
+    QueueError,
+    StorageError,
 )
+from chalicelib.messages import user_message
 from chalicelib.observability import correlate, count
-from chalicelib.queue import SEND_BATCH
+from chalicelib.queueorder import QUEUE_BATCH
+from chalicelib.tasks import TaskStatus
 
-__all__ = ["BatchLimits", "BatchService"]
+__all__ = ["BatchLimits", "BatchService", "build_batch_service"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +67,10 @@ MARGIN_MS = 30_000
 LEASE_SECONDS = 120
 #: At most one progress event per batch per this many seconds from the ingest.
 PROGRESS_EVERY = 1.0
+#: After an ingest, the batch lane is topped up once more this much later.
+RELEASE_AGAIN_SECONDS = 10
+#: How long a batch's counted outcomes (and waits) are kept: a batch may run for weeks.
+OUTCOME_RETENTION_SECONDS = 30 * 86_400
 _FILENAME = re.compile(r"[^\w.\- ()]+")
 _USER = re.compile(r"[A-Za-z0-9._@+-]{1,128}")
 
@@ -71,8 +83,9 @@ class BatchLimits:
     url_expiry_seconds: int
 
 
-def _message(op: str, batch_id: str) -> str:
-    return json.dumps({"v": 1, "op": op, "batch_id": batch_id}, separators=(",", ":"))
+def _message(op: str, batch_id: str, **extra: Any) -> str:
+    body = {"v": 1, "op": op, "batch_id": batch_id, **extra}
+    return json.dumps(body, separators=(",", ":"))
 
 
 class BatchService:
@@ -83,20 +96,22 @@ class BatchService:
         batches: BatchStore,
         store: Any,
         bucket: Any,
-        lane: Any,
+        lane: BatchLane,
         ingest: Any,
         profile: Any,
         notifier: Any,
         *,
+        waits: BatchWaits,
         limits: BatchLimits,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.batches = batches
         self.store = store
         self.bucket = bucket
-        #: The batch scrape lane (SendMessageBatch) and the ingest queue (continuations).
+        #: The batch lane's fair order and its queue, and the ingest queue (continuations).
         self.lane = lane
         self.ingest = ingest
+        self.waits = waits
         self.profile = profile
         self.notifier = notifier
         self.limits = limits
@@ -173,6 +188,13 @@ class BatchService:
             return self.resume(batch_id, remaining_ms)
         if message.get("op") == "finalize":
             return self.finalize(batch_id)
+        if message.get("op") == "release":
+            return f"released {self.release()}"
+        if message.get("op") == "cancel":
+            start = message.get("from", 0)
+            if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+                raise ValueError("a cancel message's 'from' must be a non-negative integer")
+            return self.cancel_tasks(batch_id, start, remaining_ms)
         raise ValueError(f"unknown ingest operation {message.get('op')!r}")
 
     def uploaded(self, record: dict[str, Any], remaining_ms: Callable[[], int]) -> str:
@@ -253,7 +275,8 @@ class BatchService:
         return "already_started"
 
     def _ingest(self, batch: Any, parsed: ParsedFile, remaining_ms: Callable[[], int]) -> str:
-        """Work through the numbers from the saved offset, one chunk at a time."""
+        """Work through the numbers from the saved offset, one chunk at a time; the batch
+        lane is topped up after each chunk (``BatchLane.release``)."""
         numbers = [numero for numero, _ in parsed.numbers]
         batch_id, owner = batch.batch_id, batch.owner
         lease = uuid.uuid4().hex
@@ -261,7 +284,7 @@ class BatchService:
         if not taken:
             return "ingesting_elsewhere"  # its holder continues, or its lease runs out
         batch = self.batches.get(batch_id)
-        offset, carry = int(batch.offset or 0), list(batch.carry or ())
+        offset = int(batch.offset or 0)
         last_event = self.clock()
         while True:
             if remaining_ms() < MARGIN_MS:
@@ -272,11 +295,16 @@ class BatchService:
             end = min(offset + CHUNK, len(numbers))
             last = end == len(numbers)
             chunk = numbers[offset:end]
-            counts, carry = self._chunk(batch_id, owner, chunk, carry, last, careful)
+            counts = self._chunk(batch_id, owner, chunk, careful)
             if not self.batches.commit_chunk(
-                batch_id, lease, offset, end, counts, carry, last=last, lease_seconds=LEASE_SECONDS
+                batch_id, lease, offset, end, counts, last=last, lease_seconds=LEASE_SECONDS
             ):
+                current = self.batches.get(batch_id)
+                if current is not None and current.status == BatchStatus.CANCELLED.value:
+                    self._cancel_numbers(current, chunk)  # created after the cancel's walk
+                    return "cancelled"
                 return "lease_lost"  # a slow chunk outlived the lease; the holder redoes it
+            self.release(strict=False)
             offset, careful = end, False
             if last:
                 break
@@ -284,20 +312,16 @@ class BatchService:
                 last_event = self.clock()
                 self.progress(batch_id)
         logger.info("batch ingest finished", extra={"batch_id": batch_id})
+        # The queue index lags its table a little in AWS: one more look, a while later,
+        # releases tasks the last release could not see yet.
+        self.ingest.send_body(_message("release", batch_id), delay_seconds=RELEASE_AGAIN_SECONDS)
         return self.progress(batch_id, finalize_inline=remaining_ms() >= MARGIN_MS)
 
     def _chunk(
-        self,
-        batch_id: str,
-        owner: str,
-        numbers: list[str],
-        carry: list[str],
-        last: bool,
-        careful: bool,
-    ) -> tuple[dict[str, int], list[str]]:
-        """Answer one chunk: cached outcomes, new or joined tasks; send whole tens."""
+        self, batch_id: str, owner: str, numbers: list[str], careful: bool
+    ) -> dict[str, int]:
+        """Answer one chunk: cached outcomes, joined tasks, and new held tasks."""
         counts = dict.fromkeys(("cached", "joined", "queued", "succeeded", "not_found"), 0)
-        to_send = [tuple(entry.split(" ", 1)) for entry in carry]
         pending = list(numbers)
         for round_ in range(5):  # a task finishing while we join it: look at its number again
             if not pending:
@@ -310,7 +334,7 @@ class BatchService:
                     cached[numero] = (
                         (BatchOutcome.OK, "")
                         if item.outcome == "ok"
-                        else (BatchOutcome.NOT_FOUND, f"OS {numero} não encontrada no portal")
+                        else (BatchOutcome.NOT_FOUND, user_message("not_found", numero=numero))
                     )
             rest = [n for n in pending if n not in cached]
             check = careful or round_ > 0
@@ -319,20 +343,93 @@ class BatchService:
             for outcome, _ in self.batches.mark_cached(batch_id, cached, careful=check).values():
                 counts[outcome.counter] += 1
             counts["cached"] += len(cached)
-            created = self.batches.create_tasks(batch_id, owner, rest, careful=check)
+            created = self.batches.create_tasks(
+                batch_id,
+                owner,
+                rest,
+                careful=check,
+                reserve=lambda n: self.lane.reserve(owner, n),
+            )
             counts["queued"] += len(created.tasks) + len(created.finished)
-            to_send.extend(created.tasks)
             pending = []
             for numero, holder in created.taken.items():
-                if self.store.join_batch(holder, batch_id) is not None:
+                if self.waits.join(holder, batch_id) is not None:
                     counts["joined"] += 1
                 else:
                     pending.append(numero)
         if pending:
             raise RuntimeError(f"{len(pending)} numbers kept changing hands; retrying the chunk")
-        cut = len(to_send) if last else len(to_send) - len(to_send) % SEND_BATCH
-        self.lane.send_many([(t, n) for t, n in to_send[:cut]])
-        return counts, [f"{t} {n}" for t, n in to_send[cut:]]
+        return counts
+
+    def release(self, *, strict: bool = True) -> int:
+        """Top the batch lane up (see ``BatchLane.release``). Not ``strict``, a failure is
+        only logged: the next chunk, finishing task or release message tries again."""
+        try:
+            return self.lane.release()
+        except (StorageError, QueueError) as exc:
+            if strict:
+                raise
+            logger.warning("releasing batch tasks failed", extra={"error": str(exc)})
+            return 0
+
+    # --------------------------------------------------------------- cancel
+    def cancel(self, batch_id: str, user: str | None) -> dict[str, Any]:
+        """Cancel a batch (``DELETE /batches/{id}`` by its owner, or ops with ``user`` None):
+        it stops ingesting, and its tasks that have not started and that nobody else waits
+        for fail as ``cancelled`` with their OS locks released (by the ingest function,
+        which walks the file in chunks). Idempotent; a finished batch is refused."""
+        batch = self.batches.get(batch_id) if is_batch_id(batch_id) else None
+        if batch is None or (user is not None and batch.owner != user):
+            raise BatchNotFoundError(batch_id)
+        if batch.status in (BatchStatus.COMPLETE.value, BatchStatus.REJECTED.value):
+            raise BatchFinishedError(batch_id, batch.status)
+        if batch.status != BatchStatus.CANCELLED.value:
+            if self.batches.cancel(batch_id, user) is None:
+                return self.cancel(batch_id, user)  # it changed meanwhile: look again
+            correlate(batch_id, batch_id=batch_id)
+            logger.info("batch cancelled", extra={"batch_id": batch_id, "by": user or "ops"})
+            self.ingest.send_body(_message("cancel", batch_id, **{"from": 0}))
+            self.notifier.publish_to_user(
+                batch.owner, {"batch_id": batch_id, "status": "cancelled"}
+            )
+        body = summary(self.batches.get(batch_id))
+        body["message"] = "lote cancelado; as OS que ainda não começaram foram retiradas da fila"
+        return body
+
+    def cancel_tasks(self, batch_id: str, start: int, remaining_ms: Callable[[], int]) -> str:
+        """Fail a cancelled batch's waiting tasks from its ``start``-th number on, in
+        chunks, continuing in a new invocation before time runs out."""
+        correlate(batch_id, batch_id=batch_id)
+        batch = self.batches.get(batch_id)
+        if batch is None or batch.status != BatchStatus.CANCELLED.value:
+            return "not_cancelled"
+        try:
+            parsed = self._parse(self.bucket.read(batch.key, self.limits.max_bytes))
+        except (TooLargeError, ObjectMissingError, BatchFileError):
+            return "cancelled"  # never uploaded, or never ingested: it has no tasks
+        numbers = [numero for numero, _ in parsed.numbers]
+        # Tasks exist up to the ingest's offset, and for the chunk it was working on.
+        end = min(len(numbers), int(batch.offset or 0) + CHUNK)
+        cancelled = 0
+        for i in range(start, end, CHUNK):
+            if remaining_ms() < MARGIN_MS:
+                self.ingest.send_body(_message("cancel", batch_id, **{"from": i}))
+                return "continued"
+            cancelled += self._cancel_numbers(batch, numbers[i : i + CHUNK])
+        logger.info("batch tasks cancelled", extra={"batch_id": batch_id, "tasks": cancelled})
+        self.release(strict=False)
+        return "cancelled"
+
+    def _cancel_numbers(self, batch: Any, numbers: list[str]) -> int:
+        ids = [task_id_for(batch.batch_id, numero) for numero in numbers]
+        message = user_message("cancelled")
+        done = 0
+        for task in self.batches.tasks(ids):
+            if task.status == TaskStatus.PENDING.value and task.queue == QUEUE_BATCH:
+                done += self.store.cancel_waiting(
+                    task, owner=batch.owner, message=message, reason="cancelled"
+                )
+        return done
 
     # ------------------------------------------------------ progress, results
     def progress(self, batch_id: str, *, finalize_inline: bool = False) -> str:
@@ -357,13 +454,17 @@ class BatchService:
         )
         return batch.status
 
-    def task_finished(self, task: Any) -> None:
-        """The worker's hook: a task's batches have one more outcome. Never raises."""
-        for batch_id in sorted(task.batches or ()):
+    def task_finished(self, task: Any) -> list[str]:
+        """The worker's hook once a task is terminal: count its outcome in every batch
+        waiting for it (raises ``StorageError`` if that fails: the worker has the message
+        delivered again, and counting again changes nothing), then tell their owners."""
+        batches = self.waits.count_outcomes(task)
+        for batch_id in batches:
             try:
                 self.progress(batch_id)
             except Exception:
                 logger.exception("batch progress failed", extra={"batch_id": batch_id})
+        return batches
 
     def finalize(self, batch_id: str) -> str:
         """Write the results files and complete the batch (idempotent)."""
@@ -423,3 +524,49 @@ def _iso(epoch: float | None) -> str | None:
     if epoch is None:
         return None
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(epoch)))
+
+
+def build_batch_service(
+    settings: Any,
+    models: Any,
+    store: Any,
+    *,
+    bucket: Any,
+    batch_queue: Any,
+    ingest_queue: Any,
+    profile: Any,
+    notifier: Any,
+) -> BatchService:
+    """The batch use cases over ``models``, as ``settings`` say (the API's functions and the
+    ops CLI build them alike)."""
+    s = settings
+    return BatchService(
+        BatchStore(
+            models,
+            task_retention_seconds=s.task_retention_seconds,
+            lock_ttl_seconds=s.lock_ttl_seconds,
+            outcome_retention_seconds=OUTCOME_RETENTION_SECONDS,
+        ),
+        store,
+        bucket,
+        BatchLane(
+            models,
+            batch_queue,
+            window=s.batch_release_window,
+            task_retention_seconds=s.task_retention_seconds,
+        ),
+        ingest_queue,
+        profile,
+        notifier,
+        waits=BatchWaits(
+            models,
+            mark_retention_seconds=OUTCOME_RETENTION_SECONDS,
+            batch_retention_seconds=s.task_retention_seconds,
+        ),
+        limits=BatchLimits(
+            max_bytes=s.batch_max_bytes,
+            max_lines=s.batch_max_lines,
+            daily_lines=s.batch_daily_lines,
+            url_expiry_seconds=s.batch_url_expiry_seconds,
+        ),
+    )

@@ -44,6 +44,7 @@ class BatchStatus(enum.StrEnum):
     RUNNING = "running"
     COMPLETE = "complete"
     REJECTED = "rejected"
+    CANCELLED = "cancelled"
 
 
 class BatchOutcome(enum.StrEnum):

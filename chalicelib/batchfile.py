@@ -247,9 +247,22 @@ def safe_cell(value: Any) -> str:
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     else:
         text = str(value)
-    # Leading spaces or line breaks do not stop every spreadsheet from seeing a formula.
-    formula = text.startswith(FORMULA_STARTS) or text.lstrip().startswith(FORMULA_STARTS)
-    return "'" + text if formula else text
+    return "'" + text if is_formula(text) else text
+
+
+def is_formula(text: str) -> bool:
+    """Whether a spreadsheet may read ``text`` as a formula: it starts with ``=`` ``+`` ``-``
+    ``@`` (or a tab or CR), also after spaces, line breaks or invisible characters (a BOM,
+    a zero-width space) and in its full-width forms (``＝1+1``, folded by NFKC)."""
+    if text.startswith(FORMULA_STARTS):
+        return True
+    folded = unicodedata.normalize("NFKC", text)
+    start = 0
+    while start < len(folded) and (
+        folded[start].isspace() or unicodedata.category(folded[start]) in ("Cf", "Cc", "Zs")
+    ):
+        start += 1
+    return folded[start:].startswith(FORMULA_STARTS)
 
 
 @dataclass(frozen=True)

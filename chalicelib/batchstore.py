@@ -13,22 +13,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Callable, Iterable, Mapping
 
-from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import PynamoDBException, UpdateError
 
 from chalicelib.batches import BatchOutcome, BatchStatus, task_id_for
 from chalicelib.errors import StorageError
+from chalicelib.fairshare import KeyRange
 from chalicelib.models import Models, batch_key, lock_key, mark_key, quota_key
 from chalicelib.queueorder import QUEUE_BATCH
-from chalicelib.store import MAX_ROUNDS, _at, _conflict, _failed, _pause, new_task
+from chalicelib.store import MAX_ROUNDS, _pause, new_task
 from chalicelib.tasks import TERMINAL, TaskStatus
+from chalicelib.transaction import MAX_ITEMS, Cancelled, Transaction
 
 __all__ = ["BatchStore", "Created", "QuotaExceeded"]
 
-#: DynamoDB's limit of items in one transaction.
-TRANSACTION_ITEMS = 100
 #: Numbers whose task and lock one transaction writes (two items each).
-NUMBERS_PER_TRANSACTION = TRANSACTION_ITEMS // 2
+NUMBERS_PER_TRANSACTION = MAX_ITEMS // 2
 
 
 def _ts(epoch: float) -> datetime:
@@ -67,11 +66,14 @@ class BatchStore:
         *,
         task_retention_seconds: int,
         lock_ttl_seconds: int,
+        outcome_retention_seconds: int | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.m = models
         self.retention = task_retention_seconds
         self.lock_ttl = lock_ttl_seconds
+        #: How long a counted outcome is kept: as long as a batch may run.
+        self.outcome_retention = outcome_retention_seconds or task_retention_seconds
         self.clock = clock
 
     # ------------------------------------------------------------- the batch
@@ -135,27 +137,25 @@ class BatchStore:
         quota = Quota(quota_key(owner, _day(now)))
         for round_ in range(MAX_ROUNDS):
             try:
-                with TransactWrite(connection=self._connection()) as tx:
-                    tx.update(Batch(batch_key(batch_id)), batch_actions, condition=fresh)
+                with Transaction(self._connection()) as tx:
+                    tx.update("batch", Batch(batch_key(batch_id)), batch_actions, condition=fresh)
                     tx.update(
+                        "quota",
                         quota,
                         [Quota.lines.add(lines), Quota.expires_at.set(_ts(now + 2 * 86_400))],
                         condition=Quota.lines.does_not_exist()
                         | (Quota.lines <= daily_limit - lines),
                     )
                 return True
-            except TransactWriteError as exc:
-                reasons = list(exc.cancellation_reasons or [])
-                if _conflict(reasons):
+            except Cancelled as cancelled:
+                if cancelled.conflict:
                     _pause(round_)
                     continue
-                if _failed(_at(reasons, 0)):
+                if cancelled.failed("batch"):
                     return False
-                if _failed(_at(reasons, 1)):
+                if cancelled.failed("quota"):
                     raise QuotaExceeded(self._quota_used(quota), daily_limit) from None
-                raise StorageError(f"starting batch failed: {exc.msg}") from exc
-            except PynamoDBException as exc:
-                raise StorageError(f"starting batch failed: {exc.msg}") from exc
+                raise StorageError(f"starting batch failed: {cancelled}") from None
         raise StorageError(f"could not start batch {batch_id}")
 
     def _quota_used(self, quota: Any) -> int:
@@ -234,21 +234,19 @@ class BatchStore:
         start: int,
         end: int,
         counts: Mapping[str, int],
-        carry: list[str],
         *,
         last: bool,
         lease_seconds: float,
     ) -> bool:
         """Add a chunk's counts and move the offset from ``start`` to ``end``, renewing the
-        lease; ``carry`` holds task ids created but not sent yet. The last chunk moves the
-        batch to RUNNING. False if the lease was lost (another invocation has the batch)."""
+        lease. The last chunk moves the batch to RUNNING. False if the lease was lost
+        (another invocation has the batch, or it was cancelled)."""
         Batch = self.m.Batch
         now = self.clock()
         actions = [
             Batch.offset.set(end),
             Batch.updated_at.set(now),
             *[getattr(Batch, name).add(int(n)) for name, n in sorted(counts.items()) if n],
-            Batch.carry.set(carry) if carry else Batch.carry.remove(),
         ]
         if last:
             actions += [
@@ -270,6 +268,40 @@ class BatchStore:
                 return False
             raise StorageError(f"recording batch progress failed: {exc.msg}") from exc
         return True
+
+    def cancel(self, batch_id: str, owner: str | None) -> Any | None:
+        """Move a batch that has not finished to CANCELLED; returns it as it was, or None if
+        it does not exist, is not ``owner``'s (None: anyone's) or has finished."""
+        Batch = self.m.Batch
+        now = self.clock()
+        open_ = (
+            BatchStatus.AWAITING_UPLOAD.value,
+            BatchStatus.INGESTING.value,
+            BatchStatus.RUNNING.value,
+        )
+        condition = Batch.status.is_in(*open_)
+        if owner is not None:
+            condition = condition & (Batch.owner == owner)
+        batch = self.get(batch_id)
+        if batch is None:
+            return None
+        try:
+            Batch(batch_key(batch_id)).update(
+                actions=[
+                    Batch.status.set(BatchStatus.CANCELLED.value),
+                    Batch.error.set("cancelled"),
+                    Batch.finished_at.set(now),
+                    Batch.updated_at.set(now),
+                    Batch.lease_id.remove(),
+                    Batch.lease_until.remove(),
+                ],
+                condition=condition,
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return None
+            raise StorageError(f"cancelling batch failed: {exc.msg}") from exc
+        return batch
 
     def complete(self, batch_id: str, results_csv: str, results_json: str) -> bool:
         """RUNNING → COMPLETE with the results' keys; False if another call did it."""
@@ -338,7 +370,7 @@ class BatchStore:
                             outcome=outcome.value,
                             message=message or None,
                             source="ingest",
-                            expires_at=_ts(now + self.retention),
+                            expires_at=_ts(now + self.outcome_retention),
                         )
                     )
         except PynamoDBException as exc:
@@ -357,17 +389,24 @@ class BatchStore:
             raise StorageError(f"removing stale outcomes failed: {exc.msg}") from exc
 
     def create_tasks(
-        self, batch_id: str, owner: str, numbers: list[str], *, careful: bool
+        self,
+        batch_id: str,
+        owner: str,
+        numbers: list[str],
+        *,
+        careful: bool,
+        reserve: Callable[[int], KeyRange],
     ) -> Created:
-        """Create one task per number in the batch lane and take each OS's lock.
+        """Create one task per number, held in the batch lane's fair order, and take each
+        OS's lock; ``reserve(n)`` gives the owner's next n fair keys.
 
         Each number's task and lock are written together, 50 numbers per transaction
         (100 items, DynamoDB's limit), so a lock never points to a missing task and a
         chunk of 100 numbers costs two calls. A number whose OS has another active task
         is returned in ``taken`` (to join) with the holder named by the cancellation
         reason, and the transaction is sent again without it: it gets no task.
-        ``careful`` keeps tasks a dead invocation created (they may have run) and takes
-        their locks again, which may already be theirs.
+        ``careful`` keeps tasks a dead invocation created (they may have run; they keep
+        their keys) and takes their locks again, which may already be theirs.
         """
         Task = self.m.Task
         out = Created()
@@ -381,10 +420,13 @@ class BatchStore:
                 if TaskStatus(task.status) in TERMINAL:
                     out.finished.append(task.numero_os)  # ran already; outcome counted
             numbers = [n for n in numbers if n not in out.finished]
+        new = [n for n in numbers if ours[n] not in existing]
+        keys = reserve(len(new))
+        fair = {numero: keys.key(i) for i, numero in enumerate(new)}
         now = self.clock()
         for i in range(0, len(numbers), NUMBERS_PER_TRANSACTION):
             group = numbers[i : i + NUMBERS_PER_TRANSACTION]
-            self._create_group(owner, batch_id, group, ours, existing, now, out)
+            self._create_group(owner, batch_id, group, ours, fair, now, out)
         return out
 
     def _create_group(
@@ -393,24 +435,23 @@ class BatchStore:
         batch_id: str,
         group: list[str],
         ours: Mapping[str, str],
-        existing: set[str],
+        fair: Mapping[str, float],
         now: float,
         out: Created,
     ) -> None:
-        """One transaction: a task (unless it exists) and the lock for each number."""
+        """One transaction: a held task (unless it exists) and the lock for each number."""
         Lock = self.m.Lock
         free = Lock.pk.does_not_exist() | (Lock.expires_at < _ts(now))
         for round_ in range(MAX_ROUNDS):
             if not group:
                 return
-            lock_at: dict[int, str] = {}  # position in the transaction (all puts) → number
             try:
-                with TransactWrite(connection=self._connection()) as tx:
-                    puts = 0
+                with Transaction(self._connection()) as tx:
                     for numero in group:
                         task_id = ours[numero]
-                        if task_id not in existing:
+                        if numero in fair:
                             tx.save(
+                                f"task {numero}",
                                 new_task(
                                     self.m.Task,
                                     task_id,
@@ -420,12 +461,11 @@ class BatchStore:
                                     now,
                                     self.retention,
                                     batch_id,
-                                )
+                                    fair_key=fair[numero],
+                                ),
                             )
-                            puts += 1
-                        lock_at[puts] = numero
-                        puts += 1
                         tx.save(
+                            f"lock {numero}",
                             Lock(
                                 lock_key(numero),
                                 task_id=task_id,
@@ -433,30 +473,31 @@ class BatchStore:
                                 expires_at=_ts(now + self.lock_ttl),
                             ),
                             condition=free | (Lock.task_id == task_id),
-                            return_values="ALL_OLD",
+                            old=True,
                         )
                 out.tasks.extend((ours[numero], numero) for numero in group)
                 return
-            except TransactWriteError as exc:
-                reasons = list(exc.cancellation_reasons or [])
-                if _conflict(reasons):
+            except Cancelled as cancelled:
+                if cancelled.conflict:
                     _pause(round_)
                     continue
-                held = {}
-                for index, numero in lock_at.items():
-                    reason = _at(reasons, index)
-                    if _failed(reason):
-                        held[numero] = ((reason.raw_item or {}).get("task_id") or {}).get("S")
+                held = {
+                    numero: (cancelled.old_item(f"lock {numero}").get("task_id") or {}).get("S")
+                    for numero in group
+                    if cancelled.failed(f"lock {numero}")
+                }
                 if not held:
-                    raise StorageError(f"creating batch tasks failed: {exc.msg}") from exc
+                    raise StorageError(f"creating batch tasks failed: {cancelled}") from None
                 for numero, holder in held.items():
                     if holder:
                         out.taken[numero] = holder
                 # A lock whose holder could not be read is tried again in the next round.
                 group = [n for n in group if n not in out.taken]
-            except PynamoDBException as exc:
-                raise StorageError(f"creating batch tasks failed: {exc.msg}") from exc
         raise StorageError(f"could not create the tasks of batch {batch_id}")
+
+    def tasks(self, task_ids: list[str]) -> list[Any]:
+        """The tasks with these ids that exist (BatchGetItem, 100 keys per call)."""
+        return self._batch_get(self.m.Task, task_ids)
 
     def _batch_get(self, model: Any, keys: list[str]) -> list[Any]:
         try:

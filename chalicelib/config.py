@@ -17,6 +17,16 @@ __all__ = ["Settings"]
 
 #: Receives beyond the real attempts before SQS dead-letters a message (see max_receive_count).
 THROTTLE_ALLOWANCE = 6
+#: DynamoDB's largest item.
+ITEM_LIMIT_BYTES = 400 * 1024
+#: Longest user name accepted from a token (Cognito's limit) and longest connection id.
+MAX_USER_LENGTH = 128
+MAX_CONNECTION_ID_LENGTH = 128
+#: A task item's attributes besides its record and its two sets (error messages are
+#: truncated to keep this true).
+TASK_ITEM_OVERHEAD_BYTES = 16 * 1024
+#: WAF's smallest rate-based limit (requests per 5 minutes).
+WAF_MIN_RATE_LIMIT = 10
 
 
 def _env_name(attr: str) -> str:
@@ -106,9 +116,40 @@ class Settings:
     rate_limit: int = 10
     vip_rate_limit: int = 30
     rate_window_seconds: int = 3_600
+    #: Clock skew tolerated on a token's ``exp`` and ``nbf`` (at most 60 s).
+    auth_leeway_seconds: int = 5
     profile_path: str = ""
     portal_base_url: str = ""
     portal_secret_name: str = "raspa/portal-credentials"  # noqa: S105 - a name, not a secret
+    #: Total time one portal request may take (connect, headers and the whole body): the
+    #: read timeout bounds each read from the socket, this bounds them all together.
+    portal_request_timeout_seconds: float = 60.0
+    #: Largest portal response read (decoded bytes, counted while streaming).
+    max_page_bytes: int = 2 * 1024 * 1024
+    #: Most history rows one OS may have; beyond it the OS fails as ``too_large``.
+    max_history_rows: int = 2_000
+    #: Largest OS record stored (its compact JSON, an upper bound of DynamoDB's size).
+    max_record_bytes: int = 200 * 1024
+    #: Users kept on a task item (more are recorded beside it: nobody is refused).
+    max_requesters_per_task: int = 500
+    #: WebSocket connections following one task; more are told to poll the status.
+    max_subscribers_per_task: int = 500
+    #: Open WebSocket connections per user; another is refused with the reason.
+    max_connections_per_user: int = 20
+    #: Batch messages released to the batch lane at once; the rest wait in fair order.
+    batch_release_window: int = 4
+    #: REST API stage throttling (requests per second, steady and burst).
+    api_rate_limit: float = 100.0
+    api_burst_limit: int = 200
+    #: WebSocket API stage throttling (messages and connects per second).
+    ws_rate_limit: float = 50.0
+    ws_burst_limit: int = 100
+    #: WAF rate-based rule: requests per client IP per 5 minutes before it is blocked.
+    waf_rate_limit: int = 3_000
+    #: Reserved (maximum) concurrency of the API, authorizer and each WebSocket function.
+    api_reserved_concurrency: int = 50
+    authorizer_reserved_concurrency: int = 20
+    websocket_reserved_concurrency: int = 20
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -151,8 +192,63 @@ class Settings:
         for name in ("cache_ttl_seconds", "not_found_ttl_seconds", "retry_base_delay_seconds"):
             if getattr(self, name) < 0:
                 raise ConfigurationError(f"{_env_name(name)} must not be negative")
-        if self.connect_timeout_seconds <= 0 or self.read_timeout_seconds <= 0:
+        if min(self.connect_timeout_seconds, self.read_timeout_seconds) <= 0 or (
+            self.portal_request_timeout_seconds <= 0
+        ):
             raise ConfigurationError("portal timeouts must be positive")
+        if not 0 <= self.auth_leeway_seconds <= 60:
+            raise ConfigurationError("RASPA_AUTH_LEEWAY_SECONDS must be between 0 and 60")
+        self._validate_bounds()
+
+    def _validate_bounds(self) -> None:
+        """Every bounded list must fit its container: a task item holds the record, its
+        requesters and its subscribers, and DynamoDB refuses items over 400 KB."""
+        names = (
+            "max_page_bytes",
+            "max_history_rows",
+            "max_record_bytes",
+            "max_requesters_per_task",
+            "max_subscribers_per_task",
+            "max_connections_per_user",
+            "batch_release_window",
+            "api_burst_limit",
+            "waf_rate_limit",
+            "api_reserved_concurrency",
+            "authorizer_reserved_concurrency",
+            "websocket_reserved_concurrency",
+        )
+        for name in names:
+            if getattr(self, name) < 1:
+                raise ConfigurationError(f"{_env_name(name)} must be at least 1")
+        if self.batch_release_window < self.batch_max_concurrency:
+            raise ConfigurationError(
+                "RASPA_BATCH_RELEASE_WINDOW must be at least RASPA_BATCH_MAX_CONCURRENCY, or "
+                "the batch lane's slots would wait for releases"
+            )
+        if self.api_rate_limit <= 0 or self.ws_rate_limit <= 0 or self.ws_burst_limit < 1:
+            raise ConfigurationError("API throttling rates and bursts must be positive")
+        if self.waf_rate_limit < WAF_MIN_RATE_LIMIT:
+            raise ConfigurationError(
+                f"RASPA_WAF_RATE_LIMIT must be at least {WAF_MIN_RATE_LIMIT} (WAF's minimum)"
+            )
+        worst = self.task_item_worst_bytes
+        if worst > ITEM_LIMIT_BYTES:
+            raise ConfigurationError(
+                f"a task item could reach {worst} bytes, over DynamoDB's {ITEM_LIMIT_BYTES}: "
+                "lower RASPA_MAX_RECORD_BYTES, RASPA_MAX_REQUESTERS_PER_TASK or "
+                "RASPA_MAX_SUBSCRIBERS_PER_TASK"
+            )
+
+    @property
+    def task_item_worst_bytes(self) -> int:
+        """The largest a task item can grow: its record, full requester and subscriber
+        sets of the longest ids, and its other attributes."""
+        return (
+            self.max_record_bytes
+            + self.max_requesters_per_task * (MAX_USER_LENGTH + 1)
+            + self.max_subscribers_per_task * (MAX_CONNECTION_ID_LENGTH + 1)
+            + TASK_ITEM_OVERHEAD_BYTES
+        )
 
     @property
     def max_receive_count(self) -> int:

@@ -8,14 +8,17 @@ library errors themselves.
 from __future__ import annotations
 
 __all__ = [
+    "BatchFinishedError",
     "BatchNotFoundError",
     "BucketError",
     "ConfigurationError",
     "InvalidOsNumberError",
     "InvalidRequestError",
+    "ItemRefusedError",
     "LayoutChangedError",
     "LoginFailedError",
     "ObjectMissingError",
+    "OffSiteError",
     "OsNotFoundError",
     "PermanentScrapeError",
     "ProfileError",
@@ -25,6 +28,7 @@ __all__ = [
     "ScrapeError",
     "StorageError",
     "TaskNotFoundError",
+    "TooLargeError",
     "TransientScrapeError",
 ]
 
@@ -71,6 +75,10 @@ class StorageError(RaspaError):
     """DynamoDB rejected or failed a call (after the SDK's own retries)."""
 
 
+class ItemRefusedError(StorageError):
+    """DynamoDB refused an item as invalid (over 400 KB, say): no retry can store it."""
+
+
 class QueueError(RaspaError):
     """SQS rejected or failed a call (after the SDK's own retries)."""
 
@@ -85,6 +93,14 @@ class ObjectMissingError(BucketError):
 
 class BatchNotFoundError(RaspaError):
     """No batch with that id exists (or the caller may not see it)."""
+
+
+class BatchFinishedError(RaspaError):
+    """The batch has finished (complete or rejected): it cannot be cancelled."""
+
+    def __init__(self, batch_id: str, status: str) -> None:
+        super().__init__(f"batch {batch_id} is {status}")
+        self.batch_id, self.status = batch_id, status
 
 
 class InvalidRequestError(RaspaError):
@@ -149,3 +165,25 @@ class LoginFailedError(PermanentScrapeError):
     """The portal refused the configured credentials (a configuration error)."""
 
     reason = "login_failed"
+
+
+class OffSiteError(LayoutChangedError):
+    """The portal pointed a request off its origin (a form action, a redirect, a link):
+    refused before anything was sent, like a layout change an operator must look at."""
+
+    reason = "off_site"
+
+    def __init__(self, url: str, what: str) -> None:
+        PermanentScrapeError.__init__(self, f"refused {what} off the portal's origin: {url}")
+        self.url = url
+        self.field = what
+
+
+class TooLargeError(PermanentScrapeError):
+    """The OS is bigger than raspa stores (a page, its history rows, or its record)."""
+
+    reason = "too_large"
+
+    def __init__(self, what: str, size: int, limit: int, setting: str) -> None:
+        super().__init__(f"{what}: {size} over the limit of {limit} ({setting})")
+        self.what, self.size, self.limit, self.setting = what, size, limit, setting

@@ -13,6 +13,7 @@ from chalicelib.estimate import estimate_seconds
 from chalicelib.observability import correlate, count
 from chalicelib.queueorder import QUEUE_STANDARD, QUEUE_VIP
 from chalicelib.ratelimit import RatePolicy
+from chalicelib.store import Promotion
 from chalicelib.tasks import TaskStatus
 
 __all__ = ["LookupResult", "LookupService"]
@@ -148,7 +149,11 @@ class LookupService:
         else:
             message = "OS já está sendo processada"
             count("Joins")
-            self._move_up(task, lane)
+            if self._move_up(task, lane, rate, rate_log) is Promotion.RATE_LIMITED:
+                message = (
+                    "OS já está na fila; seu limite de consultas novas foi atingido, então ela "
+                    "segue na vez dela"
+                )
         position = self.store.queue_position(task)
         return LookupResult(
             202,
@@ -165,15 +170,28 @@ class LookupService:
             },
         )
 
-    def _move_up(self, task: Any, lane: str) -> None:
+    def _move_up(self, task: Any, lane: str, rate: RatePolicy | None, rate_log: Any) -> Promotion:
         """A waiting task joined from an earlier lane (a VIP, or anyone joining a batch's
-        task) gets a message there too; the first delivery runs it, the other is dropped."""
-        if not self.store.promote(task, lane):
-            return
+        task) gets a message there too; the first delivery runs it, the other is dropped.
+
+        Moving it is a new interactive scrape for the caller: it counts against their rate
+        limit, and a caller out of room joins without moving it (``Store.promote``).
+        """
+        previous = (task.queue, task.lane, task.queue_group, task.queue_order)
+        moved = self.store.promote(task, lane, rate=rate, rate_log=rate_log)
+        if moved is Promotion.RATE_LIMITED:
+            count("PromotionsRateLimited")
+        if moved is not Promotion.PROMOTED:
+            return moved
+        count("Promotions")
         try:
             self.queues[lane].send(task.pk, task.numero_os)
         except QueueError:
+            # Without that message a held batch task would have none at all: put it back.
             logger.warning("moving a task to an earlier lane failed", extra={"task_id": task.pk})
+            self.store.unpromote(task, previous)
+            return Promotion.MISSED
+        return moved
 
     def _cached(self, item: Any) -> LookupResult:
         count("CacheHits")

@@ -4,8 +4,10 @@
 ``raspa-tasks`` holds task items (``pk`` = task id), one lock item per OS with an
 active task (``pk`` = ``os#<numero>``), hourly scrape-duration counters
 (``pk`` = ``stats#<hour>``), batches (``batch#<id>``), each batch number's counted
-outcome (``bdone#<batch>#<numero>``), daily batch quotas (``bquota#<user>#<day>``) and
-each user's connections (``uconn#<user>``). A task's WebSocket subscribers are kept on
+outcome (``bdone#<batch>#<numero>``), daily batch quotas (``bquota#<user>#<day>``),
+each user's connections (``uconn#<user>``), the batches waiting for a task
+(``bwait#<task>#<n>``), requesters beyond a task's set (``req#<task>#<user>``) and the
+batch lane's fair order (``bfair#<owner>``). A task's WebSocket subscribers are kept on
 the task item. ``raspa-connections`` holds open WebSocket connections. Locks and tasks
 are written together in one transaction, which is what makes "one active task per OS"
 exact under concurrency.
@@ -61,6 +63,23 @@ def user_connections_key(user: str) -> str:
     return f"uconn#{user}"
 
 
+def waiter_key(task_id: str, n: int) -> str:
+    """The n-th (1-based) batch waiting for a task it did not create."""
+    return f"bwait#{task_id}#{n}"
+
+
+def requester_key(task_id: str, user: str) -> str:
+    return f"req#{task_id}#{user}"
+
+
+def fair_key(owner: str) -> str:
+    return f"bfair#{owner}"
+
+
+#: The fair order's virtual clock (``bfair#`` + this: no user name has a space).
+FAIR_CLOCK = " clock"
+
+
 @dataclass(frozen=True)
 class Models:
     """The model classes bound to one set of table names."""
@@ -75,6 +94,9 @@ class Models:
     BatchMark: type[Model]
     BatchQuota: type[Model]
     UserConnections: type[Model]
+    BatchWaiter: type[Model]
+    Requester: type[Model]
+    FairShare: type[Model]
 
 
 @lru_cache(maxsize=8)
@@ -135,14 +157,22 @@ def build_models(
         queue_group = UnicodeAttribute(null=True)
         queue_order = NumberAttribute(null=True)
         queue_index = QueueIndex()
-        #: Batches waiting for this task's outcome, and a version of that set (bumped on
-        #: every join) that the finishing transaction checks, so no batch is missed.
-        batches = UnicodeSetAttribute(null=True)
-        batch_count = NumberAttribute(default=0)
-        #: The WebSocket connections following the task. On the task item itself, so every
-        #: update the worker makes returns them: notifying costs no extra read.
+        #: The lane the task was last queued in (kept after it starts, unlike ``queue``).
+        lane = UnicodeAttribute(null=True)
+        #: What went wrong, for operators only (URLs, portal answers); users see ``error``.
+        error_detail = UnicodeAttribute(null=True)
+        #: The batch that created the task, if any, and how many other batches wait for its
+        #: outcome: each is an item of its own (``bwait#<task>#<n>``, n = 1..waiters), so the
+        #: task item and its finishing transaction stay the same size however many wait.
+        batch_id = UnicodeAttribute(null=True)
+        waiters = NumberAttribute(default=0)
+        #: The WebSocket connections following the task (at most
+        #: ``max_subscribers_per_task``). On the task item itself, so every update the
+        #: worker makes returns them: notifying costs no extra read.
         subscribers = UnicodeSetAttribute(null=True)
-        expires_at = TTLAttribute()
+        #: Absent while a batch task is held back for its turn (it may wait longer than the
+        #: retention); set when it is released or finishes.
+        expires_at = TTLAttribute(null=True)
 
     class Lock(Model):
         class Meta:
@@ -254,6 +284,39 @@ def build_models(
         lines = NumberAttribute(default=0)
         expires_at = TTLAttribute()
 
+    class BatchWaiter(Model):
+        """A batch waiting for a task it did not create (``bwait#<task>#<n>``)."""
+
+        class Meta:
+            table_name = tasks_table
+
+        pk = UnicodeAttribute(hash_key=True)
+        kind = UnicodeAttribute(default="waiter")
+        batch_id = UnicodeAttribute()
+        expires_at = TTLAttribute()
+
+    class Requester(Model):
+        """A user who asked for a task whose requester set is full (``req#<task>#<user>``)."""
+
+        class Meta:
+            table_name = tasks_table
+
+        pk = UnicodeAttribute(hash_key=True)
+        kind = UnicodeAttribute(default="requester")
+        expires_at = TTLAttribute()
+
+    class FairShare(Model):
+        """The batch lane's fair order: an owner's last key (``bfair#<owner>``), and the
+        virtual clock (``bfair#`` + ``CLOCK``), the key of the latest released task."""
+
+        class Meta:
+            table_name = tasks_table
+
+        pk = UnicodeAttribute(hash_key=True)
+        kind = UnicodeAttribute(default="fair")
+        last = NumberAttribute(default=0)
+        expires_at = TTLAttribute(null=True)
+
     class UserConnections(Model):
         """A user's open WebSocket connections (``uconn#<user>``), for per-user events."""
 
@@ -276,6 +339,9 @@ def build_models(
         BatchMark,
         BatchQuota,
         UserConnections,
+        BatchWaiter,
+        Requester,
+        FairShare,
     )
     for cls in models:
         cls.Meta.region = region  # type: ignore[attr-defined]

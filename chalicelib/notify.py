@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import time
@@ -12,12 +13,21 @@ from typing import Any, Callable, Iterable
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException, UpdateError
+from pynamodb.expressions.condition import size
 
+from chalicelib.config import MAX_CONNECTION_ID_LENGTH
 from chalicelib.models import Models, user_connections_key
 from chalicelib.observability import count
 from chalicelib.tasks import ACTIVE
 
-__all__ = ["MAX_MESSAGE_BYTES", "Notifier", "Registry", "encode", "task_message"]
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "Notifier",
+    "Registry",
+    "Subscription",
+    "encode",
+    "task_message",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -60,39 +70,82 @@ def encode(message: dict[str, Any]) -> bytes:
     return json.dumps(slim, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+class Subscription(enum.StrEnum):
+    """What ``Registry.subscribe`` did."""
+
+    SUBSCRIBED = "subscribed"
+    #: The task has ended (or expired): the caller tells the connection itself.
+    ENDED = "ended"
+    #: The task has ``max_subscribers`` already: the connection should poll the status.
+    FULL = "full"
+
+
 class Registry:
-    """Open connections and each task's subscribers, in DynamoDB."""
+    """Open connections and each task's subscribers, in DynamoDB.
+
+    Both sets are bounded: a user keeps at most ``max_connections_per_user`` connections
+    (their set is one item), and a task at most ``max_subscribers`` (kept on the task item,
+    whose size DynamoDB limits to 400 KB).
+    """
 
     def __init__(
         self,
         models: Models,
         *,
         connection_ttl_seconds: int,
+        max_connections_per_user: int = 20,
+        max_subscribers: int = 500,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.m = models
         self.connection_ttl = connection_ttl_seconds
+        self.max_connections = max_connections_per_user
+        self.max_subscribers = max_subscribers
         self.clock = clock
 
     def _expiry(self, seconds: int) -> datetime:
         return datetime.fromtimestamp(self.clock() + seconds, tz=UTC)
 
-    def register(self, connection_id: str, user: str | None = None) -> None:
+    def register(self, connection_id: str, user: str | None = None) -> bool:
+        """Record an open connection; False (nothing recorded) if ``user`` has
+        ``max_connections_per_user`` open already (closed ones are pruned first)."""
+        if len(connection_id) > MAX_CONNECTION_ID_LENGTH:
+            raise ValueError("connection id too long")
+        if user and not self._add_user_connection(user, connection_id):
+            self._prune(user)
+            if not self._add_user_connection(user, connection_id):
+                return False
         self.m.Connection(
             connection_id,
             user=user,
             connected_at=self.clock(),
             expires_at=self._expiry(self.connection_ttl),
         ).save()
-        if user:
-            mine = self.m.UserConnections
+        return True
+
+    def _add_user_connection(self, user: str, connection_id: str) -> bool:
+        mine = self.m.UserConnections
+        try:
             mine(user_connections_key(user)).update(
                 actions=[
                     mine.connections.add({connection_id}),
                     mine.kind.set("user_connections"),
                     mine.expires_at.set(self._expiry(self.connection_ttl)),
-                ]
+                ],
+                condition=mine.connections.does_not_exist()
+                | (size(mine.connections) < self.max_connections),
             )
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def _prune(self, user: str) -> None:
+        """Forget the user's connections that closed without a $disconnect."""
+        for connection_id in sorted(self.user_connections(user)):
+            if not self.is_open(connection_id):
+                self.forget_user_connection(user, connection_id)
 
     def unregister(self, connection_id: str) -> None:
         user = self.owner(connection_id)
@@ -125,26 +178,39 @@ class Registry:
     def is_open(self, connection_id: str) -> bool:
         return self.owner(connection_id) is not None
 
-    def subscribe(self, task_id: str, connection_id: str) -> bool:
+    def subscribe(self, task_id: str, connection_id: str) -> Subscription:
         """Add a connection to the subscribers of an active task (kept on the task item).
 
-        False if the task has ended (or expired): the caller tells the connection itself.
-        The condition makes this exact: a connection added while the task is active is on
-        the item when the worker's finishing write lands, and the worker reads the
-        subscribers after that write; one refused here was never on it.
+        ENDED if the task has ended (or expired): the caller tells the connection itself;
+        FULL if it has ``max_subscribers`` already. The condition makes this exact: a
+        connection added while the task is active is on the item when the worker's
+        finishing write lands, and the worker reads the subscribers after that write; one
+        refused here was never on it.
         """
         Task = self.m.Task
         active = [status.value for status in ACTIVE]
         try:
             Task(task_id).update(
                 actions=[Task.subscribers.add({connection_id})],
-                condition=Task.pk.exists() & Task.status.is_in(*active),
+                condition=Task.pk.exists()
+                & Task.status.is_in(*active)
+                & (
+                    Task.subscribers.does_not_exist()
+                    | (size(Task.subscribers) < self.max_subscribers)
+                    | Task.subscribers.contains(connection_id)
+                ),
             )
         except UpdateError as exc:
             if exc.cause_response_code != "ConditionalCheckFailedException":
                 raise
-            return False
-        return True
+            try:
+                task = self.m.Task.get(task_id, consistent_read=True)
+            except self.m.Task.DoesNotExist:
+                return Subscription.ENDED
+            if task.status not in active:
+                return Subscription.ENDED
+            return Subscription.FULL
+        return Subscription.SUBSCRIBED
 
     def unsubscribe(self, task_id: str, connection_id: str) -> None:
         Task = self.m.Task

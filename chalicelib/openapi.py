@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from chalicelib.batches import COUNTS, BatchStatus
+from chalicelib.messages import REASONS
 
 __all__ = ["OPENAPI_VERSION", "PUBLIC_ROUTES", "document"]
 
@@ -267,10 +268,13 @@ def _schemas() -> dict[str, Any]:
                 },
                 "error": {
                     "type": "object",
-                    "description": "FAILURE and RETRY only.",
+                    "description": (
+                        "FAILURE and RETRY only: a reason code and a message for people "
+                        "(never a portal URL or account)."
+                    ),
                     "required": ["reason", "message"],
                     "properties": {
-                        "reason": {"type": "string", "nullable": True},
+                        "reason": {"type": "string", "nullable": True, "enum": [*REASONS, None]},
                         "message": {"type": "string", "nullable": True},
                     },
                 },
@@ -313,7 +317,7 @@ def _schemas() -> dict[str, Any]:
                 "error": {
                     "type": "string",
                     "nullable": True,
-                    "description": "Why the file was rejected (status `rejected`).",
+                    "description": "Why the file was rejected (status `rejected`), or `cancelled`.",
                 },
                 "created_at": {**_date_time("When the batch was created."), "nullable": True},
                 "finished_at": {**_date_time("When it completed."), "nullable": True},
@@ -583,6 +587,37 @@ def _paths(number_pattern: str, number_description: str) -> dict[str, Any]:
             ),
         },
     }
+    batch_parameter = batch_status["parameters"]
+    cancel_batch = {
+        "operationId": "cancel_batch",
+        "tags": ["batches"],
+        "summary": "Cancel a batch: its OS that have not started leave the queue",
+        "description": (
+            "The batch stops ingesting and becomes `cancelled`; its tasks that have not "
+            "started and that nobody else waits for fail as `cancelled`, their OS freed for "
+            "other lookups (in the background: the answer does not wait for them). Tasks "
+            "already running finish. Cancelling a cancelled batch changes nothing."
+        ),
+        "parameters": batch_parameter,
+        "responses": {
+            "202": _json(
+                "The batch, cancelled, with a `message`.",
+                {
+                    "allOf": [
+                        _ref("Batch"),
+                        {"type": "object", "properties": {"message": {"type": "string"}}},
+                    ]
+                },
+            ),
+            "404": _error(
+                "No such batch, or it is another user's (`batch_not_found`).", "batch_not_found"
+            ),
+            "409": _error(
+                "The batch has finished (`complete` or `rejected`): nothing to cancel.",
+                "batch_finished",
+            ),
+        },
+    }
     paths = {
         "/": {
             "get": {
@@ -611,7 +646,10 @@ def _paths(number_pattern: str, number_description: str) -> dict[str, Any]:
         "/scraping-status/{task_id}": {"get": _protected(status)},
         "/os/{numero_os}": {"get": _protected(record)},
         "/batches": {"post": _protected(create_batch)},
-        "/batches/{batch_id}": {"get": _protected(batch_status)},
+        "/batches/{batch_id}": {
+            "get": _protected(batch_status),
+            "delete": _protected(cancel_batch),
+        },
         "/openapi.json": {"get": _protected(spec, unavailable=False)},
     }
     for item in paths.values():

@@ -87,10 +87,18 @@ def parse_history(html: str, profile: PortalProfile, url: str = "") -> list[dict
 
 
 def next_page_url(html: str, url: str, profile: PortalProfile) -> str | None:
-    """The absolute URL of the next history page, or None on the last one."""
+    """The absolute URL of the next history page, or None on the last one.
+
+    Wherever it points: the scraper checks it is on the portal's origin. An href that
+    does not parse as a URL is returned as found (and then refused)."""
     if not profile.next_page_selector:
         return None
     page = Selector(text=html)
     found = select(page, *split_selector(profile.next_page_selector))
     href = found[0].strip() if found else ""
-    return urljoin(url, href) if href else None
+    if not href:
+        return None
+    try:
+        return urljoin(url, href)
+    except ValueError:  # e.g. "http://[bad"
+        return href

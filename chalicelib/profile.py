@@ -4,6 +4,7 @@ A profile is a TOML file, validated when loaded (full reference: ``docs/profile.
 
     name = "demo"                      # label for logs
     base_url = "http://127.0.0.1:8001" # overridable with load_profile(..., base_url=)
+    allow_insecure = false             # http:// outside loopback (default false)
     encoding = "iso-8859-1"            # how pages are decoded (default utf-8)
 
     [numero]    pattern (regex, re.fullmatch), description (pt-BR), max_length (64)
@@ -17,18 +18,23 @@ A profile is a TOML file, validated when loaded (full reference: ``docs/profile.
     [history.columns.<name>]  like a field, selector relative to the row
 
 Unknown keys, missing keys, bad types, a bad regex or selector raise ``ProfileError``
-naming the key. Importing this module does not import parsel; selectors are compiled
-(lazily importing parsel) only by ``check_selectors``, which ``load_profile`` calls by default.
+naming the key. ``base_url`` (the file's or the override) must be ``https://``, or
+``http://`` on loopback or with ``allow_insecure = true``; its origin (scheme, host, port:
+``origin_of``) is the only one the scraper talks to.
+
+Importing this module does not import parsel; selectors are compiled (lazily importing
+parsel) only by ``check_selectors``, which ``load_profile`` calls by default.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
-from urllib.parse import quote, urljoin
+from urllib.parse import quote, urljoin, urlsplit
 
 from chalicelib.errors import InvalidOsNumberError, ProfileError
 
@@ -40,6 +46,7 @@ __all__ = [
     "PortalProfile",
     "check_selectors",
     "load_profile",
+    "origin_of",
     "parse_profile",
     "split_selector",
 ]
@@ -48,7 +55,17 @@ DEFAULT_PROFILE_PATH = Path(__file__).resolve().parent / "profiles" / "demo.toml
 CLEANERS = ("strip", "join", "date", "datetime")
 XPATH_PREFIX = "xpath:"
 _KEYS = {
-    "": {"name", "base_url", "encoding", "numero", "login", "detail", "fields", "history"},
+    "": {
+        "name",
+        "base_url",
+        "allow_insecure",
+        "encoding",
+        "numero",
+        "login",
+        "detail",
+        "fields",
+        "history",
+    },
     "numero.": {"pattern", "description", "max_length"},
     "login.": {
         "url",
@@ -61,6 +78,32 @@ _KEYS = {
     "detail.": {"url", "not_found_selector", "next_page_selector"},
     "history.": {"row_selector", "columns"},
 }
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+Origin = tuple[str, str, int]
+
+
+def origin_of(url: str) -> Origin | None:
+    """``(scheme, host, port)`` of an absolute http(s) URL, default ports filled in; None
+    for anything else (a relative or malformed URL, another scheme, no host)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # a bad port or IPv6 literal
+        return None
+    scheme, host = parts.scheme.lower(), parts.hostname
+    if scheme not in _DEFAULT_PORTS or not host:
+        return None
+    return scheme, host, port if port is not None else _DEFAULT_PORTS[scheme]
+
+
+def _is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or ``localhost``."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -107,6 +150,19 @@ class PortalProfile:
     next_page_selector: str
     fields: tuple[FieldRule, ...]
     history: HistoryRule | None
+    allow_insecure: bool = False
+
+    @property
+    def origin(self) -> Origin:
+        """The portal's origin: every request the scraper makes must stay on it."""
+        found = origin_of(self.base_url)
+        if found is None:  # parse_profile refuses such a base_url; a hand-built one may not
+            raise ProfileError(f"base_url {self.base_url!r} is not an http(s) origin")
+        return found
+
+    def on_origin(self, url: str) -> bool:
+        """Whether ``url`` is on the portal's origin (same scheme, host and port)."""
+        return origin_of(url) == self.origin
 
     def validate_number(self, raw: str) -> str:
         """The OS number, stripped, if it matches the pattern; else InvalidOsNumberError."""
@@ -170,6 +226,10 @@ def parse_profile(
         return value
 
     known(raw, "")
+    allow_insecure = raw.get("allow_insecure", False)
+    if not isinstance(allow_insecure, bool):
+        raise ProfileError(f"{source}: allow_insecure must be true or false")
+    base = _base_url(base_url or need(raw, "base_url", ""), allow_insecure, source)
     numero, login, detail = table("numero"), table("login"), table("detail")
     known(numero, "numero.")
     known(login, "login.")
@@ -204,9 +264,9 @@ def parse_profile(
             need(h, "row_selector", "history."),
             tuple(_field(n, c, f"{source}: history.columns.{n}") for n, c in columns.items()),
         )
-    return PortalProfile(
+    profile = PortalProfile(
         name=str(raw.get("name", "portal")),
-        base_url=base_url or need(raw, "base_url", ""),
+        base_url=base,
         encoding=encoding,
         number_pattern=pattern,
         number_description=str(numero.get("description", "")),
@@ -229,7 +289,29 @@ def parse_profile(
         next_page_selector=str(detail.get("next_page_selector") or ""),
         fields=tuple(_field(n, c, f"{source}: fields.{n}") for n, c in fields_table.items()),
         history=history,
+        allow_insecure=allow_insecure,
     )
+    # Paths only: an absolute login or detail URL elsewhere would take the credentials along.
+    for key, url in (("login.url", profile.login_url()), ("detail.url", profile.detail_url("1"))):
+        if not profile.on_origin(url):
+            raise ProfileError(f"{source}: {key} leaves base_url's origin ({url})")
+    return profile
+
+
+def _base_url(url: str, allow_insecure: bool, source: str) -> str:
+    """``url`` if it is an http(s) origin the scraper may talk to; else ProfileError."""
+    found = origin_of(url)
+    if found is None:
+        raise ProfileError(f"{source}: base_url {url!r} must be an absolute http(s) URL")
+    if urlsplit(url).username is not None:
+        raise ProfileError(f"{source}: base_url must not carry credentials")
+    scheme, host, _ = found
+    if scheme == "http" and not _is_loopback(host) and not allow_insecure:
+        raise ProfileError(
+            f"{source}: base_url {url!r} is plain http outside loopback: the portal's "
+            "password would cross the network in clear; use https or set allow_insecure = true"
+        )
+    return url
 
 
 def _field(name: str, spec: Any, where: str) -> FieldRule:

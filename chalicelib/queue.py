@@ -72,12 +72,13 @@ class ScrapeQueue:
             raise QueueError(f"queue {name!r} could not be found: {exc}") from exc
         return cls(client, url, lane)
 
-    def send(self, task_id: str, numero_os: str) -> str:
-        return self.send_body(encode(task_id, numero_os, self.lane))
+    def send(self, task_id: str, numero_os: str, *, delay_seconds: int = 0) -> str:
+        return self.send_body(encode(task_id, numero_os, self.lane), delay_seconds=delay_seconds)
 
-    def send_body(self, body: str) -> str:
+    def send_body(self, body: str, *, delay_seconds: int = 0) -> str:
+        extra = {"DelaySeconds": int(delay_seconds)} if delay_seconds else {}
         try:
-            response = self.client.send_message(QueueUrl=self.queue_url, MessageBody=body)
+            response = self.client.send_message(QueueUrl=self.queue_url, MessageBody=body, **extra)
         except (ClientError, BotoCoreError) as exc:
             raise QueueError(f"sending to the queue failed: {exc}") from exc
         return response["MessageId"]

@@ -4,13 +4,19 @@ Waiting tasks of the interactive lanes share one index partition, and batch task
 their own. The sort key is the lane's rank, then the enqueue time, so every VIP task
 sorts before every standard one: counting the keys below a task's gives its position
 in one query (a batch task also waits behind every interactive one).
+
+Batch tasks wait in two partitions: *held* ones in the lane's fair order (their key is
+the owner's virtual time, ``chalicelib.fairshare``), and the few *released* to the batch
+queue (``batch_release_window`` of them), which start in the order they were released.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "GROUP_BATCH",
+    "GROUP_HELD",
     "GROUP_INTERACTIVE",
+    "GROUP_RETRY",
     "LANE_ORDER",
     "LANE_SPAN",
     "QUEUE_BATCH",
@@ -28,6 +34,11 @@ QUEUE_BATCH = "batch"
 LANE_ORDER = (QUEUE_VIP, QUEUE_STANDARD, QUEUE_BATCH)
 GROUP_INTERACTIVE = "interactive"
 GROUP_BATCH = "batch"
+#: Batch tasks not released to the batch queue yet, in fair order.
+GROUP_HELD = "batch-held"
+#: Tasks between attempts (RETRY), by when their message comes back: never counted in a
+#: position, listed so that ops can find the tasks of a lane they purge.
+GROUP_RETRY = "retry"
 #: Each lane's band of sort keys, in seconds: wider than any epoch time (about 317 years).
 LANE_SPAN = 10_000_000_000
 

@@ -11,6 +11,7 @@ from typing import Any, Callable
 from chalice import Response
 
 from chalicelib.errors import (
+    BatchFinishedError,
     BatchNotFoundError,
     BucketError,
     ConfigurationError,
@@ -23,7 +24,14 @@ from chalicelib.errors import (
     TaskNotFoundError,
 )
 
-__all__ = ["MAX_BODY_BYTES", "body_problem", "error", "handles_errors", "json_response"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "body_problem",
+    "error",
+    "handles_errors",
+    "json_response",
+    "too_many_connections",
+]
 
 #: A lookup carries everything in its path; a body, if any, is a small JSON object.
 MAX_BODY_BYTES = 1024
@@ -44,6 +52,21 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 def error(status: int, code: str, message: str, **extra: Any) -> Response:
     """A JSON error body that names the problem: ``{"error": code, "message": ...}``."""
     return json_response(status, {"error": code, "message": message, **extra})
+
+
+def too_many_connections(limit: int) -> dict[str, Any]:
+    """The $connect answer refusing a user's connection over the limit: API Gateway refuses
+    the handshake with this status; the body names the problem for clients that read it."""
+    body = {
+        "error": "too_many_connections",
+        "message": f"at most {limit} open connections per user; close another tab or window",
+        "limit": limit,
+    }
+    return {
+        "statusCode": 429,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps(body),
+    }
 
 
 def body_problem(request: Any) -> Response | None:
@@ -86,6 +109,8 @@ def _for_exception(exc: RaspaError) -> Response:
         return error(404, "task_not_found", "no such task")
     if isinstance(exc, BatchNotFoundError):
         return error(404, "batch_not_found", "no such batch")
+    if isinstance(exc, BatchFinishedError):
+        return error(409, "batch_finished", f"the batch is {exc.status}; nothing to cancel")
     if isinstance(exc, InvalidRequestError):
         return error(400, exc.code, str(exc))
     if isinstance(exc, (StorageError, QueueError, BucketError)):

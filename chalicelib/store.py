@@ -12,27 +12,30 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.exceptions import PynamoDBException, UpdateError
 from pynamodb.expressions.condition import size
-from pynamodb.transactions import TransactWrite
 
-from chalicelib.batches import BatchOutcome
 from chalicelib.errors import RateLimitedError, StorageError
-from chalicelib.models import Models, batch_key, lock_key, mark_key, rate_key, stats_key
+from chalicelib.models import Models, lock_key, rate_key, requester_key, stats_key
 from chalicelib.queueorder import (
+    GROUP_BATCH,
+    GROUP_HELD,
     GROUP_INTERACTIVE,
+    GROUP_RETRY,
     LANE_ORDER,
+    QUEUE_BATCH,
     QUEUE_STANDARD,
     band,
     place,
 )
 from chalicelib.ratelimit import Admission, RatePolicy, admit
 from chalicelib.tasks import ACTIVE, TERMINAL, TaskStatus, is_task_id, sources_of
+from chalicelib.transaction import Cancelled, Transaction
 
-__all__ = ["CreateOutcome", "RateState", "Reopen", "ReopenOutcome", "Store"]
+__all__ = ["CreateOutcome", "Promotion", "RateState", "Reopen", "ReopenOutcome", "Store"]
 
 #: Rounds of "read the rate log, try the transaction" before giving up under contention.
 MAX_ROUNDS = 50
@@ -64,9 +67,17 @@ def new_task(
     now: float,
     retention: float,
     batch_id: str | None = None,
+    fair_key: float | None = None,
 ) -> Any:
-    """A task waiting in ``lane``, placed in the queue index (not yet written)."""
-    group, order = place(lane, now)
+    """A task waiting in ``lane``, placed in the queue index (not yet written).
+
+    With a ``fair_key`` (batch tasks) it is *held* in the batch lane's fair order until
+    it is released, and has no expiry until then (it may wait longer than the retention).
+    """
+    if fair_key is None:
+        group, order = place(lane, now)
+    else:
+        group, order = GROUP_HELD, fair_key
     return Task(
         task_id,
         numero_os=numero_os,
@@ -79,13 +90,26 @@ def new_task(
         created_at=now,
         updated_at=now,
         queue=lane,
+        lane=lane,
         queued_at=now,
         queue_group=group,
         queue_order=order,
-        batches={batch_id} if batch_id else None,
-        batch_count=1 if batch_id else 0,
-        expires_at=_ts(now + retention),
+        batch_id=batch_id,
+        waiters=0,
+        expires_at=None if fair_key is not None else _ts(now + retention),
     )
+
+
+def clip(text: str | None, limit: int) -> str | None:
+    """``text`` cut to ``limit`` characters (task items have a size budget)."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
+
+
+#: Longest user-facing error and operator detail kept on a task item.
+MESSAGE_CHARS = 500
+DETAIL_CHARS = 2_000
 
 
 def _ts(epoch: float) -> datetime:
@@ -96,19 +120,8 @@ def _hour(epoch: float) -> str:
     return time.strftime("%Y%m%d%H", time.gmtime(epoch))
 
 
-def _failed(reason: Any) -> bool:
-    return bool(reason) and reason.code == "ConditionalCheckFailed"
-
-
-def _conflict(reasons: list) -> bool:
-    """A concurrent transaction held one of the items: worth trying again at once."""
-    return any(r and r.code == "TransactionConflict" for r in reasons) and not any(
-        _failed(r) for r in reasons
-    )
-
-
-def _at(reasons: list, index: int) -> Any:
-    return reasons[index] if 0 <= index < len(reasons) else None
+def _never(task: Any) -> bool:
+    return False
 
 
 def _pause(round_: int) -> None:
@@ -123,6 +136,19 @@ class CreateOutcome:
     created: bool
     #: A fresh cache entry won the race (the transaction saw it): serve it instead.
     cached: Any = None
+
+
+class Promotion(enum.StrEnum):
+    """What ``Store.promote`` did with a waiting task a caller joined from an earlier lane."""
+
+    #: Moved to the caller's lane (and counted against the caller's rate limit).
+    PROMOTED = "promoted"
+    #: Already in that lane or an earlier one, or not waiting: nothing to move.
+    NOT_NEEDED = "not_needed"
+    #: The caller's rate window is full: the task stays in its lane.
+    RATE_LIMITED = "rate_limited"
+    #: It started, or was moved by someone else, meanwhile.
+    MISSED = "missed"
 
 
 class Reopen(enum.StrEnum):
@@ -162,9 +188,12 @@ class Store:
         task_retention_seconds: int,
         lock_ttl_seconds: int,
         stale_after_seconds: float = 300,
+        max_requesters: int = 500,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.m = models
+        #: Users kept on the task item; more are recorded beside it (``Requester`` items).
+        self.max_requesters = max_requesters
         #: A running task silent this long has lost its worker (the worker's time limit).
         self.stale_after = stale_after_seconds
         self.cache_ttl = cache_ttl_seconds
@@ -247,58 +276,51 @@ class Store:
                 expires_at=_ts(now + self.lock_ttl),
             )
             try:
-                with TransactWrite(connection=Task._get_connection().connection) as tx:
+                with Transaction(self._connection()) as tx:
                     if respect_cache:
-                        tx.condition_check(
+                        tx.check(
+                            "cache",
                             OsRecord,
                             numero_os,
                             condition=OsRecord.numero_os.does_not_exist()
                             | (OsRecord.expires_at <= _ts(now)),
                         )
                     tx.save(
+                        "lock",
                         lock,
                         condition=Lock.pk.does_not_exist() | (Lock.expires_at < _ts(now)),
-                        return_values="ALL_OLD",
+                        old=True,
                     )
-                    tx.save(task, condition=Task.pk.does_not_exist())
+                    tx.save("task", task, condition=Task.pk.does_not_exist())
                     if rate is not None and log is not None:
                         self._add_start(tx, rate, *log, now)
                 return CreateOutcome(task, True)
-            except TransactWriteError as exc:
-                # Sent as: condition checks, puts, updates: [cache?, lock, task, log?].
-                reasons = list(exc.cancellation_reasons or [])
-                if _conflict(reasons):
+            except Cancelled as cancelled:
+                if cancelled.conflict:
                     _pause(round_)  # a concurrent transaction on the lock or the rate log
                     continue
-                offset = 1 if respect_cache else 0
-                cache_reason = reasons[0] if respect_cache and reasons else None
-                lock_reason = reasons[offset] if len(reasons) > offset else None
-                if _failed(cache_reason):
+                if cancelled.failed("cache"):
                     cached = self.fresh_record(numero_os)
                     if cached is not None:
                         return CreateOutcome(None, False, cached=cached)
                     continue
-                if _failed(lock_reason):
-                    old = lock_reason.raw_item or {}
-                    existing_id = old.get("task_id", {}).get("S")
+                if cancelled.failed("lock"):
+                    existing_id = cancelled.old_item("lock").get("task_id", {}).get("S")
                     joined = self._join(existing_id, requested_by) if existing_id else None
                     if joined is not None:
                         return CreateOutcome(joined, False)
                     continue  # the lock's task just finished and released it: try again
-                log_reason = _at(reasons, offset + 2)
-                if not _failed(log_reason):
-                    raise StorageError(f"creating task failed: {exc.msg}") from exc
+                if not cancelled.failed("rate"):
+                    raise StorageError(f"creating task failed: {cancelled}") from None
                 # Only the rate log changed meanwhile (the same user's concurrent request):
                 # try again with the log as it is now, returned with the cancellation.
-                rate_log = _rate_state(self.m.RateLog, log_reason.raw_item)
+                rate_log = _rate_state(self.m.RateLog, cancelled.old_item("rate"))
                 _pause(round_)
-            except PynamoDBException as exc:
-                raise StorageError(f"creating task failed: {exc.msg}") from exc
         raise StorageError(f"could not create or join a task for OS {numero_os}")
 
     def _add_start(
         self,
-        tx: TransactWrite,
+        tx: Transaction,
         rate: RatePolicy,
         read: RateState,
         admission: Admission,
@@ -316,17 +338,19 @@ class Store:
         expires = _ts(now + rate.window_seconds)
         if read.version and admission.expired < rate.limit:
             tx.update(
+                "rate",
                 RateLog(rate_key(rate.user)),
-                actions=[
+                [
                     RateLog.starts.set(RateLog.starts.append([now])),
                     RateLog.expires_at.set(expires),
                 ],
                 condition=(RateLog.version == read.version)
                 & (size(RateLog.starts) < rate.limit + admission.expired),
-                return_values="ALL_OLD",
+                old=True,
             )
             return
         tx.save(
+            "rate",
             RateLog(
                 rate_key(rate.user),
                 starts=list(admission.starts or ()),
@@ -336,7 +360,7 @@ class Store:
             condition=RateLog.pk.does_not_exist()
             if not read.version
             else (RateLog.version == read.version) & (size(RateLog.starts) == len(read.starts)),
-            return_values="ALL_OLD",
+            old=True,
         )
 
     def rate_state(self, user: str) -> RateState:
@@ -392,12 +416,20 @@ class Store:
             raise StorageError(f"reading lock failed: {exc.msg}") from exc
         return self._join(lock.task_id, user)
 
-    def join_batch(self, task_id: str, batch_id: str) -> Any | None:
-        """Make a batch wait for an active task's outcome; None if it is not active any more."""
-        return self._join(task_id, None, batch_id)
+    def promote(
+        self,
+        task: Any,
+        lane: str,
+        *,
+        rate: RatePolicy | None = None,
+        rate_log: RateState | None = None,
+    ) -> Promotion:
+        """Move a waiting task to an earlier ``lane`` for a caller who joined it.
 
-    def promote(self, task: Any, lane: str) -> bool:
-        """Move a waiting task to an earlier ``lane``; True if the caller must send it there."""
+        Jumping the queue is a new interactive scrape: with a ``rate`` policy the move adds
+        a start to the caller's rate log in the same transaction (as ``create_or_join``
+        does), and a caller whose window is full joins without moving the task.
+        """
         Task = self.m.Task
         current = task.queue or QUEUE_STANDARD
         if (
@@ -405,47 +437,128 @@ class Store:
             or lane not in LANE_ORDER
             or LANE_ORDER.index(lane) >= LANE_ORDER.index(current)
         ):
-            return False
-        group, order = place(lane, float(task.queued_at or self.clock()))
+            return Promotion.NOT_NEEDED
+        for round_ in range(MAX_ROUNDS):
+            now = self.clock()
+            log = None
+            if rate is not None:
+                state = rate_log if rate_log is not None else self.rate_state(rate.user)
+                rate_log = None
+                admission = admit(state.starts, rate, now)
+                if admission.starts is None:
+                    return Promotion.RATE_LIMITED
+                log = (state, admission)
+            group, order = place(lane, float(task.queued_at or now))
+            try:
+                with Transaction(self._connection()) as tx:
+                    tx.update(
+                        "task",
+                        Task(task.pk),
+                        [
+                            Task.queue.set(lane),
+                            Task.lane.set(lane),
+                            Task.queue_group.set(group),
+                            Task.queue_order.set(order),
+                            Task.expires_at.set(_ts(now + self.task_retention)),
+                        ],
+                        condition=(Task.status == TaskStatus.PENDING.value)
+                        & (Task.queue == current),
+                    )
+                    if rate is not None and log is not None:
+                        self._add_start(tx, rate, *log, now)
+            except Cancelled as cancelled:
+                if cancelled.conflict:
+                    _pause(round_)
+                    continue
+                if cancelled.failed("task"):
+                    return Promotion.MISSED  # started meanwhile, or promoted by someone else
+                if cancelled.failed("rate"):
+                    rate_log = _rate_state(self.m.RateLog, cancelled.old_item("rate"))
+                    _pause(round_)
+                    continue
+                raise StorageError(str(cancelled)) from None
+            task.queue, task.lane, task.queue_group, task.queue_order = lane, lane, group, order
+            return Promotion.PROMOTED
+        raise StorageError(f"could not move task {task.pk} to the {lane} lane")
+
+    def unpromote(self, task: Any, previous: tuple[Any, Any, Any, Any]) -> None:
+        """Put a promoted task back where it waited (its message to the new lane failed)."""
+        Task = self.m.Task
+        queue, lane, group, order = previous
         try:
-            task.update(
+            Task(task.pk).update(
                 actions=[
-                    Task.queue.set(lane),
+                    Task.queue.set(queue),
+                    Task.lane.set(lane),
                     Task.queue_group.set(group),
                     Task.queue_order.set(order),
                 ],
-                condition=(Task.status == TaskStatus.PENDING.value) & (Task.queue == current),
+                condition=(Task.status == TaskStatus.PENDING.value) & (Task.queue == task.queue),
             )
         except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                return False  # started meanwhile, or promoted by someone else
-            raise StorageError(f"promoting task failed: {exc.msg}") from exc
-        return True
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise StorageError(f"moving a task back failed: {exc.msg}") from exc
+        task.queue, task.lane, task.queue_group, task.queue_order = previous
 
-    def _join(self, task_id: str, user: str | None, batch_id: str | None = None) -> Any | None:
-        """Add ``user`` (or a batch) to an active task; None if it is not active any more."""
+    def _join(self, task_id: str, user: str | None) -> Any | None:
+        """Add ``user`` to an active task's requesters; None if it is not active any more.
+
+        The task item keeps at most ``max_requesters`` of them; a user beyond that is
+        recorded in an item beside it, so nobody is refused and the item stays bounded.
+        """
         Task = self.m.Task
         task = Task(task_id)
+        active = Task.status.is_in(*[s.value for s in ACTIVE])
+        actions = [Task.updated_at.set(self.clock())]
+        room = active
+        if user:
+            actions.append(Task.requesters.add({user}))
+            room = active & (
+                Task.requesters.does_not_exist()
+                | (size(Task.requesters) < self.max_requesters)
+                | Task.requesters.contains(user)
+            )
         try:
-            actions = [Task.updated_at.set(self.clock())]
-            if user:
-                actions.append(Task.requesters.add({user}))
-            if batch_id:
-                actions += [Task.batches.add({batch_id}), Task.batch_count.add(1)]
-            task.update(actions=actions, condition=Task.status.is_in(*[s.value for s in ACTIVE]))
+            task.update(actions=actions, condition=room)
         except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise StorageError(f"joining task failed: {exc.msg}") from exc
+            current = self.get_task(task_id) if user else None
+            if current is None or TaskStatus(current.status) not in ACTIVE:
                 return None
-            raise StorageError(f"joining task failed: {exc.msg}") from exc
+            self._add_requester(current, user)  # the set is full: beside the item
+            return current
         return task
+
+    def _add_requester(self, task: Any, user: str | None) -> None:
+        Requester = self.m.Requester
+        expires = self.clock() + self.task_retention
+        try:
+            Requester(requester_key(task.pk, user or ""), expires_at=_ts(expires)).save()
+        except PynamoDBException as exc:
+            raise StorageError(f"recording a requester failed: {exc.msg}") from exc
 
     def can_see(self, task: Any, user: str | None) -> bool:
         """Whether ``user`` asked for this task (only they may see it)."""
-        return user is not None and user in (task.requesters or set())
+        if user is None:
+            return False
+        if user in (task.requesters or set()):
+            return True
+        if len(task.requesters or ()) < self.max_requesters:
+            return False  # the set has room, so nobody was recorded beside it
+        try:
+            self.m.Requester.get(requester_key(task.pk, user))
+        except self.m.Requester.DoesNotExist:
+            return False
+        except PynamoDBException as exc:
+            raise StorageError(f"reading requesters failed: {exc.msg}") from exc
+        return True
 
     def abandon(self, task: Any, message: str) -> None:
         """Mark a task that never reached the queue FAILURE and free its OS."""
-        self.finish_failure(task, message=message, reason="enqueue_failed", negative=False)
+        self.finish_failure(
+            task, message=message, detail=message, reason="enqueue_failed", negative=False
+        )
 
     def reopen(self, task_id: str, lane: str) -> ReopenOutcome:
         """Let a FAILURE task run again, for ops redriving its dead letter after a fix.
@@ -475,21 +588,24 @@ class Store:
                 expires_at=_ts(now + self.lock_ttl),
             )
             try:
-                with TransactWrite(connection=Task._get_connection().connection) as tx:
-                    tx.condition_check(
+                with Transaction(self._connection()) as tx:
+                    tx.check(
+                        "cache",
                         OsRecord,
                         task.numero_os,
                         condition=OsRecord.numero_os.does_not_exist()
                         | (OsRecord.expires_at <= _ts(now)),
                     )
                     tx.save(
+                        "lock",
                         lock,
                         condition=Lock.pk.does_not_exist()
                         | (Lock.expires_at < _ts(now))
                         | (Lock.task_id == task.pk),
-                        return_values="ALL_OLD",
+                        old=True,
                     )
                     tx.update(
+                        "task",
                         task,
                         [
                             Task.status.set(TaskStatus.PENDING.value),
@@ -498,9 +614,11 @@ class Store:
                             Task.step.set("queued"),
                             Task.error.remove(),
                             Task.error_reason.remove(),
+                            Task.error_detail.remove(),
                             Task.started_at.remove(),
                             Task.finished_at.remove(),
                             Task.queue.set(lane),
+                            Task.lane.set(lane),
                             Task.queued_at.set(now),
                             Task.queue_group.set(group),
                             Task.queue_order.set(order),
@@ -511,20 +629,18 @@ class Store:
                     )
                 task.refresh(consistent_read=True)
                 return ReopenOutcome(Reopen.REOPENED, task)
-            except TransactWriteError as exc:
-                # Sent as: condition checks (cache), puts (lock), updates (task).
-                cache, held, changed = (list(exc.cancellation_reasons or []) + [None] * 3)[:3]
-                if _conflict([cache, held, changed]):
+            except Cancelled as cancelled:
+                if cancelled.conflict:
                     _pause(round_)
                     continue
-                if not any(_failed(r) for r in (cache, held, changed)):
-                    raise StorageError(f"reopening task failed: {exc.msg}") from exc
-                if _failed(changed):
+                if not cancelled.failed_names():
+                    raise StorageError(f"reopening task failed: {cancelled}") from None
+                if cancelled.failed("task"):
                     continue  # reopened or changed meanwhile: read it again
-                if _failed(cache) and self.fresh_record(task.numero_os) is not None:
+                if cancelled.failed("cache") and self.fresh_record(task.numero_os) is not None:
                     return ReopenOutcome(Reopen.CACHED, task)
-                if _failed(held):
-                    holder = (held.raw_item or {}).get("task_id", {}).get("S")
+                if cancelled.failed("lock"):
+                    holder = cancelled.old_item("lock").get("task_id", {}).get("S")
                     return ReopenOutcome(Reopen.SUPERSEDED, task, holder)
             except PynamoDBException as exc:
                 raise StorageError(f"reopening task failed: {exc.msg}") from exc
@@ -535,28 +651,53 @@ class Store:
 
         VIP tasks wait only behind earlier VIP tasks; standard ones behind earlier
         standard tasks and every waiting VIP task (one count over the queue index, whose
-        sort key puts lanes in order); batch tasks also behind every interactive one.
+        sort key puts lanes in order); batch tasks also behind every interactive one: a
+        released one behind the released before it, a held one behind every released one
+        and the held ones before it in the fair order.
         """
         if task.status != TaskStatus.PENDING.value or task.queue_order is None:
             return 0
         Task = self.m.Task
+        index = Task.queue_index
         try:
-            ahead = Task.queue_index.count(task.queue_group, Task.queue_order < task.queue_order)
+            ahead = index.count(task.queue_group, Task.queue_order < task.queue_order)
+            if task.queue_group == GROUP_HELD:
+                ahead += index.count(GROUP_BATCH)
             if task.queue_group != GROUP_INTERACTIVE:
-                ahead += Task.queue_index.count(GROUP_INTERACTIVE)
+                ahead += index.count(GROUP_INTERACTIVE)
         except PynamoDBException as exc:
             raise StorageError(f"counting the queue failed: {exc.msg}") from exc
         return int(ahead)
 
     def waiting(self, lane: str) -> int:
-        """Tasks waiting in ``lane`` (for the ops status)."""
+        """Tasks waiting in ``lane`` (for the ops status): held batch tasks included."""
         Task = self.m.Task
-        low, high = band(lane)
-        group = place(lane, 0)[0]
         try:
+            if lane == QUEUE_BATCH:
+                return int(Task.queue_index.count(GROUP_BATCH) + Task.queue_index.count(GROUP_HELD))
+            low, high = band(lane)
+            group = place(lane, 0)[0]
             return int(Task.queue_index.count(group, Task.queue_order.between(low, high - 1)))
         except PynamoDBException as exc:
             raise StorageError(f"counting the queue failed: {exc.msg}") from exc
+
+    def waiting_tasks(self, lane: str) -> Iterator[Any]:
+        """Every task of ``lane`` waiting for a scrape or a retry (for ops purging it)."""
+        Task = self.m.Task
+        if lane == QUEUE_BATCH:
+            queries = [Task.queue_index.query(GROUP_BATCH), Task.queue_index.query(GROUP_HELD)]
+        else:
+            low, high = band(lane)
+            group = place(lane, 0)[0]
+            queries = [
+                Task.queue_index.query(group, Task.queue_order.between(low, high - 1)),
+            ]
+        queries.append(Task.queue_index.query(GROUP_RETRY, filter_condition=Task.lane == lane))
+        try:
+            for query in queries:
+                yield from query
+        except PynamoDBException as exc:
+            raise StorageError(f"listing waiting tasks failed: {exc.msg}") from exc
 
     def start(self, task_id: str) -> Any | None:
         """Move a task to STARTED and count the attempt; None if it may not start.
@@ -618,7 +759,17 @@ class Store:
             raise StorageError(f"recording progress failed: {exc.msg}") from exc
         return task
 
-    def mark_retry(self, task: Any, *, message: str, reason: str, delay_seconds: int) -> None:
+    def mark_retry(
+        self,
+        task: Any,
+        *,
+        message: str,
+        detail: str,
+        reason: str,
+        delay_seconds: int,
+    ) -> None:
+        """RETRY until the message comes back; listed in the index's retry partition (never
+        counted in a position) so that ops can find it when purging its lane."""
         Task = self.m.Task
         now = self.clock()
         try:
@@ -626,9 +777,12 @@ class Store:
                 actions=[
                     Task.status.set(TaskStatus.RETRY.value),
                     Task.step.set("retry"),
-                    Task.error.set(message),
+                    Task.error.set(clip(message, MESSAGE_CHARS)),
+                    Task.error_detail.set(clip(detail, DETAIL_CHARS)),
                     Task.error_reason.set(reason),
                     Task.updated_at.set(now),
+                    Task.queue_group.set(GROUP_RETRY),
+                    Task.queue_order.set(now + delay_seconds),
                 ],
                 condition=Task.status.is_in(*sources_of(TaskStatus.RETRY)),
             )
@@ -640,7 +794,8 @@ class Store:
     def finish_success(self, task: Any, record: dict, duration_seconds: float) -> bool:
         """Store the record, finish the task, free the OS and count the duration, atomically.
 
-        Returns False if the task had already finished (a duplicate delivery).
+        Returns False if the task had already finished (a duplicate delivery). Batches
+        waiting for the task count its outcome afterwards (``BatchStore.count_outcomes``).
         """
         now = self.clock()
         OsRecord, Task, Stats = self.m.OsRecord, self.m.Task, self.m.Stats
@@ -659,8 +814,12 @@ class Store:
             Task.result.set(record),
             Task.finished_at.set(now),
             Task.updated_at.set(now),
+            Task.expires_at.set(_ts(now + self.task_retention)),
             Task.error.remove(),
             Task.error_reason.remove(),
+            Task.error_detail.remove(),
+            Task.queue_group.remove(),
+            Task.queue_order.remove(),
         ]
         stats = Stats(stats_key(_hour(now)))
         stats_actions = [
@@ -670,140 +829,148 @@ class Store:
             Stats.expires_at.set(_ts(now + 2 * 86_400)),
         ]
 
-        def writes(tx: TransactWrite) -> int:
-            tx.save(os_item)
-            tx.update(stats, stats_actions)
-            return 1
+        def writes(tx: Transaction) -> None:
+            tx.save("record", os_item)
+            tx.update("stats", stats, stats_actions)
 
-        return self._finish(task, task_actions, TaskStatus.SUCCESS, writes, BatchOutcome.OK, "")
+        return self._finish(task, task_actions, TaskStatus.SUCCESS, writes)
 
-    def finish_failure(self, task: Any, *, message: str, reason: str, negative: bool) -> bool:
-        """Fail the task and free the OS; ``negative`` also caches "not found" for a while."""
+    def finish_failure(
+        self, task: Any, *, message: str, detail: str, reason: str, negative: bool
+    ) -> bool:
+        """Fail the task and free the OS; ``negative`` also caches "not found" for a while.
+
+        ``message`` is what users are told; ``detail`` (URLs, portal answers) is for ops.
+        """
         now = self.clock()
-        OsRecord, Task = self.m.OsRecord, self.m.Task
-        actions = [
-            Task.status.set(TaskStatus.FAILURE.value),
-            Task.step.set("failed"),
-            Task.error.set(message),
-            Task.error_reason.set(reason),
-            Task.finished_at.set(now),
-            Task.updated_at.set(now),
-            Task.queue.remove(),
-            Task.queued_at.remove(),
-            Task.queue_group.remove(),
-            Task.queue_order.remove(),
-        ]
+        OsRecord = self.m.OsRecord
 
-        def writes(tx: TransactWrite) -> int:
-            if not negative:
-                return 0
-            tx.save(
-                OsRecord(
-                    task.numero_os,
-                    outcome="not_found",
-                    data=None,
-                    scraped_at=now,
-                    task_id=task.pk,
-                    expires_at=_ts(now + self.not_found_ttl),
+        def writes(tx: Transaction) -> None:
+            if negative:
+                tx.save(
+                    "record",
+                    OsRecord(
+                        task.numero_os,
+                        outcome="not_found",
+                        data=None,
+                        scraped_at=now,
+                        task_id=task.pk,
+                        expires_at=_ts(now + self.not_found_ttl),
+                    ),
                 )
-            )
-            return 1
 
-        outcome = BatchOutcome.NOT_FOUND if negative else BatchOutcome.FAILED
-        return self._finish(task, actions, TaskStatus.FAILURE, writes, outcome, message)
+        actions = self._failure_actions(message, detail, reason)
+        return self._finish(task, actions, TaskStatus.FAILURE, writes)
 
     def _finish(
         self,
         task: Any,
         task_actions: list,
         target: TaskStatus,
-        writes: Callable[[TransactWrite], int],
-        outcome: BatchOutcome,
-        message: str,
+        writes: Callable[[Transaction], None],
+        *,
+        condition: Any = None,
+        still: Callable[[Any], bool] | None = None,
     ) -> bool:
-        """Finish ``task`` in one transaction: its update, ``writes`` (which returns how many
-        puts it added), the lock's release and one counted outcome per waiting batch.
+        """Finish ``task`` in one small transaction: its update, ``writes`` and the lock's
+        release (at most four items, however many batches or users wait for it).
 
-        Returns False if the task was already terminal (a duplicate delivery). The task's
-        condition includes its batch version, so a batch joining meanwhile is re-read and
-        counted; a batch that counted this number already is left out; a lock that belongs
-        to a newer task is kept.
+        Returns False if the task was already terminal (a duplicate delivery), or if an
+        extra ``condition`` failed and the task read back no longer passes ``still``. The
+        update is conditioned on the number of waiting batches the caller knows
+        (``task.waiters``), so a batch that joined meanwhile is read back into ``task`` and
+        none is missed when they count the outcome; a lock that belongs to a newer task is
+        kept.
         """
         Task, Lock = self.m.Task, self.m.Lock
-        connection = Task._get_connection().connection
-        with_lock, counted = True, set()
+        with_lock = True
         for round_ in range(MAX_ROUNDS):
-            now = self.clock()
-            batches = sorted(set(task.batches or ()) - counted)
-            version = int(task.batch_count or 0)
-            same_batches = (
-                Task.batch_count == version
-                if version
-                else (Task.batch_count.does_not_exist() | (Task.batch_count == 0))
+            known = int(task.waiters or 0)
+            same_waiters = (
+                Task.waiters == known
+                if known
+                else (Task.waiters.does_not_exist() | (Task.waiters == 0))
             )
-            deletes = puts = 0
+            allowed = Task.status.is_in(*sources_of(target)) & same_waiters
+            if condition is not None:
+                allowed = allowed & condition
             try:
-                with TransactWrite(connection=connection) as tx:
-                    tx.update(
-                        task,
-                        task_actions,
-                        condition=Task.status.is_in(*sources_of(target)) & same_batches,
-                    )
+                with Transaction(self._connection()) as tx:
+                    tx.update("task", task, task_actions, condition=allowed)
                     if with_lock:
-                        tx.delete(Lock(lock_key(task.numero_os)), condition=Lock.task_id == task.pk)
-                        deletes = 1
-                    puts = writes(tx)
-                    for batch_id in batches:
-                        self._count_outcome(tx, batch_id, task.numero_os, outcome, message, now)
+                        tx.delete(
+                            "lock",
+                            Lock(lock_key(task.numero_os)),
+                            condition=Lock.task_id == task.pk,
+                        )
+                    writes(tx)
                 return True
-            except TransactWriteError as exc:
-                reasons = list(exc.cancellation_reasons or [])
-                if _conflict(reasons):
+            except Cancelled as cancelled:
+                if cancelled.conflict:
                     _pause(round_)
                     continue
-                if not any(_failed(r) for r in reasons):
-                    raise StorageError(f"finishing task failed: {exc.msg}") from exc
-                # Order sent: deletes (lock), puts (writes, then marks), updates (task, ...).
-                marks_at = deletes + puts
-                task_at = marks_at + len(batches)
-                for i, batch_id in enumerate(batches):
-                    if _failed(_at(reasons, marks_at + i)):
-                        counted.add(batch_id)  # this number's outcome is counted already
-                if with_lock and _failed(_at(reasons, 0)):
+                if not cancelled.failed_names():
+                    raise StorageError(f"finishing task failed: {cancelled}") from None
+                if cancelled.failed("lock"):
                     with_lock = False  # the lock belongs to a newer task now: keep it
-                if _failed(_at(reasons, task_at)):
+                if cancelled.failed("task"):
                     current = self.get_task(task.pk)
                     if current is None or TaskStatus(current.status) in TERMINAL:
                         return False  # already terminal: a duplicate delivery
-                    task.batches, task.batch_count = current.batches, current.batch_count
-            except PynamoDBException as exc:
-                raise StorageError(f"finishing task failed: {exc.msg}") from exc
+                    if still is not None and not still(current):
+                        return False
+                    task.waiters, task.batch_id = current.waiters, current.batch_id
         raise StorageError(f"could not finish task {task.pk}")
 
-    def _count_outcome(
-        self,
-        tx: TransactWrite,
-        batch_id: str,
-        numero_os: str,
-        outcome: BatchOutcome,
-        message: str,
-        now: float,
-    ) -> None:
-        """Add to ``tx``: the number's outcome for the batch, counted at most once."""
-        Mark, Batch = self.m.BatchMark, self.m.Batch
-        tx.save(
-            Mark(
-                mark_key(batch_id, numero_os),
-                outcome=outcome.value,
-                message=message or None,
-                expires_at=_ts(now + self.task_retention),
-            ),
-            condition=Mark.pk.does_not_exist(),
+    def _failure_actions(self, message: str, detail: str, reason: str) -> list:
+        Task, now = self.m.Task, self.clock()
+        return [
+            Task.status.set(TaskStatus.FAILURE.value),
+            Task.step.set("failed"),
+            Task.error.set(clip(message, MESSAGE_CHARS)),
+            Task.error_detail.set(clip(detail, DETAIL_CHARS)),
+            Task.error_reason.set(reason),
+            Task.finished_at.set(now),
+            Task.updated_at.set(now),
+            Task.expires_at.set(_ts(now + self.task_retention)),
+            Task.queue.remove(),
+            Task.queued_at.remove(),
+            Task.queue_group.remove(),
+            Task.queue_order.remove(),
+        ]
+
+    def cancel_waiting(self, task: Any, *, owner: str, message: str, reason: str) -> bool:
+        """Fail a batch task of ``owner``'s that nobody else waits for, if it has not
+        started, and free its OS; True if it did (a cancelled batch)."""
+        Task = self.m.Task
+        alone = (
+            (Task.status == TaskStatus.PENDING.value)
+            & (Task.queue == QUEUE_BATCH)
+            & (Task.requesters.does_not_exist() | (size(Task.requesters) <= 1))
+            & (Task.requesters.does_not_exist() | Task.requesters.contains(owner))
         )
-        tx.update(
-            Batch(batch_key(batch_id)),
-            [getattr(Batch, outcome.counter).add(1), Batch.updated_at.set(now)],
+        task.waiters = 0  # and no other batch waits for it
+        actions = self._failure_actions(message, message, reason)
+        return self._finish(
+            task, actions, TaskStatus.FAILURE, lambda tx: None, condition=alone, still=_never
         )
+
+    def fail_waiting(self, task: Any, *, message: str, reason: str) -> bool:
+        """Fail a task that waits (PENDING, or RETRY between attempts) and free its OS: ops
+        dropped its message. False if it started or finished meanwhile."""
+        Task = self.m.Task
+        waiting = (TaskStatus.PENDING.value, TaskStatus.RETRY.value)
+        return self._finish(
+            task,
+            self._failure_actions(message, message, reason),
+            TaskStatus.FAILURE,
+            lambda tx: None,
+            condition=Task.status.is_in(*waiting),
+            still=lambda current: current.status in waiting,
+        )
+
+    def _connection(self) -> Any:
+        return self.m.Task._get_connection().connection
 
     # -------------------------------------------------------------------- stats
     def mean_scrape_seconds(self) -> float | None:

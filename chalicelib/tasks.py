@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from chalicelib.errors import ScrapeError
+from chalicelib.messages import user_message
 
 __all__ = [
     "ACTIVE",
@@ -99,27 +100,37 @@ class Decision:
     delay_seconds: int
     #: Whether the message goes to the dead-letter queue (so ops can redrive it).
     dead_letter: bool
+    #: What users are told (no URL, no account name).
     message: str
+    #: What operators are told (logs and the task's ``error_detail``).
+    detail: str = ""
 
 
 def decide_after_error(
-    error: ScrapeError, attempt: int, max_attempts: int, base_delay_seconds: float
+    error: ScrapeError,
+    attempt: int,
+    max_attempts: int,
+    base_delay_seconds: float,
+    numero: str = "",
 ) -> Decision:
     """Retry a transient error with exponential back-off until attempts run out.
 
     Permanent errors fail at once. "Not found" is an answer, not an incident, so its
     message is simply deleted; other failures go to the DLQ for ops to inspect and redrive.
     """
+    detail = str(error)
     if error.transient and attempt < max_attempts:
         delay = backoff_delay(attempt, base_delay_seconds)
         retry_after = getattr(error, "retry_after", None)
         if retry_after:
             delay = int(min(max(delay, retry_after), MAX_VISIBILITY_SECONDS))
-        return Decision(TaskStatus.RETRY, delay, False, str(error))
+        return Decision(TaskStatus.RETRY, delay, False, user_message("transient"), detail)
     if error.transient:
-        message = f"portal unavailable after {attempt} attempts: {error}"
-        return Decision(TaskStatus.FAILURE, 0, True, message)
-    return Decision(TaskStatus.FAILURE, 0, error.reason != "not_found", str(error))
+        message = user_message("transient", attempts=attempt)
+        detail = f"portal unavailable after {attempt} attempts: {error}"
+        return Decision(TaskStatus.FAILURE, 0, True, message, detail)
+    message = user_message(error.reason, numero=numero)
+    return Decision(TaskStatus.FAILURE, 0, error.reason != "not_found", message, detail)
 
 
 # Progress percentages per step, shown in the status and over the WebSocket.

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from chalicelib.config import MAX_CONNECTION_ID_LENGTH
 from chalicelib.errors import TaskNotFoundError
-from chalicelib.notify import Notifier, Registry, task_message
+from chalicelib.notify import Notifier, Registry, Subscription, task_message
 from chalicelib.tasks import is_task_id
 
 __all__ = ["WebSocketService"]
@@ -22,8 +23,9 @@ class WebSocketService:
         self.notifier = notifier
         self.lookup = lookup
 
-    def connect(self, connection_id: str, user: str | None = None) -> None:
-        self.registry.register(connection_id, user)
+    def connect(self, connection_id: str, user: str | None = None) -> bool:
+        """Register a connection; False if its user has too many open already."""
+        return self.registry.register(connection_id, user)
 
     def disconnect(self, connection_id: str) -> None:
         self.registry.unregister(connection_id)
@@ -47,12 +49,15 @@ class WebSocketService:
 
     def follow(self, task_id: str, connection_id: str, user: str) -> None:
         """Subscribe the caller's own connection named in ``X-Connection-Id``, if open."""
-        if (
-            len(connection_id) <= 128
-            and self.registry.owner(connection_id) == user
-            and not self.registry.subscribe(task_id, connection_id)
-        ):
+        if len(connection_id) > MAX_CONNECTION_ID_LENGTH:
+            return
+        if self.registry.owner(connection_id) != user:
+            return
+        outcome = self.registry.subscribe(task_id, connection_id)
+        if outcome is Subscription.ENDED:
             self._send_state(connection_id, task_id, user)  # it ended already
+        elif outcome is Subscription.FULL:
+            self._too_many(connection_id, task_id)
 
     def subscribe(self, connection_id: str, task_id: str, user: str | None) -> None:
         """Send the task's current state, then subscribe while it is active.
@@ -65,8 +70,23 @@ class WebSocketService:
         status = self._send_state(connection_id, task_id, user)
         if status is None or status["status"] in ("SUCCESS", "FAILURE"):
             return
-        if not self.registry.subscribe(task_id, connection_id):
+        outcome = self.registry.subscribe(task_id, connection_id)
+        if outcome is Subscription.ENDED:
             self._send_state(connection_id, task_id, user)
+        elif outcome is Subscription.FULL:
+            self._too_many(connection_id, task_id)
+
+    def _too_many(self, connection_id: str, task_id: str) -> None:
+        self.notifier.send(
+            connection_id,
+            {
+                "status": "error",
+                "error": "too_many_subscribers",
+                "task_id": task_id,
+                "message": f"this task has {self.registry.max_subscribers} followers already; "
+                f"follow it with GET /scraping-status/{task_id}",
+            },
+        )
 
     def _send_state(self, connection_id: str, task_id: str, user: str | None) -> Any:
         """Send the task's state (or "task_not_found") to the connection; returns it."""

@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any, Callable, Mapping
 
-from chalicelib.errors import ConfigurationError, ScrapeError, TransientScrapeError
+from chalicelib.errors import (
+    ConfigurationError,
+    ItemRefusedError,
+    QueueError,
+    RaspaError,
+    ScrapeError,
+    TooLargeError,
+    TransientScrapeError,
+)
+from chalicelib.messages import user_message
 from chalicelib.observability import correlate, count, count_failure, timing
 from chalicelib.queue import ScrapeMessage
+from chalicelib.queueorder import QUEUE_BATCH
 from chalicelib.tasks import TERMINAL, TaskStatus, decide_after_error, progress_for
 from chalicelib.tracing import annotate
 
-__all__ = ["RedeliverError", "ScrapeWorker"]
+__all__ = ["RedeliverError", "ScrapeWorker", "record_bytes"]
 
 logger = logging.getLogger(__name__)
+
+#: Failures whose message is simply dropped (an answer, or nothing ops could redrive).
+_NO_LETTER = (None, "not_found", "enqueue_failed", "cancelled", "purged")
+#: How soon a message comes back when its batches' counts could not be written.
+RECOUNT_SECONDS = 10
+#: SQS's longest DelaySeconds on a new message.
+MAX_SEND_DELAY = 900
 
 
 class RedeliverError(Exception):
@@ -44,21 +62,28 @@ class ScrapeWorker:
         max_attempts: int,
         retry_base_delay_seconds: float,
         time_budget_seconds: float = 285,
+        max_record_bytes: int = 200 * 1024,
         clock: Callable[[], float] = time.monotonic,
         notify: Callable[..., None] | None = None,
-        on_finished: Callable[[Any], None] | None = None,
+        on_finished: Callable[[Any], Any] | None = None,
+        on_batch_slot: Callable[[], Any] | None = None,
     ) -> None:
         self.store = store
-        #: The queues messages come from, by queue name (the standard and the VIP lane).
+        #: The queues messages come from, by queue name (the VIP, standard and batch lanes).
         self.queues = queues
         self.scraper = scraper
         self.max_attempts = max_attempts
         self.retry_base_delay = retry_base_delay_seconds
         self.time_budget = time_budget_seconds
+        #: Largest record stored (its compact JSON); a bigger OS fails as ``too_large``.
+        self.max_record_bytes = max_record_bytes
         self.clock = clock
         self.notify = notify or (lambda *args, **kwargs: None)
-        #: Called once a task is terminal (its batches count one more outcome).
+        #: Called once a task is terminal: its batches count the outcome. It may raise (a
+        #: storage error): the message is then delivered again and it is called again.
         self.on_finished = on_finished or (lambda task: None)
+        #: Called when a batch-lane attempt ends, to release the next batch task.
+        self.on_batch_slot = on_batch_slot or (lambda: None)
 
     def handle_record(
         self, body: str, receipt_handle: str, attributes: dict[str, Any], source_arn: str = ""
@@ -82,43 +107,41 @@ class ScrapeWorker:
 
         Raises ``RedeliverError`` when SQS must deliver the message again.
         """
+        try:
+            return self._handle(msg)
+        finally:
+            if getattr(self._queue_of(msg.source_arn), "lane", None) == QUEUE_BATCH:
+                self._free_batch_slot()
+
+    def _handle(self, msg: ScrapeMessage) -> str:
         task = self.store.start(msg.task_id)
         if task is None:
             return self._not_startable(msg)
         correlate(task.pk, task_id=task.pk, numero_os=task.numero_os)
-        annotate(task_id=task.pk, numero_os=task.numero_os, lane=task.queue or "")
+        annotate(task_id=task.pk, numero_os=task.numero_os, lane=task.lane or "")
         attempt = int(task.attempts)
         if attempt > self.max_attempts:
             # The previous attempt died without finishing (timeout, crash): give up now.
-            if self.store.finish_failure(
-                task,
-                message=f"the worker stopped during attempt {attempt - 1} of {self.max_attempts}",
-                reason="worker_died",
-                negative=False,
-            ):
-                count_failure("worker_died")
-                self.notify(
-                    task,
-                    "error",
-                    message="the worker stopped before finishing",
-                    reason="worker_died",
-                )
-                self.on_finished(task)
+            detail = f"the worker stopped during attempt {attempt - 1} of {self.max_attempts}"
+            self._fail(msg, task, "worker_died", user_message("worker_died"), detail)
             return self._to_dead_letter(msg, "worker_died")
         logger.info(
             "scrape started",
             extra={"task_id": task.pk, "numero_os": task.numero_os, "attempt": attempt},
         )
         started = self.clock()
-        # Every write of the task returns it whole, subscribers included: progress events
-        # go to the connections the last write saw, without reading them again.
-        connections = _subscribers(task, set())
+        # Every write of the task returns it whole, subscribers and waiting batches
+        # included: progress events go to the connections the last write saw, and the
+        # finish knows how many batches wait, without reading the task again.
+        latest, connections = task, _subscribers(task, set())
 
         def on_progress(step: str, percent: int | None = None) -> None:
-            nonlocal connections
+            nonlocal latest, connections
             value = progress_for(step, percent)
             written = self.store.record_progress(task.pk, step, value)
             connections = _subscribers(written, connections)
+            if written is not None:
+                latest.waiters = written.waiters
             self.notify(task, "progress", step=step, progress=value, connections=connections)
 
         try:
@@ -130,22 +153,39 @@ class ScrapeWorker:
             record = scraper.scrape(
                 task.numero_os, on_progress=on_progress, deadline=started + self.time_budget
             )
+            self._check_size(task.numero_os, record)
         except ScrapeError as exc:
-            return self._after_error(msg, task, exc, attempt)
+            return self._after_error(msg, latest, exc, attempt)
         on_progress("save")
         duration = self.clock() - started
-        if self.store.finish_success(task, record, duration):
+        try:
+            finished = self.store.finish_success(latest, record, duration)
+        except ItemRefusedError as exc:
+            # DynamoDB refused the record (a size the settings' budget did not foresee):
+            # the task fails with the reason instead of staying unfinishable.
+            logger.error("record refused by the store", extra={"error": str(exc)})
+            self._fail(msg, latest, "not_storable", user_message("not_storable"), str(exc))
+            return self._to_dead_letter(msg, "not_storable")
+        if finished:
             count("ScrapeSucceeded")
             timing("ScrapeDuration", duration)
             # The result goes first to the connections the last write saw, then to any
             # that subscribed since (read once more, after the finish).
             self.notify(task, "success", result=record, connections=connections, recheck=True)
-            self.on_finished(task)
+            latest.status = TaskStatus.SUCCESS.value
+            self._finished(msg, latest)
         logger.info(
             "scrape succeeded",
             extra={"task_id": task.pk, "numero_os": task.numero_os, "seconds": round(duration, 3)},
         )
         return "success"
+
+    def _check_size(self, numero_os: str, record: dict[str, Any]) -> None:
+        size = record_bytes(record)
+        if size > self.max_record_bytes:
+            raise TooLargeError(
+                f"OS {numero_os}'s record", size, self.max_record_bytes, "RASPA_MAX_RECORD_BYTES"
+            )
 
     def _not_startable(self, msg: ScrapeMessage) -> str:
         task = self.store.get_task(msg.task_id)
@@ -153,25 +193,23 @@ class ScrapeWorker:
             logger.warning("message for an unknown task dropped", extra={"task_id": msg.task_id})
             return "unknown_task"
         if TaskStatus(task.status) in TERMINAL:
-            if task.batches:
-                self.on_finished(task)  # in case the delivery that finished it died after
-            if task.status == TaskStatus.FAILURE.value and task.error_reason not in (
-                None,
-                "not_found",
-                "enqueue_failed",
-            ):
+            if task.batch_id or task.waiters:
+                self._finished(msg, task)  # in case the delivery that finished it died after
+            if task.status == TaskStatus.FAILURE.value and task.error_reason not in _NO_LETTER:
                 return self._to_dead_letter(msg, task.error_reason)
             return "already_finished"  # a duplicate delivery: nothing changes
         return "not_startable"
 
     def _after_error(self, msg: ScrapeMessage, task: Any, exc: ScrapeError, attempt: int) -> str:
-        decision = decide_after_error(exc, attempt, self.max_attempts, self.retry_base_delay)
+        decision = decide_after_error(
+            exc, attempt, self.max_attempts, self.retry_base_delay, task.numero_os
+        )
         log_extra = {
             "task_id": task.pk,
             "numero_os": task.numero_os,
             "attempt": attempt,
             "reason": exc.reason,
-            "error": str(exc),
+            "error": decision.detail,
         }
         if decision.status is TaskStatus.RETRY:
             logger.warning(
@@ -180,28 +218,72 @@ class ScrapeWorker:
             self.store.mark_retry(
                 task,
                 message=decision.message,
+                detail=decision.detail,
                 reason=exc.reason,
                 delay_seconds=decision.delay_seconds,
             )
             count("ScrapeRetried")
             self.notify(task, "retry", message=decision.message, delay=decision.delay_seconds)
-            self._queue_of(msg.source_arn).delay_redelivery(
-                msg.receipt_handle, decision.delay_seconds
-            )
-            raise RedeliverError(f"retry in {decision.delay_seconds}s: {exc}")
+            self._redeliver_later(msg, task, decision.delay_seconds)
+            raise RedeliverError(f"retry in {decision.delay_seconds}s: {exc.reason}")
         logger.error("scrape failed", extra=log_extra)
-        negative = exc.reason == "not_found"
-        if self.store.finish_failure(
-            task, message=decision.message, reason=exc.reason, negative=negative
-        ):
-            count_failure(exc.reason)
-            self.notify(task, "error", message=decision.message, reason=exc.reason)
-            self.on_finished(task)
+        self._fail(msg, task, exc.reason, decision.message, decision.detail)
         if decision.dead_letter:
             return self._to_dead_letter(msg, exc.reason)
         return exc.reason
+
+    def _fail(self, msg: ScrapeMessage, task: Any, reason: str, message: str, detail: str) -> None:
+        """Finish ``task`` as FAILURE (once), tell its subscribers and count its batches."""
+        negative = reason == "not_found"
+        if self.store.finish_failure(
+            task, message=message, detail=detail, reason=reason, negative=negative
+        ):
+            count_failure(reason)
+            self.notify(task, "error", message=message, reason=reason)
+            task.status, task.error, task.error_reason = TaskStatus.FAILURE.value, message, reason
+            self._finished(msg, task)
+
+    def _finished(self, msg: ScrapeMessage, task: Any) -> None:
+        """Count a terminal task's outcome in its batches; if that fails, the message comes
+        back soon and the next delivery counts again (counting is idempotent)."""
+        if not (task.batch_id or task.waiters):
+            return
+        try:
+            self.on_finished(task)
+        except RaspaError as exc:
+            logger.warning(
+                "counting the outcome in its batches failed; the message comes back",
+                extra={"task_id": task.pk, "error": str(exc)},
+            )
+            self._queue_of(msg.source_arn).delay_redelivery(msg.receipt_handle, RECOUNT_SECONDS)
+            raise RedeliverError(f"task {task.pk}: batch outcomes not counted yet") from exc
+
+    def _free_batch_slot(self) -> None:
+        try:
+            self.on_batch_slot()
+        except Exception:  # the next attempt, chunk or release message tries again
+            logger.exception("releasing the next batch task failed")
+
+    def _redeliver_later(self, msg: ScrapeMessage, task: Any, delay: int) -> None:
+        """Set the retry's back-off on the message; if the message is gone (an ops purge
+        while the task ran), send the task a new one rather than leave it stranded."""
+        queue = self._queue_of(msg.source_arn)
+        try:
+            queue.delay_redelivery(msg.receipt_handle, delay)
+        except QueueError as exc:
+            logger.warning(
+                "the message could not be delayed; sending a new one",
+                extra={"task_id": task.pk, "error": str(exc)},
+            )
+            queue.send(task.pk, task.numero_os, delay_seconds=min(delay, MAX_SEND_DELAY))
 
     def _to_dead_letter(self, msg: ScrapeMessage, reason: str | None) -> str:
         """Hand the message back with no delay: SQS's redrive policy moves it to the DLQ."""
         self._queue_of(msg.source_arn).delay_redelivery(msg.receipt_handle, 0)
         raise RedeliverError(f"task {msg.task_id} failed ({reason}); message goes to the DLQ")
+
+
+def record_bytes(record: Any) -> int:
+    """A record's compact JSON size in bytes: an upper bound of its DynamoDB size."""
+    text = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
+    return len(text.encode("utf-8"))

@@ -2,8 +2,9 @@
 
 ``chalice.cdk.Chalice`` packages ``app.py`` into a SAM template; this module then gives
 every function it finds a least-privilege role (chalice's shared role is never created),
-its environment, limits and tracing, and replaces chalice's single SQS event source with
-one mapping per lane from ``infra.spec``.
+its environment, limits (reserved concurrency included) and tracing, replaces chalice's
+single SQS event source with one mapping per lane from ``infra.spec``, and throttles the
+REST and WebSocket stages.
 """
 
 from __future__ import annotations
@@ -28,14 +29,36 @@ from infra.auth import Auth
 from infra.data import Data
 from infra.spec import EventSourceSpec, Resources
 
-__all__ = ["API_STAGE", "FUNCTIONS", "Functions", "function_environment"]
+__all__ = [
+    "API_STAGE",
+    "FUNCTIONS",
+    "INFRA_SETTINGS",
+    "REST_API",
+    "Functions",
+    "function_environment",
+    "reserved_concurrency",
+]
 
 #: The API Gateway stage of both the REST and the WebSocket API.
 API_STAGE = "api"
 #: Chalice must be told some role when it does not manage them; every function gets its own.
 _ROLE_PLACEHOLDER = "arn:aws:iam::123456789012:role/raspa-role-set-by-infra"
+#: Chalice's logical ids of the REST API (SAM's AWS::Serverless::Api) and WebSocket stage.
+REST_API, WEBSOCKET_STAGE = "RestAPI", "WebsocketAPIStage"
+#: Settings only the stack reads (API Gateway, WAF and Lambda limits): keeping them out of
+#: the functions' environment lets a changed limit deploy without updating every function.
+INFRA_SETTINGS = (
+    "api_rate_limit",
+    "api_burst_limit",
+    "ws_rate_limit",
+    "ws_burst_limit",
+    "waf_rate_limit",
+    "api_reserved_concurrency",
+    "authorizer_reserved_concurrency",
+    "websocket_reserved_concurrency",
+)
 #: Settings that are not environment variables (the region comes from Lambda's AWS_REGION).
-_NOT_IN_ENVIRONMENT = ("region", "extra")
+_NOT_IN_ENVIRONMENT = ("region", "extra", *INFRA_SETTINGS)
 #: Log retention of every function's log group.
 _LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 
@@ -76,12 +99,6 @@ _REST_API_SUPPRESSIONS = [
         "(OS number pattern, JSON object bodies of at most 1 KB) and answers 400/413 with "
         "the rule that failed (README, 'Hardened input').",
     ),
-    NagPackSuppression(
-        id="AwsSolutions-APIG3",
-        reason="An internal staff tool: every route but / and /health needs a verified JWT and "
-        "new scrapes are rate limited per user; a WAF web ACL ($5/month plus rules and "
-        "requests) would cost more than the whole idle stack. Associate one if abused.",
-    ),
 ]
 
 
@@ -105,6 +122,27 @@ FUNCTIONS: Mapping[str, Profile] = {
     WORKER: Profile(memory=512, tracing=True),
     INGEST: Profile(memory=1024),
 }
+
+
+def reserved_concurrency(settings: Settings, spec: Resources) -> dict[str, int | None]:
+    """Each function's reserved concurrency, which is also the most of it that runs at once:
+    a flood of the public APIs cannot take the account's whole Lambda concurrency."""
+    websocket = settings.websocket_reserved_concurrency
+    return {
+        API: settings.api_reserved_concurrency,
+        AUTHORIZER: settings.authorizer_reserved_concurrency,
+        WS_CONNECT: websocket,
+        WS_MESSAGE: websocket,
+        WS_DISCONNECT: websocket,
+        WORKER: spec.worker_reserved_concurrency,  # the portal's limit of scrapes at once
+        # None: the ingest queue is its only trigger (S3 notifications of uploads through
+        # presigned URLs, and its own continuations), and that event source's
+        # MaximumConcurrency already caps it. A reservation would only take capacity from
+        # the account's unreserved pool, and one below the cap would make Lambda throttle
+        # the poller's invocations; each throttled receive counts towards the ingest
+        # queue's 5 before a file is dead-lettered.
+        INGEST: None,
+    }
 
 
 def function_environment(settings: Settings, resolved: Mapping[str, str]) -> dict[str, str]:
@@ -138,7 +176,7 @@ class Functions:
     ) -> None:
         self.stack, self.settings, self.spec, self.data = stack, settings, spec, data
         self.chalice = _package(stack, source_dir, settings.region)
-        self.rest_api = self.chalice.get_resource("RestAPI")
+        self.rest_api = self.chalice.get_resource(REST_API)
         self.websocket_api = self.chalice.get_resource("WebsocketAPI")
         self.access = Access(data, self.websocket_api.ref, API_STAGE)
         self.names = _function_ids(self.chalice)
@@ -148,6 +186,7 @@ class Functions:
                 f"app.py declares functions infra/functions.py does not know: {unknown}"
             )
         environment = function_environment(settings, self._resolved(auth))
+        self.reserved_concurrency = reserved_concurrency(settings, spec)
         self.roles: dict[str, iam.Role] = {}
         self.log_groups: dict[str, logs.LogGroup] = {}
         for name in self.names:
@@ -230,10 +269,9 @@ class Functions:
             {**environment, "POWERTOOLS_TRACE_DISABLED": str(not profile.tracing).lower()},
         )
         NagSuppressions.add_resource_suppressions(fn, [_RUNTIME_SUPPRESSION])
-        if name == WORKER:
-            fn.add_property_override(
-                "ReservedConcurrentExecutions", self.spec.worker_reserved_concurrency
-            )
+        reserved = self.reserved_concurrency[name]
+        if reserved is not None:
+            fn.add_property_override("ReservedConcurrentExecutions", reserved)
         self._suppress_wildcards(role, name)
         self.roles[name], self.log_groups[name] = role, log_group
 
@@ -306,14 +344,35 @@ class Functions:
             self.event_sources.append(mapping)
 
     def _customize_apis(self) -> None:
+        s = self.settings
         self.rest_api.add_property_override("Name", self.api_name)
         self.rest_api.add_property_override("DefinitionBody.info.title", self.api_name)
         self.rest_api.add_property_override("TracingEnabled", True)
+        # Stage throttling, which API Gateway applies to each method of the REST stage
+        # (SAM passes MethodSettings on to the stage it generates) and to each WebSocket
+        # route ($connect included), answering 429 beyond it. All routes together are
+        # capped by the functions' reserved concurrency.
+        self.rest_api.add_property_override(
+            "MethodSettings",
+            [
+                {
+                    "ResourcePath": "/*",
+                    "HttpMethod": "*",
+                    "ThrottlingRateLimit": s.api_rate_limit,
+                    "ThrottlingBurstLimit": s.api_burst_limit,
+                }
+            ],
+        )
+        websocket_stage = self.chalice.get_resource(WEBSOCKET_STAGE)
+        websocket_stage.add_property_override(
+            "DefaultRouteSettings",
+            {"ThrottlingRateLimit": s.ws_rate_limit, "ThrottlingBurstLimit": s.ws_burst_limit},
+        )
         # cdk-nag sees SAM's resources only once expanded (tests/infra expands them as
         # CloudFormation will); these hold for what RestAPI expands to (RestApi, Stage).
         NagSuppressions.add_resource_suppressions(self.rest_api, _REST_API_SUPPRESSIONS)
         NagSuppressions.add_resource_suppressions(
-            self.chalice.get_resource("WebsocketAPIStage"),
+            websocket_stage,
             [
                 NagPackSuppression(
                     id="AwsSolutions-APIG1",

@@ -2,9 +2,10 @@
 
 Commands: ``status`` (lanes and dead letters at a glance), ``dlq`` (list dead letters),
 ``redrive`` (every dead letter back to its lane, its task made runnable again),
-``purge <lane>`` and ``task <task_id>``. Against AWS it uses boto3's default credentials
-and the ``RASPA_*`` names; ``--local`` talks to ``make run``'s stack as
-``.raspa/local.json`` describes it. See docs/ops.md.
+``purge <lane>`` (its waiting tasks fail as purged, their locks released), ``task
+<task_id>`` and ``cancel <batch_id>``. Against AWS it uses boto3's default credentials and
+the ``RASPA_*`` names; ``--local`` talks to ``make run``'s stack as ``.raspa/local.json``
+describes it. See docs/ops.md.
 
 Exit codes: 0 done, 1 not (all) done (a declined purge, letters left in the DLQ, AWS
 refused a call), 2 bad input or nothing to talk to (one line on stderr, no traceback).
@@ -109,6 +110,8 @@ class Ops:
     #: Where the commands go, for messages ("the local stack at ...", "AWS us-east-1").
     where: str
     local: bool = False
+    #: The batch use cases, built on first use (``batch_service``).
+    batches: Any = None
 
     def url(self, queue: str) -> str:
         if queue not in self.urls:
@@ -270,6 +273,7 @@ def _store(settings: Settings) -> Any:
         task_retention_seconds=settings.task_retention_seconds,
         lock_ttl_seconds=settings.lock_ttl_seconds,
         stale_after_seconds=settings.scrape_timeout_seconds,
+        max_requesters=settings.max_requesters_per_task,
     )
 
 
@@ -338,12 +342,14 @@ def task_view(task: Any) -> dict[str, Any]:
         "attempts": int(task.attempts or 0),
         "progress": int(task.progress or 0),
         "step": task.step,
-        "lane": task.queue,
+        "lane": task.queue or task.lane,
         "error": task.error,
         "error_reason": task.error_reason,
+        "error_detail": task.error_detail,
         "requested_by": task.requested_by,
         "requesters": sorted(task.requesters or ()),
-        "batches": sorted(task.batches or ()),
+        "batch_id": task.batch_id,
+        "waiting_batches": int(task.waiters or 0),
         "created_at": _epoch(task.created_at),
         "queued_at": _epoch(task.queued_at),
         "started_at": _epoch(task.started_at),
@@ -493,9 +499,60 @@ def _start_move_task(sqs: Any, dlq_url: str) -> str | None:
         return None
 
 
-def purge(ops: Ops, queue: str) -> None:
-    """Delete every message of ``queue`` (SQS allows one purge a minute per queue)."""
+def purge(ops: Ops, queue: str) -> int:
+    """Delete every message of ``queue`` (SQS allows one purge a minute per queue), then
+    fail the tasks of that lane that waited for one (PENDING, held batch tasks, RETRY
+    between attempts) as ``purged``: their OS locks are released, their batches count
+    the outcome and their requesters read why. Returns how many tasks were dropped."""
+    from chalicelib.messages import user_message
+
     ops.sqs.purge_queue(QueueUrl=ops.url(queue))
+    if queue not in LANES:
+        return 0
+    dropped = 0
+    message = user_message("purged")
+    for task in list(ops.store.waiting_tasks(queue)):
+        current = ops.store.get_task(task.pk)
+        if current is None or not ops.store.fail_waiting(current, message=message, reason="purged"):
+            continue  # it started or finished meanwhile: it keeps its own message
+        dropped += 1
+        if current.batch_id or current.waiters:
+            current.status, current.error, current.error_reason = "FAILURE", message, "purged"
+            batch_service(ops).task_finished(current)
+    return dropped
+
+
+def cancel(ops: Ops, batch_id: str) -> dict[str, Any]:
+    """Cancel any user's batch, as its owner would with ``DELETE /batches/{id}``."""
+    return batch_service(ops).cancel(batch_id, None)
+
+
+def batch_service(ops: Ops) -> Any:
+    """The batch use cases, built on the clients ops talks to (no WebSocket: the owner
+    reads the outcome in the page or with ``GET /batches/{id}``)."""
+    if ops.batches is None:
+        from chalicelib.batch_service import build_batch_service
+        from chalicelib.bucket import BatchBucket
+        from chalicelib.notify import Notifier, Registry
+        from chalicelib.profile import DEFAULT_PROFILE_PATH, load_profile
+        from chalicelib.queue import ScrapeQueue
+
+        s, models = ops.settings, ops.store.m
+        profile = load_profile(
+            s.profile_path or DEFAULT_PROFILE_PATH, base_url=s.portal_base_url or None
+        )
+        registry = Registry(models, connection_ttl_seconds=s.connection_ttl_seconds)
+        ops.batches = build_batch_service(
+            s,
+            models,
+            ops.store,
+            bucket=BatchBucket(boto3.client("s3", region_name=s.region), s.batch_bucket),
+            batch_queue=ScrapeQueue(ops.sqs, ops.url(BATCH), "batch"),
+            ingest_queue=ScrapeQueue(ops.sqs, ops.url(INGEST)),
+            profile=profile,
+            notifier=Notifier(registry, None),
+        )
+    return ops.batches
 
 
 # ------------------------------------------------------------------ CLI commands
@@ -663,7 +720,8 @@ def _redrive(ops: Ops, args: argparse.Namespace, con: Console) -> int:
 
 def _purge(ops: Ops, args: argparse.Namespace, con: Console) -> int:
     queue = _queue_arg(args.lane)
-    url, name = ops.url(queue), ops.names[queue]
+    ops.url(queue)  # exists, or a one-line error
+    name = ops.names[queue]
     counts = queue_counts(ops).get(queue, {})
     if not args.yes:
         con.say(
@@ -672,8 +730,8 @@ def _purge(ops: Ops, args: argparse.Namespace, con: Console) -> int:
         )
         if counts.get("tasks_pending"):
             con.say(
-                f"{counts['tasks_pending']} PENDING task(s) of this lane will never run; "
-                "their OS stay locked until the lock expires (RASPA_LOCK_TTL_SECONDS)."
+                f"{counts['tasks_pending']} waiting task(s) of this lane will fail as purged, "
+                "their OS locks released (their users can ask again)."
             )
         try:
             answer = con.confirm(f"Delete every message in {name}? [y/N] ")
@@ -683,8 +741,28 @@ def _purge(ops: Ops, args: argparse.Namespace, con: Console) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             con.say("nothing purged")
             return 1
-    ops.sqs.purge_queue(QueueUrl=url)
-    con.say(f"purged {name} ({queue})")
+    dropped = purge(ops, queue)
+    con.say(f"purged {name} ({queue}); {dropped} waiting task(s) failed as purged, locks released")
+    return 0
+
+
+def _cancel(ops: Ops, args: argparse.Namespace, con: Console) -> int:
+    from chalicelib.errors import BatchFinishedError, BatchNotFoundError
+
+    try:
+        view = cancel(ops, args.batch_id)
+    except BatchNotFoundError:
+        raise OpsError(f"no batch {args.batch_id} in {ops.settings.tasks_table}") from None
+    except BatchFinishedError as exc:
+        con.say(f"batch {args.batch_id} is {exc.status}: nothing to cancel")
+        return 1
+    if args.json:
+        con.json(view)
+    else:
+        con.say(
+            f"batch {args.batch_id} cancelled; its waiting tasks are failed and their locks "
+            "released by the ingest function"
+        )
     return 0
 
 
@@ -716,8 +794,10 @@ def _task(ops: Ops, args: argparse.Namespace, con: Console) -> int:
         ["lane", view["lane"] or "-"],
         ["error", view["error"] or "-"],
         ["reason", view["error_reason"] or "-"],
+        ["detail", view["error_detail"] or "-"],
         ["requesters", ", ".join(view["requesters"]) or "-"],
-        ["batches", ", ".join(view["batches"]) or "-"],
+        ["batch", view["batch_id"] or "-"],
+        ["other batches waiting", view["waiting_batches"]],
         ["OS lock", f"held by {lock}" if holder else lock],
     ]
     for key in ("created_at", "queued_at", "started_at", "finished_at", "updated_at"):
@@ -788,6 +868,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--yes", action="store_true", help="do not ask")
     sub = command("task", _task, "one task: status, attempts, error, requesters, timestamps")
     sub.add_argument("task_id")
+    sub = command("cancel", _cancel, "cancel a batch: its waiting tasks fail, locks released")
+    sub.add_argument("batch_id")
     return parser
 
 

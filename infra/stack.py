@@ -1,7 +1,8 @@
 """raspa's one CloudFormation stack: the Chalice app and everything around it.
 
 Names, keys, indexes, TTLs, visibility timeouts, redrive and lane concurrency come from
-``infra.spec.resources(settings)``, the definitions the local stack is built from too.
+``infra.spec.resources(settings)``, the definitions the local stack is built from too; the
+APIs' own limits (stage throttling, the web ACL, reserved concurrency) from the settings.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from constructs import Construct
 from chalicelib.config import Settings
 from infra.auth import Auth
 from infra.data import Data
-from infra.functions import WORKER, Functions
+from infra.functions import REST_API, WORKER, Functions
 from infra.monitoring import Monitoring, Watched
 from infra.spec import resources
+from infra.waf import ApiFirewall
 
 __all__ = ["ROOT", "RaspaStack"]
 
@@ -26,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class RaspaStack(Stack):
-    """Queues, tables, bucket, secret, user pool, functions, dashboard and alarms.
+    """Queues, tables, bucket, secret, user pool, functions, the REST API's web ACL,
+    dashboard and alarms.
 
     ``user_pool_id`` (and optionally ``user_pool_client_id``) imports an existing Cognito
     pool instead of creating one; ``page_origins`` adds browser origins allowed to upload
@@ -65,6 +68,14 @@ class RaspaStack(Stack):
             source_dir=str(source_dir),
         )
         self.data.allow_browser([self.functions.api_origin, *page_origins])
+        # The REST API only: WAF cannot be associated with a WebSocket API (see infra.waf).
+        self.firewall = ApiFirewall(
+            self,
+            "Firewall",
+            name=self.functions.api_name,
+            rate_limit=settings.waf_rate_limit,
+            rest_api_id=REST_API,
+        )
         lanes = [source.queue for source in spec.worker_sources]
         if spec.ingest_source is not None:
             lanes.append(spec.ingest_source.queue)

@@ -2,7 +2,8 @@
 
 Browsers connect to ``ws://host:port/?query``; each connection gets an id, and the
 app's ``$connect`` / ``$default`` / ``$disconnect`` handlers are invoked with
-API Gateway-shaped events (a refused ``$connect`` refuses the handshake with 403).
+API Gateway-shaped events (a refused ``$connect`` refuses the handshake with its status,
+403 by default, and body).
 The ``@connections`` management API is served over HTTP on ``management_port``, so
 the app's unchanged boto3 ``apigatewaymanagementapi`` calls reach the browser:
 ``POST|GET|DELETE /<stage>/@connections/{id}``; an unknown id answers 410 GoneException.
@@ -19,6 +20,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -152,6 +154,10 @@ class WebSocketGateway:
 
     async def _invoke(self, route: str, event: dict[str, Any]) -> int:
         """Run a handler in a thread (it does blocking I/O); its HTTP-like status code."""
+        return (await self._answer(route, event))[0]
+
+    async def _answer(self, route: str, event: dict[str, Any]) -> tuple[int, str]:
+        """Run a handler in a thread; its status code and body."""
         handler = self.handlers[route]
         loop = asyncio.get_running_loop()
         try:
@@ -160,21 +166,26 @@ class WebSocketGateway:
             )
         except Exception:
             log.exception("%s handler failed", route)
-            return 500
-        return int((result or {}).get("statusCode", 200))
+            return 500, ""
+        result = result or {}
+        return int(result.get("statusCode", 200)), str(result.get("body") or "")
 
     async def _handshake(self, connection: ServerConnection, request: Request) -> Response | None:
         connection_id = base64.b64encode(secrets.token_bytes(10)).decode()
         connection.raspa_id = connection_id  # type: ignore[attr-defined]
-        status = await self._invoke(
+        status, text = await self._answer(
             "$connect", self._event("$connect", connection_id, request=request)
         )
         if status != 200:
+            # Like API Gateway: the handshake is refused with the handler's status (a bare
+            # 403 for a refused token), and its body for a client that reads it.
             self.stats["refused"] += 1
-            body = json.dumps({"message": "Forbidden"}).encode()
+            if status < 400 or status >= 600:
+                status = 403
+            body = (text or json.dumps({"message": "Forbidden"})).encode()
             return Response(
-                403,
-                "Forbidden",
+                status,
+                HTTPStatus(status).phrase,
                 Headers({"Content-Type": "application/json", "Content-Length": str(len(body))}),
                 body,
             )

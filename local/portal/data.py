@@ -1,6 +1,7 @@
 """Deterministic OS records: the same number always yields the same record.
 
-Every number from 100000 to 899999 exists; any other is "não encontrada".
+Every number from 100000 to 899999 exists; any other is "não encontrada". A record's
+history has 0 to 35 rows, or as many as asked (``history_rows``, for oversized pages).
 """
 
 from __future__ import annotations
@@ -81,8 +82,9 @@ def exists(numero: str | int) -> bool:
     return len(text) == 6 and text.isascii() and text.isdigit() and FIRST <= int(text) <= LAST
 
 
-def record_for(numero: str | int) -> dict | None:
-    """The OS record for ``numero``, or None when it does not exist."""
+def record_for(numero: str | int, history_rows: int | None = None) -> dict | None:
+    """The OS record for ``numero``, or None when it does not exist; ``history_rows``
+    replaces its history's length."""
     if not exists(numero):
         return None
     n = int(str(numero))
@@ -92,7 +94,8 @@ def record_for(numero: str | int) -> dict | None:
     )
     history = []
     moment = opened
-    for i in range(rng.randrange(0, 36)):
+    rows = rng.randrange(0, 36)
+    for i in range(rows if history_rows is None else history_rows):
         moment += timedelta(hours=rng.randrange(1, 72), minutes=rng.randrange(0, 60))
         history.append(
             {
@@ -116,6 +119,6 @@ def record_for(numero: str | int) -> dict | None:
     }
 
 
-def history_pages(record: dict) -> int:
+def history_pages(record: dict, page_size: int = HISTORY_PAGE_SIZE) -> int:
     """How many history pages the record spans (at least one, even when empty)."""
-    return max(1, -(-len(record["historico"]) // HISTORY_PAGE_SIZE))
+    return max(1, -(-len(record["historico"]) // page_size))

@@ -11,7 +11,18 @@ Control endpoints (JSON, no session, never faulted nor counted):
 * ``POST /_faults`` replaces the whole fault configuration (keys left out take their
   defaults; unknown keys or bad values: 400): ``latency_ms``, ``error_rate`` (500),
   ``unavailable_rate`` (503 with ``Retry-After: retry_after_s``), ``hang_rate`` (sleep
-  ``hang_ms``), ``session_ttl_requests``, ``layout`` ("default" | "drifted"), ``seed``.
+  ``hang_ms``), ``session_ttl_requests``, ``layout`` ("default" | "drifted"), ``seed``;
+  and the hostile modes, all off by default:
+
+  * ``offsite`` with ``offsite_url`` (an absolute http(s) URL, e.g. ``OffsiteServer``'s):
+    "login_action" (the login form posts there), "redirect_307" (every ``POST /login``
+    answers 307 to it, which a client that follows it re-posts the credentials to) or
+    "next_link" (every detail page's "próxima" link points there);
+  * ``drip_ms`` with ``drip_bytes`` (1): every portal page's body is sent that many bytes
+    at a time, that many ms apart (headers at once), until done or the client hangs up;
+  * ``history_rows``: every OS has that many history rows, all on one page (about 140
+    bytes each: 75,000 make a 10 MB page).
+
   ``GET /_faults`` returns it.
 * ``GET /_stats``: ``requests``, ``logins``, ``by_kind`` (login/detail/history/other),
   ``by_status``, ``concurrent``, ``peak_concurrent`` (every request being handled, sleeps
@@ -29,6 +40,7 @@ import random
 import secrets
 import select
 import socket
+import sys
 import threading
 import time
 from collections import Counter
@@ -39,7 +51,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from local.portal import templates
-from local.portal.data import history_pages, record_for
+from local.portal.data import HISTORY_PAGE_SIZE, history_pages, record_for
 
 __all__ = ["Faults", "PortalServer"]
 
@@ -47,6 +59,8 @@ ENCODING = "iso-8859-1"
 COOKIE = "PORTALSESSID"
 #: How often a sleeping request looks whether its client hung up.
 _SLICE_SECONDS = 0.05
+OFFSITE_MODES = ("", "login_action", "redirect_307", "next_link")
+MAX_HISTORY_ROWS = 200_000
 
 
 @dataclass
@@ -62,6 +76,11 @@ class Faults:
     session_ttl_requests: int = 0
     layout: str = "default"
     seed: int | None = None
+    offsite: str = ""
+    offsite_url: str = ""
+    drip_ms: float = 0
+    drip_bytes: int = 1
+    history_rows: int = 0
 
     @classmethod
     def parse(cls, payload: Any) -> Faults:
@@ -76,6 +95,20 @@ class Faults:
             if key == "layout":
                 if value not in ("default", "drifted"):
                     raise ValueError("layout must be 'default' or 'drifted'")
+            elif key == "offsite":
+                if value not in OFFSITE_MODES:
+                    raise ValueError(
+                        f"offsite must be one of {', '.join(map(repr, OFFSITE_MODES))}"
+                    )
+            elif key == "offsite_url":
+                if not isinstance(value, str) or (
+                    value and not value.startswith(("http://", "https://"))
+                ):
+                    raise ValueError("offsite_url must be an absolute http(s) URL")
+            elif key in ("drip_bytes", "history_rows"):
+                least = 1 if key == "drip_bytes" else 0
+                if not _is_int(value) or not least <= value <= MAX_HISTORY_ROWS:
+                    raise ValueError(f"{key} must be an integer from {least} to {MAX_HISTORY_ROWS}")
             elif key == "seed":
                 if value is not None and not _is_int(value):
                     raise ValueError("seed must be an integer")
@@ -87,7 +120,13 @@ class Faults:
             elif key.endswith("_rate") and value > 1:
                 raise ValueError(f"{key} must be between 0 and 1")
             values[key] = value
+        if values.get("offsite") and not values.get("offsite_url"):
+            raise ValueError("offsite needs offsite_url")
         return cls(**values)
+
+    def offsite_for(self, mode: str) -> str | None:
+        """Where the link of ``mode`` points, if that hostile mode is on."""
+        return self.offsite_url if self.offsite == mode else None
 
 
 def _is_int(value: Any) -> bool:
@@ -149,6 +188,8 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     #: Whether the client of the request being handled still waits for its answer.
     _waiting = False
+    #: The faults of the portal request being handled (None for control endpoints).
+    _faults: Faults | None = None
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -163,6 +204,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         url = urlsplit(self.path)
         body = self._read_body()
+        self._faults = None
         if url.path.startswith("/_"):
             self._control(method, url.path, body)
             return
@@ -177,6 +219,7 @@ class _Handler(BaseHTTPRequestHandler):
             state.peak_open = max(state.peak_open, state.open)
             faults = state.faults
             roll = state.rng.random()
+        self._faults = faults
         self._waiting = True  # the client waits for this answer
         status = 0  # stays 0 if the handler fails before answering
         try:
@@ -210,7 +253,7 @@ class _Handler(BaseHTTPRequestHandler):
                 503, "<h1>Serviço indisponível</h1>", {"Retry-After": str(faults.retry_after_s)}
             )
         if path == "/login":
-            return self._login(method, query, body)
+            return self._login(method, query, body, faults)
         session = self._session(faults)
         if session is None:
             target = path + (f"?{query}" if query else "")
@@ -218,7 +261,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/" and method == "GET":
             return self._html(200, templates.home_page())
         if path.startswith("/os/") and method == "GET":
-            return self._detail(unquote(path[len("/os/") :]), query, faults.layout)
+            return self._detail(unquote(path[len("/os/") :]), query, faults)
         return self._html(404, "<h1>Página não encontrada</h1>")
 
     def _sleep(self, seconds: float) -> None:
@@ -260,11 +303,15 @@ class _Handler(BaseHTTPRequestHandler):
                 return None
         return sid
 
-    def _login(self, method: str, query: str, body: bytes) -> int:
+    def _login(self, method: str, query: str, body: bytes, faults: Faults) -> int:
         state = self.server.state
+        action = faults.offsite_for("login_action") or "/login"
         if method == "GET":
             next_url = parse_qs(query).get("next", ["/"])[0]
-            return self._html(200, templates.login_page(self._new_csrf(), next_url))
+            return self._html(200, templates.login_page(self._new_csrf(), next_url, None, action))
+        elsewhere = faults.offsite_for("redirect_307")
+        if elsewhere:
+            return self._send(307, b"", "text/html", {"Location": elsewhere})
         form = {k: v[0] for k, v in parse_qs(body.decode(ENCODING)).items()}
         next_url = form.get("next", "/")
         if not next_url.startswith("/") or next_url.startswith("//"):
@@ -278,7 +325,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not (csrf_ok and creds_ok and form.get("origem") == "portal"):
             # Like many legacy portals, one message for every refusal (bad CSRF token included).
             error = "Usuário ou senha inválidos"
-            return self._html(200, templates.login_page(self._new_csrf(), next_url, error))
+            page = templates.login_page(self._new_csrf(), next_url, error, action)
+            return self._html(200, page)
         sid = secrets.token_hex(16)
         with state.lock:
             state.sessions[sid] = 0
@@ -291,16 +339,25 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.state.csrf.add(token)
         return token
 
-    def _detail(self, numero: str, query: str, layout: str) -> int:
-        record = record_for(numero)
+    def _detail(self, numero: str, query: str, faults: Faults) -> int:
+        record = record_for(numero, faults.history_rows or None)
         if record is None:
             return self._html(200, templates.not_found_page(numero))
         try:
             page = int(parse_qs(query).get("pagina", ["1"])[0])
         except ValueError:
             page = 1
-        page = min(max(page, 1), history_pages(record))
-        return self._html(200, templates.detail_page(record, page, layout))
+        # history_rows: the whole history on one page.
+        size = max(1, faults.history_rows) if faults.history_rows else HISTORY_PAGE_SIZE
+        page = min(max(page, 1), history_pages(record, size))
+        html = templates.detail_page(
+            record,
+            page,
+            faults.layout,
+            page_size=size,
+            next_href=faults.offsite_for("next_link"),
+        )
+        return self._html(200, html)
 
     # ------------------------------------------------------------ control
     def _control(self, method: str, path: str, body: bytes) -> None:
@@ -335,9 +392,25 @@ class _Handler(BaseHTTPRequestHandler):
         # The client may have given up (a timeout): that is the point of a hang.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self.end_headers()
-            self.wfile.write(body)
-            self.wfile.flush()  # headers and body in one segment
+            if body and self._faults is not None and self._faults.drip_ms:
+                self._drip(body, self._faults)
+            else:
+                self.wfile.write(body)
+                self.wfile.flush()  # headers and body in one segment
         return status
+
+    def _drip(self, body: bytes, faults: Faults) -> None:
+        """Send the headers, then ``drip_bytes`` of the body every ``drip_ms``, until done,
+        the client hangs up or the portal stops."""
+        self.wfile.flush()
+        step, pause = faults.drip_bytes, faults.drip_ms / 1000
+        for start in range(0, len(body), step):
+            if start:
+                self._sleep(pause)
+                if not self._waiting or self.server.state.stopping.is_set():
+                    return
+            self.wfile.write(body[start : start + step])
+            self.wfile.flush()
 
     def _html(self, status: int, html: str, headers: dict[str, str] | None = None) -> int:
         return self._send(
@@ -367,6 +440,11 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     state: _State
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return  # a client that hung up mid-answer (a timeout, a size cap): expected
+        super().handle_error(request, client_address)
 
 
 class PortalServer:

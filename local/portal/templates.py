@@ -1,4 +1,8 @@
-"""The portal's HTML, in its two layouts: "default" and "drifted" (field markup changed)."""
+"""The portal's HTML, in its two layouts: "default" and "drifted" (field markup changed).
+
+The hostile modes only change where a link points (the login form's ``action``, the
+"próxima" link) and how many history rows a page holds; their defaults give the pages
+the portal always served (``tests/fixtures/portal``)."""
 
 from __future__ import annotations
 
@@ -29,13 +33,15 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def login_page(csrf_token: str, next_url: str, error: str | None = None) -> str:
+def login_page(
+    csrf_token: str, next_url: str, error: str | None = None, action: str = "/login"
+) -> str:
     erro = f'<div class="erro">{escape(error)}</div>\n' if error else ""
     return _page(
         "Entrar",
         (
             f"<h1>Acesso ao portal</h1>\n{erro}"
-            '<form id="login-form" method="post" action="/login">\n'
+            f'<form id="login-form" method="post" action="{escape(action)}">\n'
             f'  <input type="hidden" name="csrf_token" value="{escape(csrf_token)}">\n'
             '  <input type="hidden" name="origem" value="portal">\n'
             f'  <input type="hidden" name="next" value="{escape(next_url)}">\n'
@@ -65,10 +71,10 @@ def _value(record: dict, key: str) -> str:
     return escape(value)
 
 
-def _history_rows(record: dict, page: int, drifted: bool) -> str:
-    start = (page - 1) * HISTORY_PAGE_SIZE
+def _history_rows(record: dict, page: int, drifted: bool, page_size: int) -> str:
+    start = (page - 1) * page_size
     rows = []
-    for item in record["historico"][start : start + HISTORY_PAGE_SIZE]:
+    for item in record["historico"][start : start + page_size]:
         if drifted:
             rows.append(
                 f"<li><span>{escape(item['data'])}</span> — {escape(item['evento'])} "
@@ -83,9 +89,17 @@ def _history_rows(record: dict, page: int, drifted: bool) -> str:
     return "\n".join(rows)
 
 
-def detail_page(record: dict, page: int, layout: str = "default") -> str:
+def detail_page(
+    record: dict,
+    page: int,
+    layout: str = "default",
+    *,
+    page_size: int = HISTORY_PAGE_SIZE,
+    next_href: str | None = None,
+) -> str:
+    """One page of an OS; ``next_href`` makes every page's "próxima" link point there."""
     numero = record["numero"]
-    pages = history_pages(record)
+    pages = history_pages(record, page_size)
     drifted = layout == "drifted"
     if drifted:
         fields = "\n".join(
@@ -93,21 +107,23 @@ def detail_page(record: dict, page: int, layout: str = "default") -> str:
             for key, label in _LABELS
         )
         fields = f'<table class="ficha">\n{fields}\n</table>'
-        history = f'<ul class="eventos">\n{_history_rows(record, page, True)}\n</ul>'
+        history = f'<ul class="eventos">\n{_history_rows(record, page, True, page_size)}\n</ul>'
     else:
         fields = "\n".join(
             f'  <dt>{label}</dt><dd id="{key}">{_value(record, key)}</dd>' for key, label in _LABELS
         )
         fields = f'<dl class="os-detalhe">\n{fields}\n</dl>'
+        rows = _history_rows(record, page, False, page_size)
         history = (
             '<table class="historico">\n<thead><tr><th>Data</th><th>Evento</th>'
-            f"<th>Responsável</th></tr></thead>\n<tbody>\n{_history_rows(record, page, False)}\n"
-            "</tbody>\n</table>"
+            f"<th>Responsável</th></tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>"
         )
     nav = f"Página {page} de {pages}"
     if page > 1:
         nav += f' <a class="anterior" href="/os/{numero}?pagina={page - 1}">anterior</a>'
-    if page < pages:
+    if next_href is not None:
+        nav += f' <a class="proxima" href="{escape(next_href)}">próxima</a>'
+    elif page < pages:
         nav += f' <a class="proxima" href="/os/{numero}?pagina={page + 1}">próxima</a>'
     return _page(
         f"OS {numero}",

@@ -13,7 +13,9 @@ from reliability.report import Row
 from reliability.scenarios import (
     bad_input,
     fault_mix,
+    hostile_portal,
     layout_drift,
+    many_batches,
     recovery,
     stampede,
     throttling,
@@ -43,6 +45,8 @@ SCENARIOS: dict[str, Scenario] = {
         stampede,
         throttling,
         bad_input,
+        hostile_portal,
+        many_batches,
     )
 }
 

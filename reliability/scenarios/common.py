@@ -27,7 +27,15 @@ __all__ = [
 ]
 
 #: Failure reasons that end a task at once (no retry can fix them).
-PERMANENT_REASONS = {"layout_changed", "login_failed", "permanent", "not_found"}
+PERMANENT_REASONS = {
+    "layout_changed",
+    "login_failed",
+    "permanent",
+    "not_found",
+    "off_site",
+    "too_large",
+    "not_storable",
+}
 #: "Exactly one terminal notification per requester and task", as its two halves.
 TOLD = "every requester got a terminal notification for each of its tasks (none lost)"
 ONCE = "no requester got a second terminal notification for a task"

@@ -101,6 +101,11 @@ def run(h: Harness, p: Params) -> Row:
             "answered by status only": len(by_status),
             "answered at once from the cache (200)": len(direct),
             "worker slots peak": slots_peak,
+            "tasks scraped more than once (attempts, last error)": {
+                t.numero_os: (int(t.attempts), t.error_detail)
+                for t in tasks
+                if int(t.attempts or 0) > 1
+            },
         }
     )
     row.check(

@@ -55,7 +55,8 @@ def test_a_failing_portal_shows_the_error(stack, portal, page):
     message = card(page, "123453").locator(".message")
     message.wait_for(timeout=TIMEOUT)
     assert "O portal não respondeu" in message.inner_text()
-    assert "4 attempts" in card(page, "123453").locator(".detail").inner_text()
+    detail = card(page, "123453").locator(".detail").inner_text()
+    assert "4 tentativas" in detail and "http" not in detail  # no portal URL reaches users
     assert card(page, "123453").get_attribute("data-state") == "error"
 
 

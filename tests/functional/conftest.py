@@ -18,6 +18,7 @@ from chalicelib.config import Settings
 from chalicelib.notify import MAX_MESSAGE_BYTES
 from local.resources import create_all
 from local.users import create_pool, sign_in
+from tests.support.batchkit import Kit, Outcomes, SqsCalls
 from tests.support.sqs import QueueDriver
 
 DEMO_CREDENTIALS = {"username": "demo", "password": "demo-password"}
@@ -86,6 +87,9 @@ class AuthedHTTP:
     def post(self, path: str, **kwargs: Any) -> Any:
         return self.request("POST", path, **kwargs)
 
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self.request("DELETE", path, **kwargs)
+
 
 def install_static_verifier() -> None:
     """Verify tokens against moto's published keys (in-process moto serves no JWKS URL)."""
@@ -99,6 +103,7 @@ def install_static_verifier() -> None:
         issuer=settings.auth_issuer,
         client_id=settings.auth_client_id,
         jwks_client=StaticJwks(moto_jwks()),
+        leeway_seconds=settings.auth_leeway_seconds,
     )
     raspa_app.get_verifier = functools.lru_cache(maxsize=1)(lambda: verifier)
 
@@ -185,3 +190,37 @@ def api_gw(monkeypatch, aws) -> ManagementApi:
     monkeypatch.setattr(raspa_app, "_management_client", functools.lru_cache(lambda: fake))
     raspa_app.reset_wiring()
     return fake
+
+
+@pytest.fixture
+def kit(aws, client, api_gw) -> Kit:
+    """Batch uploads through the API and the bucket, and the lanes they fill."""
+    settings = aws.settings
+    sqs = aws.sqs
+    made = Kit(
+        aws,
+        client,
+        api_gw,
+        boto3.client("s3"),
+        settings.batch_bucket,
+        sqs.get_queue_url(QueueName=settings.ingest_queue_name)["QueueUrl"],
+        sqs.get_queue_url(QueueName=settings.batch_queue_name)["QueueUrl"],
+    )
+    assert made.ingest() == ["ok"]  # S3's test event, sent when the notification was set up
+    return made
+
+
+@pytest.fixture
+def scraper(client) -> Outcomes:
+    """The worker's scraper: found, unless the number is in ``not_found`` or ``broken``."""
+    fake = Outcomes()
+    raspa_app.get_worker().scraper = lambda: fake
+    return fake
+
+
+@pytest.fixture
+def sqs_calls(client) -> SqsCalls:
+    """SQS calls made through the app's client (not the test's own)."""
+    counter = SqsCalls()
+    raspa_app.get_sqs().meta.events.register("before-call.sqs", counter)
+    return counter

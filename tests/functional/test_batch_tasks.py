@@ -7,10 +7,16 @@ from collections import Counter
 
 import app as raspa_app
 from chalicelib.batches import task_id_for
+from chalicelib.fairshare import reserve
 from chalicelib.models import lock_key
 from tests.support.calls import dynamodb_calls
 
 BATCH = "b" * 32
+
+
+def keys(count: int):
+    """Fair keys from 1, as a first batch of its owner's gets them."""
+    return reserve("ana", 0, 0, count)
 
 
 def numbers(count: int, start: int = 640_000) -> list[str]:
@@ -25,14 +31,17 @@ def test_a_chunk_of_new_numbers_writes_its_tasks_and_locks_in_two_transactions(c
     batches = raspa_app.get_batches().batches
     wanted = numbers(100)
     calls = dynamodb_calls(raspa_app.get_models())
-    created = batches.create_tasks(BATCH, "ana", wanted, careful=False)
+    created = batches.create_tasks(BATCH, "ana", wanted, careful=False, reserve=keys)
     assert calls == Counter({"TransactWriteItems": 2})  # 50 numbers (100 items) each
     assert [n for _, n in created.tasks] == wanted and not created.taken
     store = raspa_app.get_store()
     for task_id, numero in created.tasks:
         task = store.get_task(task_id)
-        assert task.status == "PENDING" and task.queue == "batch" and task.batches == {BATCH}
+        assert task.status == "PENDING" and task.queue == "batch" and task.batch_id == BATCH
+        assert task.queue_group == "batch-held" and task.expires_at is None  # held, in order
         assert lock_holder(numero) == task_id
+    orders = [store.get_task(task_id).queue_order for task_id, _ in created.tasks]
+    assert orders == sorted(orders) and int(orders[0]) == 1 and int(orders[-1]) == 100
 
 
 def test_a_number_whose_os_is_being_scraped_is_taken_and_gets_no_task_of_its_own(client):
@@ -41,7 +50,7 @@ def test_a_number_whose_os_is_being_scraped_is_taken_and_gets_no_task_of_its_own
     holder = json.loads(response.body)["task_id"]
     batches = raspa_app.get_batches().batches
     calls = dynamodb_calls(raspa_app.get_models())
-    created = batches.create_tasks(BATCH, "ana", wanted, careful=False)
+    created = batches.create_tasks(BATCH, "ana", wanted, careful=False, reserve=keys)
     # The first group (50 numbers) was cancelled by the held lock and sent again without it
     assert calls == Counter({"TransactWriteItems": 3})
     assert created.taken == {wanted[7]: holder}
@@ -53,7 +62,7 @@ def test_a_number_whose_os_is_being_scraped_is_taken_and_gets_no_task_of_its_own
 def test_a_chunk_created_again_after_a_crash_keeps_its_tasks_and_locks(client):
     batches = raspa_app.get_batches().batches
     wanted = numbers(10)
-    first = batches.create_tasks(BATCH, "ana", wanted, careful=False)
-    again = batches.create_tasks(BATCH, "ana", wanted, careful=True)
+    first = batches.create_tasks(BATCH, "ana", wanted, careful=False, reserve=keys)
+    again = batches.create_tasks(BATCH, "ana", wanted, careful=True, reserve=keys)
     assert again.tasks == first.tasks and not again.taken and not again.finished
     assert all(lock_holder(n) == t for t, n in again.tasks)

@@ -3,202 +3,20 @@ ingest and its resumption, the batch lane, counts, results files and notificatio
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import time
-from dataclasses import dataclass, field
-from typing import Any
 
-import boto3
 import pytest
-import requests
 
 import app as raspa_app
 from chalicelib.batches import task_id_for
-from chalicelib.errors import LayoutChangedError, OsNotFoundError
-from local.event_source import LambdaContext
 from tests.support.batches import Countdown
-from tests.support.sqs import QueueDriver
-
-RECORD = {"situacao": "Aberta", "cliente": "Conceição", "historico": [{"evento": "Aberta"}]}
-
-
-class Outcomes:
-    """A scraper whose outcome depends on the number: found, not found or a layout change."""
-
-    def __init__(self, not_found: set[str] = frozenset(), broken: set[str] = frozenset()):
-        self.not_found, self.broken = set(not_found), set(broken)
-        self.calls: list[str] = []
-
-    def scrape(self, numero_os: str, on_progress: Any = None, deadline: Any = None) -> dict:
-        self.calls.append(numero_os)
-        if numero_os in self.not_found:
-            raise OsNotFoundError(numero_os)
-        if numero_os in self.broken:
-            raise LayoutChangedError(f"http://portal/os/{numero_os}", "situacao")
-        return {"numero": numero_os, **RECORD}
-
-
-@dataclass
-class SqsCalls:
-    """Counts SQS operations made by the app (botocore's before-call event)."""
-
-    calls: dict[str, int] = field(default_factory=dict)
-
-    def __call__(self, model: Any, **_: Any) -> None:
-        self.calls[model.name] = self.calls.get(model.name, 0) + 1
-
-
-@dataclass
-class Kit:
-    aws: Any
-    client: Any
-    api_gw: Any
-    s3: Any
-    bucket: str
-    ingest_url: str
-    batch_url: str
-    context: Any = None
-
-    # ------------------------------------------------------------------ API
-    def create(self, size: int, user: str = "ana", filename: str = "lista.csv") -> dict:
-        response = self.client.http.post(
-            "/batches",
-            headers={**self.aws.headers(user), "Content-Type": "application/json"},
-            body=json.dumps({"size": size, "filename": filename}).encode(),
-        )
-        assert response.status_code == 201, response.body
-        return json.loads(response.body)
-
-    def upload(self, body: bytes, user: str = "ana", filename: str = "lista.csv") -> str:
-        """POST /batches, then PUT the file to its presigned URL as a browser would."""
-        created = self.create(len(body), user, filename)
-        upload = created["upload"]
-        put = requests.put(upload["url"], data=body, headers=upload["headers"], timeout=10)
-        assert put.status_code == 200, put.text
-        return created["batch_id"]
-
-    def view(self, batch_id: str, user: str = "ana") -> tuple[int, dict]:
-        response = self.client.http.get(f"/batches/{batch_id}", headers=self.aws.headers(user))
-        return response.status_code, json.loads(response.body)
-
-    # --------------------------------------------------------- event sources
-    def ingest(self, limit: int = 200) -> list[str]:
-        """Deliver the ingest queue's messages until it is empty ("ok"/"error" each)."""
-        driver = QueueDriver(
-            self.aws.sqs,
-            self.ingest_url,
-            lambda event: raspa_app.batch_ingest(event, self.context or Countdown()),
-        )
-        return driver.drain(limit)
-
-    def scrape_batch_lane(self, limit: int = 500) -> list[str]:
-        driver = QueueDriver(
-            self.aws.sqs,
-            self.batch_url,
-            lambda event: self.client.lambda_.invoke("scrape_worker", event),
-        )
-        return driver.drain(limit)
-
-    def scrape_standard_lane(self, limit: int = 50) -> list[str]:
-        driver = QueueDriver(
-            self.aws.sqs,
-            self.aws.queue_url,
-            lambda event: self.client.lambda_.invoke("scrape_worker", event),
-        )
-        return driver.drain(limit)
-
-    def lane_messages(self) -> list[dict]:
-        """Every message on the batch lane, read from moto's queue without receiving it."""
-        queue = _moto_sqs().get_queue(self.batch_url.rsplit("/", 1)[-1])
-        return [json.loads(message.body) for message in queue._messages]
-
-    def depth(self, url: str) -> int:
-        attrs = self.aws.sqs.get_queue_attributes(
-            QueueUrl=url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attrs["ApproximateNumberOfMessages"]) + int(
-            attrs["ApproximateNumberOfMessagesNotVisible"]
-        )
-
-    # ---------------------------------------------------------------- state
-    def seed_cache(self, numbers: list[str], outcome: str = "ok") -> None:
-        models = raspa_app.get_models()
-        now = time.time()
-        with models.OsRecord.batch_write() as writer:
-            for numero in numbers:
-                writer.save(
-                    models.OsRecord(
-                        numero,
-                        outcome=outcome,
-                        data={"numero": numero, **RECORD} if outcome == "ok" else None,
-                        scraped_at=now,
-                        expires_at=_ts(now + 3600),
-                    )
-                )
-
-    def results(self, batch_id: str, user: str = "ana") -> tuple[list[list[str]], dict, bytes]:
-        """The results CSV rows (header first), the JSON, and the CSV's raw bytes."""
-        status, body = self.view(batch_id, user)
-        assert status == 200 and body["status"] == "complete", body
-        raw = requests.get(body["results"]["csv_url"], timeout=10).content
-        as_json = requests.get(body["results"]["json_url"], timeout=10).json()
-        rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
-        return rows, as_json, raw
-
-
-def _ts(epoch: float) -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(epoch, tz=UTC)
-
-
-@pytest.fixture
-def kit(aws, client, api_gw) -> Kit:
-    settings = aws.settings
-    sqs = aws.sqs
-    made = Kit(
-        aws,
-        client,
-        api_gw,
-        boto3.client("s3"),
-        settings.batch_bucket,
-        sqs.get_queue_url(QueueName=settings.ingest_queue_name)["QueueUrl"],
-        sqs.get_queue_url(QueueName=settings.batch_queue_name)["QueueUrl"],
-    )
-    assert made.ingest() == ["ok"]  # S3's test event, sent when the notification was set up
-    return made
-
-
-@pytest.fixture
-def scraper(client) -> Outcomes:
-    fake = Outcomes()
-    raspa_app.get_worker().scraper = lambda: fake
-    return fake
-
-
-@pytest.fixture
-def sqs_calls(client) -> SqsCalls:
-    """SQS calls made through the app's client (not the test's own)."""
-    counter = SqsCalls()
-    raspa_app.get_sqs().meta.events.register("before-call.sqs", counter)
-    return counter
-
-
-def csv_of(*lines: str, encoding: str = "utf-8", newline: str = "\n") -> bytes:
-    return newline.join(lines).encode(encoding) + newline.encode()
-
-
-def ws_connect(connection_id: str, token: str) -> None:
-    from pathlib import Path
-
-    events = Path(__file__).resolve().parents[1] / "events"
-    event = json.loads((events / "ws_connect.json").read_text())
-    event["requestContext"]["connectionId"] = connection_id
-    event["queryStringParameters"] = {"token": token}
-    assert raspa_app.ws_connect(event, LambdaContext("ws", 30)) == {"statusCode": 200}
+from tests.support.batchkit import (
+    csv_of,
+    held_numbers,
+    make_visible,
+    ws_connect,
+)
 
 
 # ------------------------------------------------------------------- the API
@@ -314,7 +132,7 @@ def test_an_uploaded_file_is_counted_exactly_and_every_line_ends_in_the_results(
         "not_found": 1,
     }
     assert sqs_calls.calls.get("SendMessageBatch") == 1
-    assert "SendMessage" not in sqs_calls.calls
+    assert sqs_calls.calls.get("SendMessage") == 1  # the ingest queue's later release look
     queued = sorted(m["numero_os"] for m in kit.lane_messages())
     assert queued == ["100004", "100005", "100006"]
     assert all(m["lane"] == "batch" for m in kit.lane_messages())
@@ -497,64 +315,56 @@ def test_an_ingest_running_out_of_time_continues_in_a_new_invocation(kit, scrape
     assert view["status"] == "running"
     counts = view["counts"]
     assert (counts["valid"], counts["cached"], counts["queued"]) == (450, 50, 400)
+    # And only the release window went to the batch queue, the first numbers first; the
+    # rest are held in the fair order, their file's order
+    window = raspa_app.get_settings().batch_release_window
     messages = kit.lane_messages()
-    assert sorted(m["numero_os"] for m in messages) == numbers[50:]
-    assert sqs_calls.calls["SendMessageBatch"] == 40  # ten per call, none short but the last
+    assert [m["numero_os"] for m in messages] == numbers[50 : 50 + window]
+    assert sqs_calls.calls["SendMessageBatch"] == 1
+    held = held_numbers()
+    assert held == numbers[50 + window :]
 
 
 def test_an_ingest_that_crashes_mid_file_resumes_without_losing_or_repeating_a_line(
     kit, scraper, monkeypatch
 ):
-    # Given a file of 250 new numbers and an ingest that dies sending its third chunk
+    # Given a file of 250 new numbers and an ingest that dies creating its third chunk's tasks
     numbers = _numbers(250, start=810000)
     batch_id = kit.upload(csv_of(*numbers))
-    service = raspa_app.get_batches()
-    original = service.lane.send_many
-    sends = {"n": 0}
+    store = raspa_app.get_batches().batches
+    original = store.create_tasks
+    creates = {"n": 0}
 
-    def flaky(tasks):
-        sends["n"] += 1
-        if sends["n"] == 3:
-            original(tasks[:5])  # half sent when it dies
+    def flaky(batch, owner, chunk, **kwargs):
+        creates["n"] += 1
+        if creates["n"] == 3:
+            original(batch, owner, chunk[:20], **kwargs)  # 20 tasks created when it dies
             raise RuntimeError("Lambda timed out")
-        return original(tasks)
+        return original(batch, owner, chunk, **kwargs)
 
-    monkeypatch.setattr(service.lane, "send_many", flaky)
+    monkeypatch.setattr(store, "create_tasks", flaky)
     assert kit.ingest(limit=1) == ["error"]
     # When the message comes back after its lease ran out
     models = raspa_app.get_models()
     models.Batch.get(f"batch#{batch_id}").update(actions=[models.Batch.lease_until.set(0)])
     receipt = kit.aws.sqs.receive_message(QueueUrl=kit.ingest_url, VisibilityTimeout=0)
     assert "Messages" not in receipt  # still invisible: the queue's visibility timeout
-    _make_visible(kit.aws.sqs, kit.ingest_url)
-    assert kit.ingest() == ["ok"]
-    # Then every number was queued once: exact counts, one task each, every task sent
+    make_visible(kit.ingest_url)
+    assert set(kit.ingest()) == {"ok"}
+    # Then every number was queued once: exact counts, one task each, none lost
     _, view = kit.view(batch_id)
     assert view["status"] == "running" and view["counts"]["queued"] == 250
     assert view["counts"]["valid"] == 250
-    messages = kit.lane_messages()
-    assert {m["numero_os"] for m in messages} == set(numbers)
-    assert {m["task_id"] for m in messages} == {task_id_for(batch_id, n) for n in numbers}
+    waiting = [m["numero_os"] for m in kit.lane_messages()] + held_numbers()
+    assert sorted(waiting) == numbers
+    tasks = raspa_app.get_batches().batches.tasks([task_id_for(batch_id, n) for n in numbers])
+    assert len(tasks) == 250 and {t.status for t in tasks} == {"PENDING"}
     # And scraping them all scrapes each number once and completes the batch
     kit.scrape_batch_lane(limit=1000)
     assert sorted(scraper.calls) == numbers
     kit.ingest()
     _, view = kit.view(batch_id)
     assert view["status"] == "complete" and view["counts"]["succeeded"] == 250
-
-
-def _make_visible(sqs: Any, url: str) -> None:
-    """Play the end of the visibility timeout: every in-flight message becomes visible."""
-    sqs_backend = _moto_sqs()
-    queue = sqs_backend.get_queue(url.rsplit("/", 1)[-1])
-    for message in queue._messages:
-        message.change_visibility(0)
-
-
-def _moto_sqs() -> Any:
-    from moto.sqs.models import sqs_backends
-
-    return sqs_backends["123456789012"]["us-east-1"]
 
 
 def test_a_hundred_thousand_line_file_is_counted_exactly_with_the_fewest_sqs_calls(
@@ -576,13 +386,16 @@ def test_a_hundred_thousand_line_file_is_counted_exactly_with_the_fewest_sqs_cal
     started = time.perf_counter()
     outcomes = kit.ingest(limit=50)
     elapsed = time.perf_counter() - started
-    # Then the counts are exact and new numbers went out ten per SendMessageBatch
+    # Then the counts are exact; the release window went out in one SendMessageBatch and
+    # the rest of the new numbers are held in the fair order
     _, view = kit.view(batch_id)
     counts = view["counts"]
     assert counts["lines"] == 100_000 and counts["invalid"] == invalid == 2000
     assert counts["valid"] == 4000 and counts["duplicates"] == 100_000 - 2000 - 4000
     assert counts["cached"] == 1500 and counts["queued"] == 2500 and counts["joined"] == 0
-    assert sqs_calls.calls["SendMessageBatch"] == 250  # ⌈2,500 / 10⌉
+    window = raspa_app.get_settings().batch_release_window
+    assert sqs_calls.calls["SendMessageBatch"] == 1
     assert set(outcomes) == {"ok"}
-    assert kit.depth(kit.batch_url) == 2500
+    assert kit.depth(kit.batch_url) == window
+    assert len(held_numbers()) == 2500 - window
     print(f"100,000-line ingest: {elapsed:.1f} s in {len(outcomes)} invocation(s)")

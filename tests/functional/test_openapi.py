@@ -41,7 +41,9 @@ CONFORMANCE = [
 #: The CLI run's checks: every one but the two that judge how strict validation is. The API
 #: is lenient on purpose (numbers are stripped, `refresh` takes 1/0/yes/no) and its 1024-byte
 #: body limit cannot be said in JSON Schema, so those checks would test the generator, not it.
-CLI_EXCLUDED_CHECKS = "positive_data_acceptance,negative_data_rejection"
+#: Nor the one that wants a deleted resource gone: `DELETE /batches/{id}` cancels a batch,
+#: which its owner still reads (status `cancelled`, its counts so far), as documented.
+CLI_EXCLUDED_CHECKS = "positive_data_acceptance,negative_data_rejection,use_after_free"
 #: Undeclared methods to probe: not TRACE, QUERY (Python's http.server behind Chalice's local
 #: server answers 501 itself) nor OPTIONS (it emulates API Gateway's CORS preflight).
 CLI_CONFIG = '[phases.coverage]\nunexpected-methods = ["get", "put", "post", "delete", "patch"]\n'
@@ -176,7 +178,7 @@ def test_schemathesis_run_finds_the_app_true_to_its_document(
     )
     report = result.stdout + result.stderr
     assert result.returncode == 0, report
-    assert "8 selected / 8 total" in report, report
+    assert "9 selected / 9 total" in report, report
 
 
 def test_every_documented_answer_is_real_and_conforms(

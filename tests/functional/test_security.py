@@ -169,3 +169,22 @@ def test_a_vip_task_waits_only_behind_vip_tasks_and_standard_ones_behind_both(cl
     assert first_standard["position"] == 0
     assert vip["position"] == 0
     assert second_standard["position"] == 2  # behind the first standard one and the VIP one
+
+
+@pytest.mark.parametrize(("leeway", "status"), [(None, 403), ("30", 202)])
+def test_a_token_expired_a_few_seconds_ago_is_refused_unless_the_leeway_setting_allows_it(
+    client, issuer, monkeypatch, leeway, status
+):
+    # Given the default leeway (5 s) or RASPA_AUTH_LEEWAY_SECONDS=30
+    if leeway is not None:
+        monkeypatch.setenv("RASPA_AUTH_LEEWAY_SECONDS", leeway)
+    raspa_app.reset_wiring()
+    from tests.functional.conftest import install_static_verifier
+
+    install_static_verifier()
+    # When a token that expired 12 s ago (or is not valid for 12 s yet) is used
+    expired = forge(issuer, exp=int(time.time()) - 12)
+    early = forge(issuer, nbf=int(time.time()) + 12)
+    # Then the leeway decides
+    assert post(client, "123456", bearer(expired))[0] == status
+    assert post(client, "123457", bearer(early))[0] == status

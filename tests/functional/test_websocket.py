@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import app as raspa_app
-from chalicelib.notify import MAX_MESSAGE_BYTES
+from chalicelib.notify import MAX_MESSAGE_BYTES, Subscription
 from local.event_source import LambdaContext
 from tests.support.calls import dynamodb_calls
 
@@ -271,7 +271,7 @@ def test_a_finished_task_takes_no_new_subscribers(client, api_gw, driver, script
     # When a connection tries to subscribe to it directly
     added = registry.subscribe(task_id, "late")
     # Then it is refused (the caller announces the result itself) and nothing is stored
-    assert added is False
+    assert added is Subscription.ENDED
     assert registry.subscribers(task_id) == set()
 
 

@@ -55,7 +55,7 @@ def test_progress_is_recorded_while_scraping(client, aws, driver, scripted, monk
     monkeypatch.setattr(
         store,
         "record_progress",
-        lambda task_id, step, pct: (seen.append((step, pct)), original(task_id, step, pct)),
+        lambda task_id, step, pct: (seen.append((step, pct)), original(task_id, step, pct))[1],
     )
     scripted(RECORD)
     enqueue(client)
@@ -71,7 +71,8 @@ def test_transient_error_marks_retry_and_delays_redelivery_by_backoff(
     assert driver.deliver_once() == "error"
     body = status(client, task_id)
     assert body["status"] == "RETRY" and body["attempts"] == 1
-    assert "500" in body["result"]
+    assert body["error"]["reason"] == "transient" and "nova tentativa" in body["result"]
+    assert "500" in raspa_app.get_store().get_task(task_id).error_detail  # for ops only
     assert driver.receive() == []  # invisible for the 60 s back-off
     assert aws.queue_depth() == 1
 
@@ -95,7 +96,8 @@ def test_four_failed_attempts_fail_the_task_and_send_the_message_to_the_dlq(
     drain(driver)
     body = status(client, task_id)
     assert body["status"] == "FAILURE" and body["attempts"] == 4
-    assert "after 4 attempts" in body["result"]
+    assert body["result"] == "o portal ficou indisponível em 4 tentativas; tente mais tarde"
+    assert "after 4 attempts" in raspa_app.get_store().get_task(task_id).error_detail
     assert len(scraper.calls) == 4
     assert aws.queue_depth() == 0
     assert aws.queue_depth(aws.dlq_url) == 1
@@ -220,4 +222,6 @@ def test_an_unreadable_portal_secret_is_retried_not_crashed(client, aws, driver,
     assert driver.deliver_once() == "error"
     body = status(client, task_id)
     assert body["status"] == "RETRY"
-    assert "no-such-secret" in body["result"] and "password" not in body["result"]
+    assert "no-such-secret" not in body["result"] and "password" not in body["result"]
+    detail = raspa_app.get_store().get_task(task_id).error_detail
+    assert "no-such-secret" in detail and "password" not in detail

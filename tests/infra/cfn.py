@@ -1,11 +1,15 @@
 """Reading a synthesized CloudFormation template: intrinsics as text, resources by name,
 every IAM statement in it (identity and resource policies) for the least-privilege checks,
-and SAM's transform applied offline, as CloudFormation applies it at deploy time."""
+SAM's transform applied offline, as CloudFormation applies it at deploy time, and cdk-nag
+run on such a template."""
 
 from __future__ import annotations
 
 import copy
+import csv
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator
 
 #: Services whose data a wildcard resource would open up.
@@ -184,3 +188,51 @@ def expand_sam(template: dict[str, Any]) -> dict[str, Any]:
     expanded.get("Parameters", {}).pop("BootstrapVersion", None)
     expanded.pop("Rules", None)
     return expanded
+
+
+@dataclass(frozen=True)
+class Nagged:
+    """A template cdk-nag judged outside raspa's stack: its findings and report rows."""
+
+    template: dict[str, Any]
+    messages: list[str]  # error and warning annotations
+    rows: list[dict[str, str]]  # the NagReport.csv
+
+    def compliance(self, rule: str, logical_id: str) -> str:
+        """``Compliant``, ``Non-Compliant`` or ``Suppressed``: ``rule`` on ``logical_id``
+        (cdk-nag may report a verdict twice, never two verdicts)."""
+        (found,) = {
+            r["Compliance"]
+            for r in self.rows
+            if r["Rule ID"] == rule and r["Resource ID"].endswith(f"/{logical_id}")
+        }
+        return found
+
+
+def nag_template(template: dict[str, Any], outdir: Path) -> Nagged:
+    """cdk-nag's AWS Solutions rules on ``template`` as it is (included, not synthesized)."""
+    from aws_cdk import App, Aspects, Stack
+    from aws_cdk import cloudformation_include as cfn_include
+    from aws_cdk.assertions import Annotations, Match
+    from cdk_nag import AwsSolutionsChecks
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    path = outdir / "included.template.json"
+    path.write_text(json.dumps(template), encoding="utf-8")
+    app = App(outdir=str(outdir / "cdk.out"))
+    stack = Stack(app, "Expanded")
+    cfn_include.CfnInclude(stack, "Template", template_file=str(path))
+    Aspects.of(app).add(AwsSolutionsChecks())
+    app.synth()
+    found = Annotations.from_stack(stack)
+    (report,) = (outdir / "cdk.out").glob("AwsSolutions-*NagReport.csv")
+    with report.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    messages = [
+        str(m.entry.data)
+        for m in [
+            *found.find_error("*", Match.any_value()),
+            *found.find_warning("*", Match.any_value()),
+        ]
+    ]
+    return Nagged(template, messages, rows)

@@ -2,7 +2,8 @@
 
 Synthesis packages the Chalice app (``chalice package``: the Lambda zip with the Linux wheels
 of requirements.txt, reused from ``.chalice/deployments`` while app.py and chalicelib are
-unchanged) and runs cdk-nag; it takes about 30-60 s, so every test shares one synthesis.
+unchanged) and runs cdk-nag; it takes about 30-60 s, so every test shares one synthesis
+(test_cdk_limits adds one with changed limits, which reuses that package: a few seconds).
 No cdk CLI and no AWS account are needed.
 """
 
@@ -77,3 +78,13 @@ def spec(synthesized: Synthesized) -> Any:
 @pytest.fixture(scope="session")
 def settings(synthesized: Synthesized) -> Any:
     return synthesized.stack.settings
+
+
+@pytest.fixture(scope="session")
+def expanded(synthesized: Synthesized, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """cdk-nag on the template after SAM's transform (a ``tests.infra.cfn.Nagged``): the
+    Lambda functions and the REST API chalice declares as AWS::Serverless::* are invisible
+    to cdk-nag until expanded."""
+    from tests.infra.cfn import expand_sam, nag_template
+
+    return nag_template(expand_sam(synthesized.body), tmp_path_factory.mktemp("expanded"))

@@ -9,7 +9,11 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Annotations, Match
 
+from tests.infra.cfn import Nagged, nag_template
+
 NAG = "AwsSolutions-"
+#: cdk-nag's rule that a REST API stage has a WAF web ACL: raspa's must pass, unsuppressed.
+WAF_RULE = "AwsSolutions-APIG3"
 #: Where the template is linted (resource availability is per region; the README's deploy
 #: guide prices us-east-1). One region keeps the check a few seconds long.
 LINT_REGIONS = ["us-east-1"]
@@ -82,7 +86,6 @@ def test_every_suppression_says_why_and_wildcard_ones_name_what_they_allow(
         "AwsSolutions-COG8",
         "AwsSolutions-APIG1",
         "AwsSolutions-APIG2",
-        "AwsSolutions-APIG3",
         "AwsSolutions-APIG4",
         "AwsSolutions-APIG6",
         "AwsSolutions-IAM5",
@@ -124,46 +127,10 @@ def test_a_cdk_nag_finding_shows_up_as_an_error_annotation_so_the_check_can_fail
 
 
 # --------------------------------------------- what SAM expands to at deploy time
-@pytest.fixture(scope="module")
-def expanded(synthesized: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """cdk-nag on the template after SAM's transform: the Lambda functions and the REST API
-    chalice declares as AWS::Serverless::* are invisible to cdk-nag until expanded."""
-    from aws_cdk import App, Aspects, Stack
-    from aws_cdk import cloudformation_include as cfn_include
-    from cdk_nag import AwsSolutionsChecks
-
-    from tests.infra.cfn import expand_sam
-
-    template = expand_sam(synthesized.body)
-    outdir = tmp_path_factory.mktemp("expanded")
-    path = outdir / "expanded.template.json"
-    path.write_text(json.dumps(template), encoding="utf-8")
-    app = App(outdir=str(outdir / "cdk.out"))
-    stack = Stack(app, "Expanded")
-    cfn_include.CfnInclude(stack, "Template", template_file=str(path))
-    Aspects.of(app).add(AwsSolutionsChecks())
-    app.synth()
-    found = Annotations.from_stack(stack)
-    (report,) = (outdir / "cdk.out").glob("AwsSolutions-*NagReport.csv")
-    with report.open(encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    return {
-        "template": template,
-        "messages": [
-            str(m.entry.data)
-            for m in [
-                *found.find_error("*", Match.any_value()),
-                *found.find_warning("*", Match.any_value()),
-            ]
-        ],
-        "rows": rows,
-    }
-
-
 def test_sam_expands_chalices_functions_and_rest_api_as_cloudformation_will(
-    expanded: dict[str, Any],
+    expanded: Nagged,
 ) -> None:
-    resources = expanded["template"]["Resources"]
+    resources = expanded.template["Resources"]
     kinds = [r["Type"] for r in resources.values()]
     assert not [k for k in kinds if k.startswith("AWS::Serverless::")]
     assert kinds.count("AWS::Lambda::Function") == 7
@@ -174,12 +141,42 @@ def test_sam_expands_chalices_functions_and_rest_api_as_cloudformation_will(
 
 
 def test_cdk_nag_finds_nothing_unsuppressed_in_what_sam_expands_to(
-    expanded: dict[str, Any],
+    expanded: Nagged,
 ) -> None:
-    assert [m for m in expanded["messages"] if m.startswith(NAG)] == []
-    rows = expanded["rows"]
+    assert [m for m in expanded.messages if m.startswith(NAG)] == []
+    rows = expanded.rows
     assert [r for r in rows if r["Compliance"] == "Non-Compliant"] == []
     runtime = {r["Resource ID"] for r in rows if r["Rule ID"] == "AwsSolutions-L1"}
     assert len(runtime) == 7, "cdk-nag judged every expanded function"
     stage_rules = {r["Rule ID"] for r in rows if r["Resource ID"].endswith("RestAPIapiStage")}
-    assert {"AwsSolutions-APIG1", "AwsSolutions-APIG3", "AwsSolutions-APIG6"} <= stage_rules
+    assert {"AwsSolutions-APIG1", WAF_RULE, "AwsSolutions-APIG6"} <= stage_rules
+
+
+def test_no_resource_suppresses_cdk_nags_waf_rule(synthesized: Any, expanded: Nagged) -> None:
+    assert [k for k, rule in suppressions(synthesized) if rule["id"] == WAF_RULE] == []
+    expanded_rules = [
+        rule["id"]
+        for r in expanded.template["Resources"].values()
+        for rule in r.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", [])
+    ]
+    assert WAF_RULE not in expanded_rules
+
+
+def test_the_rest_api_stage_passes_cdk_nags_waf_rule_through_its_web_acl(
+    expanded: Nagged,
+) -> None:
+    assert expanded.compliance(WAF_RULE, "RestAPIapiStage") == "Compliant"
+
+
+def test_without_the_web_acl_association_cdk_nags_waf_rule_fails_the_rest_api_stage(
+    expanded: Nagged, tmp_path: Any
+) -> None:
+    template = json.loads(json.dumps(expanded.template))
+    resources = template["Resources"]
+    (association,) = [
+        k for k, r in resources.items() if r["Type"] == "AWS::WAFv2::WebACLAssociation"
+    ]
+    del resources[association]
+    assert nag_template(template, tmp_path).compliance(WAF_RULE, "RestAPIapiStage") == (
+        "Non-Compliant"
+    )

@@ -224,3 +224,23 @@ def test_a_refused_connect_refuses_the_handshake():
         with pytest.raises(InvalidStatus) as info:
             run_async(scenario)
     assert info.value.response.status_code == 403
+
+
+def test_a_connect_refused_with_a_reason_refuses_the_handshake_with_its_status_and_body():
+    # Given a $connect handler refusing a user over their connection limit, as the app does
+    from chalicelib.responses import too_many_connections
+
+    recorder = Recorder()
+    recorder.connect = lambda event, context: too_many_connections(20)  # type: ignore[method-assign]
+    with gateway_for(recorder) as gateway:
+
+        async def scenario() -> None:
+            async with connect(gateway.url):
+                pass
+
+        # When a client connects, then the handshake is refused with 429 and the reason
+        with pytest.raises(InvalidStatus) as info:
+            run_async(scenario)
+    assert info.value.response.status_code == 429
+    body = json.loads(info.value.response.body)
+    assert body["error"] == "too_many_connections" and body["limit"] == 20

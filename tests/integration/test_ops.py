@@ -313,8 +313,7 @@ def test_given_waiting_in_flight_and_dead_messages_then_status_and_dlq_report_ea
 def test_given_a_lane_with_messages_when_purge_is_declined_or_confirmed_then_only_a_yes_empties_it(
     stack, cli
 ):
-    for numero in ("570001", "570002"):
-        submit(stack, numero)
+    purged = {submit(stack, numero) for numero in ("570001", "570002")}
     prompts: list[str] = []
 
     def answer(reply: str) -> Callable[[str], str]:
@@ -325,7 +324,7 @@ def test_given_a_lane_with_messages_when_purge_is_declined_or_confirmed_then_onl
         return confirm
 
     code, out, _ = cli("purge", "standard", confirm=answer("n"))
-    assert code == 1 and "nothing purged" in out and "2 PENDING task(s)" in out
+    assert code == 1 and "nothing purged" in out and "2 waiting task(s)" in out
     assert stack.depth(stack.queue_url) == 2
 
     def end_of_input(prompt: str) -> str:
@@ -336,7 +335,11 @@ def test_given_a_lane_with_messages_when_purge_is_declined_or_confirmed_then_onl
 
     code, out, _ = cli("purge", "standard", confirm=answer("yes"))
     assert code == 0 and f"purged {stack.settings.queue_name}" in out
+    assert "2 waiting task(s) failed as purged" in out
     assert stack.depth(stack.queue_url) == 0
+    # The purged tasks failed with the reason and freed their OS: asking again starts anew
+    assert submit(stack, "570001") not in purged
+    assert {stack.app.get_store().get_task(t).error_reason for t in purged} == {"purged"}
     assert len(prompts) == 2 and stack.settings.queue_name in prompts[0]
 
     submit(stack, "570003", CARLA)

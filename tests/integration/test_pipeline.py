@@ -104,7 +104,7 @@ def test_portal_errors_are_retried_three_times_then_the_message_is_dead_lettered
         while stack.depth(stack.dlq_url) == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
     assert done["status"] == "FAILURE" and done["attempts"] == 4
-    assert "after 4 attempts" in done["result"]
+    assert "4 tentativas" in done["result"] and done["error"]["reason"] == "transient"
     assert stack.depth(stack.dlq_url) == 1 and stack.depth(stack.queue_url) == 0
     by_kind = stack.portal_stats()["by_kind"]
     assert by_kind["detail"] + by_kind["login"] >= 4

@@ -17,6 +17,7 @@ import requests
 from chalicelib.errors import (
     LayoutChangedError,
     LoginFailedError,
+    OffSiteError,
     OsNotFoundError,
     TransientScrapeError,
 )
@@ -32,7 +33,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "portal"
 
 def make_scraper(portal, password: str = "demo-password", read_timeout: float = 2.0):
     profile = load_profile(DEFAULT_PROFILE_PATH, base_url=portal.url)
-    session = build_session(connect_timeout=1, read_timeout=read_timeout)
+    session = build_session(connect_timeout=1, read_timeout=read_timeout, origin=portal.url)
     return PortalScraper(session, profile, Credentials("demo", password))
 
 
@@ -241,6 +242,14 @@ def test_saved_fixtures_are_the_pages_the_portal_serves(portal):
         {"latency_ms": -1},
         {"retry_after_s": 1.5},
         {"session_ttl_requests": True},
+        {"offsite": "everywhere", "offsite_url": "http://127.0.0.1:1"},
+        {"offsite": "next_link"},  # no offsite_url
+        {"offsite": "login_action", "offsite_url": "ftp://127.0.0.1/x"},
+        {"offsite_url": 5},
+        {"drip_ms": -1},
+        {"drip_bytes": 0},
+        {"history_rows": 1.5},
+        {"history_rows": 10_000_000},
         [1, 2],
         "not json",
     ],
@@ -259,6 +268,43 @@ def test_fault_endpoint_returns_the_configuration(portal):
     answer = control.faults(portal.url, latency_ms=5, seed=7)
     assert answer["latency_ms"] == 5 and answer["seed"] == 7 and answer["hang_ms"] == 30000
     assert control.call(portal.url, "/_faults") == answer
+
+
+def test_the_hostile_modes_are_off_by_default(portal):
+    answer = control.call(portal.url, "/_faults")
+    assert {k: answer[k] for k in ("offsite", "offsite_url", "drip_ms", "history_rows")} == {
+        "offsite": "",
+        "offsite_url": "",
+        "drip_ms": 0,
+        "history_rows": 0,
+    }
+
+
+def test_hostile_modes_point_the_login_action_the_307_and_the_next_link_off_site(portal):
+    elsewhere = "http://127.0.0.1:9/steal"
+    control.faults(portal.url, offsite="login_action", offsite_url=elsewhere)
+    session = requests.Session()
+    assert f'action="{elsewhere}"' in session.get(portal.url + "/login", timeout=5).text
+    control.faults(portal.url, offsite="redirect_307", offsite_url=elsewhere)
+    answer = session.post(portal.url + "/login", data={}, allow_redirects=False, timeout=5)
+    assert answer.status_code == 307 and answer.headers["Location"] == elsewhere
+    control.faults(portal.url, offsite="next_link", offsite_url=elsewhere)
+    scraper = make_scraper(portal)
+    with pytest.raises(OffSiteError):  # OS 100000 has no history: the link is there anyway
+        scraper.scrape("100000")
+    page = scraper.session.get(portal.url + "/os/100000", timeout=5).text
+    assert f'<a class="proxima" href="{elsewhere}">' in page
+
+
+def test_drip_sends_the_headers_at_once_then_the_body_slowly(portal):
+    control.faults(portal.url, drip_ms=50, drip_bytes=100)
+    started = time.monotonic()
+    with requests.get(portal.url + "/login", stream=True, timeout=5) as response:
+        headers_after = time.monotonic() - started
+        body = response.content
+    pauses = (len(body) - 1) // 100  # between the 100-byte pieces
+    assert headers_after < 0.5 and time.monotonic() - started >= 0.05 * pauses
+    assert response.headers["Content-Length"] == str(len(body)) and b"login-form" in body
 
 
 def test_control_endpoints_are_never_faulted_nor_counted(portal):

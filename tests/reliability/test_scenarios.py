@@ -71,3 +71,19 @@ def test_given_the_hostile_input_corpus_then_each_input_is_refused_clearly_no_fo
     harness: Harness,
 ) -> None:
     holds(run_scenario(harness, "bad_input", short("bad_input")))
+
+
+def test_given_a_portal_pointing_off_site_dripping_its_pages_or_serving_a_page_over_the_cap_then_nothing_leaves_no_attempt_outlives_its_budget_and_each_task_fails_for_its_reason(  # noqa: E501
+    harness: Harness,
+) -> None:
+    # 2 OS per mode; the drip retried once; a 2.7 MB page over the 2 MB cap
+    params = short("hostile_portal", os=2, requesters=2, vip=1, max_attempts=2, history_rows=20_000)
+    holds(run_scenario(harness, "hostile_portal", params))
+
+
+def test_given_many_one_line_batches_waiting_on_one_os_then_it_is_scraped_once_finishes_in_a_small_transaction_and_every_batch_counts_it(  # noqa: E501
+    harness: Harness,
+) -> None:
+    # 60 batches (more than a 100-item transaction could count two items each for)
+    params = short("many_batches", batches=60, owners=3, threads=8, timeout=180)
+    holds(run_scenario(harness, "many_batches", params))

@@ -15,7 +15,7 @@ from requests.adapters import BaseAdapter
 from chalicelib.profile import DEFAULT_PROFILE_PATH, load_profile
 from chalicelib.scraper import Credentials, PortalScraper
 
-BASE = "http://portal.test"
+BASE = "https://portal.test"  # plain http is refused outside loopback
 PAGES = Path(__file__).resolve().parents[1] / "fixtures" / "portal"
 PASSWORD = "s3cret-pass"
 
@@ -112,6 +112,7 @@ def scraper_for(
     session = requests.Session()
     adapter = ScriptedAdapter(route)
     session.mount("http://", adapter)
+    session.mount("https://", adapter)
     profile = load_profile(DEFAULT_PROFILE_PATH, base_url=base_url)
     return PortalScraper(session, profile, Credentials("demo", PASSWORD)), adapter
 

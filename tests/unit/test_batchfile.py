@@ -541,6 +541,32 @@ def test_given_a_formula_cell_when_made_safe_then_it_starts_with_a_quote(formula
 
 
 @pytest.mark.parametrize(
+    "formula",
+    [
+        pytest.param("＝1+1", id="full-width-equals"),
+        pytest.param("＋cmd|' /C calc'!A0", id="full-width-plus"),
+        pytest.param("－2+3", id="full-width-minus"),
+        pytest.param("＠SUM(A1)", id="full-width-at"),
+        pytest.param("\u200b=1+1", id="after-zero-width-space"),
+        pytest.param("\ufeff=1+1", id="after-bom"),
+        pytest.param('\u2060\u200d=HYPERLINK("http://x")', id="after-joiners"),
+        pytest.param("\u00a0\u3000=1+1", id="after-nbsp-and-ideographic-space"),
+    ],
+)
+def test_given_a_disguised_formula_when_made_safe_then_it_starts_with_a_quote(
+    formula: str,
+) -> None:
+    # Given a formula behind invisible characters or in full-width forms, which spreadsheets
+    # still evaluate; when made safe, then it is text
+    assert safe_cell(formula) == "'" + formula
+
+
+def test_given_text_that_only_contains_a_full_width_sign_then_it_is_unchanged() -> None:
+    assert safe_cell("Rua ＝ 1") == "Rua ＝ 1"
+    assert safe_cell("\u200bRua A") == "\u200bRua A"
+
+
+@pytest.mark.parametrize(
     ("value", "expected"),
     [
         pytest.param("123", "123", id="number"),

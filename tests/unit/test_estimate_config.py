@@ -89,3 +89,30 @@ def test_message_round_trip_carries_receive_count():
 def test_foreign_message_bodies_are_rejected(body):
     with pytest.raises(ValueError):
         ScrapeMessage.from_record(body, "rh", {})
+
+
+def test_the_token_leeway_defaults_to_five_seconds_and_refuses_more_than_a_minute() -> None:
+    assert Settings.from_env({}).auth_leeway_seconds == 5
+    assert Settings.from_env({"RASPA_AUTH_LEEWAY_SECONDS": "0"}).auth_leeway_seconds == 0
+    with pytest.raises(ConfigurationError, match="LEEWAY"):
+        Settings.from_env({"RASPA_AUTH_LEEWAY_SECONDS": "61"})
+
+
+def test_settings_refuse_bounds_whose_task_item_could_pass_dynamodbs_400_kb() -> None:
+    from chalicelib.config import ITEM_LIMIT_BYTES
+
+    # The defaults fit, with room to spare
+    assert Settings.from_env({}).task_item_worst_bytes < ITEM_LIMIT_BYTES
+    # A record limit, or sets, that could not fit are refused naming the settings
+    with pytest.raises(ConfigurationError, match="RASPA_MAX_RECORD_BYTES"):
+        Settings.from_env({"RASPA_MAX_RECORD_BYTES": "400000"})
+    with pytest.raises(ConfigurationError, match="RASPA_MAX_REQUESTERS_PER_TASK"):
+        Settings.from_env({"RASPA_MAX_REQUESTERS_PER_TASK": "3000"})
+    with pytest.raises(ConfigurationError, match="at least 1"):
+        Settings.from_env({"RASPA_MAX_SUBSCRIBERS_PER_TASK": "0"})
+
+
+def test_the_batch_release_window_must_keep_the_batch_lane_busy() -> None:
+    with pytest.raises(ConfigurationError, match="RELEASE_WINDOW"):
+        Settings.from_env({"RASPA_BATCH_RELEASE_WINDOW": "1"})
+    assert Settings.from_env({"RASPA_BATCH_RELEASE_WINDOW": "2"}).batch_release_window == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 import sys
@@ -137,3 +138,95 @@ def test_missing_or_malformed_files_are_profile_errors(tmp_path):
     bad.write_text("name = ", encoding="utf-8")
     with pytest.raises(ProfileError, match="not valid TOML"):
         load_profile(bad)
+
+
+# ------------------------------------------------------------------ one origin
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://portal.example",
+        "http://127.0.0.1:8001",
+        "http://127.42.0.9",
+        "http://localhost:8001",
+        "http://[::1]:8001",
+    ],
+)
+def test_https_or_loopback_http_base_urls_are_accepted(raw, base_url):
+    raw["base_url"] = base_url
+    assert parse_profile(raw).base_url == base_url
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    ["http://portal.example", "http://10.0.0.5:8080", "http://localhost.evil.test", "http://[::2]"],
+)
+def test_plain_http_outside_loopback_is_refused_naming_allow_insecure(raw, base_url):
+    # Given a profile pointing at a remote portal over plain http
+    raw["base_url"] = base_url
+    # When it loads, then it is refused, naming the key that would allow it
+    with pytest.raises(ProfileError, match="allow_insecure"):
+        parse_profile(raw)
+    # And the profile may say so explicitly
+    raw["allow_insecure"] = True
+    assert parse_profile(raw).allow_insecure is True
+
+
+def test_the_base_url_override_goes_through_the_same_check():
+    with pytest.raises(ProfileError, match="allow_insecure"):
+        load_profile(DEFAULT_PROFILE_PATH, base_url="http://portal.example")
+    assert load_profile(DEFAULT_PROFILE_PATH, base_url="https://portal.example").origin == (
+        "https",
+        "portal.example",
+        443,
+    )
+
+
+def test_allow_insecure_in_the_file_also_covers_the_override(tmp_path):
+    path = tmp_path / "p.toml"
+    text = DEFAULT_PROFILE_PATH.read_text(encoding="utf-8")
+    path.write_text("allow_insecure = true\n" + text, encoding="utf-8")
+    profile = load_profile(path, base_url="http://portal.internal:8080")
+    assert profile.origin == ("http", "portal.internal", 8080)
+
+
+@pytest.mark.parametrize(
+    "mutate,key",
+    [
+        (lambda r: r.update(allow_insecure="yes"), "allow_insecure"),
+        (lambda r: r.update(base_url="portal.example"), "base_url"),
+        (lambda r: r.update(base_url="ftp://portal.example"), "base_url"),
+        (lambda r: r.update(base_url="https://"), "base_url"),
+        (lambda r: r.update(base_url="https://portal.example:99999"), "base_url"),
+        (lambda r: r.update(base_url="https://user:pw@portal.example"), "base_url"),
+        (lambda r: r["login"].update(url="https://evil.test/login"), "login.url"),
+        (lambda r: r["detail"].update(url="https://evil.test/os/{numero}"), "detail.url"),
+    ],
+)
+def test_base_urls_and_paths_that_leave_the_origin_are_refused(raw, mutate, key):
+    mutate(raw)
+    with pytest.raises(ProfileError, match=re.escape(key)):
+        parse_profile(raw)
+
+
+@pytest.mark.parametrize(
+    "url,same",
+    [
+        ("https://portal.example/os/1", True),
+        ("https://PORTAL.example:443/x", True),
+        ("http://portal.example/os/1", False),
+        ("https://portal.example:8443/", False),
+        ("https://www.portal.example/", False),
+        ("/os/1", False),  # only absolute URLs are compared
+        ("https://[bad", False),
+    ],
+)
+def test_on_origin_compares_scheme_host_and_port(raw, url, same):
+    raw["base_url"] = "https://portal.example"
+    assert parse_profile(raw).on_origin(url) is same
+
+
+def test_a_hand_built_profile_without_an_origin_matches_no_url(raw):
+    # Built around parse_profile's checks, even a malformed URL must not "match" it
+    profile = dataclasses.replace(parse_profile(raw), base_url="not a url")
+    with pytest.raises(ProfileError, match="base_url"):
+        profile.on_origin("also not a url")

@@ -8,8 +8,14 @@ from email.utils import formatdate
 import pytest
 import requests
 
-from chalicelib.errors import PermanentScrapeError, ScrapeError, TransientScrapeError
-from chalicelib.scraper import parse_retry_after
+from chalicelib.errors import (
+    OffSiteError,
+    PermanentScrapeError,
+    ProfileError,
+    ScrapeError,
+    TransientScrapeError,
+)
+from chalicelib.scraper import ScrapeLimits, parse_retry_after
 
 
 @pytest.mark.parametrize(
@@ -63,10 +69,24 @@ def test_other_client_errors_are_permanent(fake_portal, status):
 
 
 @pytest.mark.parametrize("base_url", ["portal.test", "ftp://portal.test", "http://"])
-def test_a_misconfigured_base_url_is_permanent_not_a_requests_error(fake_portal, base_url):
-    scraper, _ = fake_portal.scraper(fake_portal.route()[0], base_url=base_url)
-    with pytest.raises(PermanentScrapeError):
+def test_a_misconfigured_base_url_is_refused_when_the_profile_loads(fake_portal, base_url):
+    # Given a base URL no request could go to; when the scraper is built, then the
+    # profile is refused naming the key, before any request
+    with pytest.raises(ProfileError, match="base_url"):
+        fake_portal.scraper(fake_portal.route()[0], base_url=base_url)
+
+
+@pytest.mark.parametrize("href", ["http://[bad", "https://portal.test:99999/x"])
+def test_a_next_link_that_is_no_url_is_refused_not_a_requests_error(fake_portal, href):
+    page = fake_portal.page("detail_default.html").replace(
+        b'href="/os/123451?pagina=2"', f'href="{href}"'.encode()
+    )
+    route, _ = fake_portal.route(detail=lambda url: (200, page))
+    scraper, adapter = fake_portal.scraper(route)
+    with pytest.raises(OffSiteError) as info:
         scraper.scrape("123451")
+    assert info.value.url == href and info.value.reason == "off_site"
+    assert sum(1 for _, url in adapter.requests if "/os/" in url) == 1
 
 
 def test_no_requests_exception_ever_escapes(fake_portal):
@@ -99,7 +119,17 @@ def test_request_timeouts_are_shortened_to_fit_the_deadline(fake_portal):
     scraper.scrape("123451", deadline=time.monotonic() + 2.0)
     assert adapter.timeouts and all(c <= 2.0 and r <= 2.0 for c, r in adapter.timeouts)
     scraper.scrape("123451")
-    assert adapter.timeouts[-1] is None  # no deadline: the adapter's default applies
+    assert adapter.timeouts[-1] == (5.0, 30.0)  # no deadline: the adapter's default applies
+
+
+def test_without_a_deadline_the_request_timeout_still_bounds_every_request(fake_portal):
+    # Given a request timeout shorter than the adapter's default read timeout
+    scraper, adapter = fake_portal.scraper(fake_portal.route()[0])
+    scraper.limits = ScrapeLimits(request_timeout_seconds=3.0)
+    adapter.timeout = (5.0, 30.0)
+    # When scraping with no deadline, then no socket operation may outlive the request's
+    scraper.scrape("123451")
+    assert adapter.timeouts and all(c <= 3.0 and r <= 3.0 for c, r in adapter.timeouts)
 
 
 def test_retry_after_parsing():

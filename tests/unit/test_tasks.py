@@ -92,7 +92,26 @@ def test_retry_after_shorter_than_backoff_does_not_shorten_it():
 def test_transient_error_on_last_attempt_fails_to_the_dlq_with_a_clear_message():
     decision = decide_after_error(TransientScrapeError("timeout"), 4, 4, 60)
     assert decision.status is TaskStatus.FAILURE and decision.dead_letter
-    assert decision.message == "portal unavailable after 4 attempts: timeout"
+    assert decision.message == "o portal ficou indisponível em 4 tentativas; tente mais tarde"
+    assert decision.detail == "portal unavailable after 4 attempts: timeout"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        TransientScrapeError("portal answered 500 at https://portal.example/os/1?s=abc"),
+        LayoutChangedError("https://portal.example/os/1", "cliente"),
+        LoginFailedError("the portal refused the login of user 'svc-raspa' at https://p/login"),
+    ],
+)
+@pytest.mark.parametrize("attempt", [1, 4])
+def test_what_users_are_told_names_no_portal_url_and_no_account(error, attempt):
+    # Given a failure whose technical text carries a portal URL or the service account
+    # When the worker decides what to do with it
+    decision = decide_after_error(error, attempt, 4, 60)
+    # Then users get a message without them, and operators get the whole story
+    assert "http" not in decision.message and "svc-raspa" not in decision.message
+    assert decision.message and str(error) in decision.detail
 
 
 @pytest.mark.parametrize(
