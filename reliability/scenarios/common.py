@@ -112,6 +112,16 @@ class Notifications:
     def text(self) -> str:
         return f"{self.exactly_one}/{self.pairs} exactly one ({self.none} none, {self.several} >1)"
 
+    def plus(self, other: Notifications) -> Notifications:
+        """Both counts together (requesters of two stacks)."""
+        return Notifications(
+            self.pairs + other.pairs,
+            self.exactly_one + other.exactly_one,
+            self.none + other.none,
+            self.several + other.several,
+            self.odd + other.odd,
+        )
+
 
 def _summary(message: Any) -> str:
     status = message.get("status")
