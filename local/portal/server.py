@@ -273,12 +273,25 @@ class _Handler(BaseHTTPRequestHandler):
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            state.stopping.wait(min(left, _SLICE_SECONDS))
+            self._wait_or_hang_up(min(left, _SLICE_SECONDS))
             if self._waiting and self._client_gone():
                 with state.lock:
                     self._waiting = False
                     state.open -= 1
                     state.abandoned += 1
+
+    def _wait_or_hang_up(self, seconds: float) -> None:
+        """Wait ``seconds``, or less if the waiting client hangs up meanwhile: its socket
+        turns readable at once, so it stops counting as open without a polling lag."""
+        if not self._waiting:
+            self.server.state.stopping.wait(seconds)
+            return
+        try:
+            readable, _, _ = select.select([self.connection], [], [], seconds)
+        except (OSError, ValueError):
+            return
+        if readable and not self._client_gone():
+            self.server.state.stopping.wait(seconds)  # data, not a hang-up: wait it out
 
     def _client_gone(self) -> bool:
         """Whether the client closed its end (end of stream where no request is due)."""
@@ -391,13 +404,28 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         # The client may have given up (a timeout): that is the point of a hang.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self.end_headers()
             if body and self._faults is not None and self._faults.drip_ms:
+                self.end_headers()
                 self._drip(body, self._faults)
             else:
-                self.wfile.write(body)
-                self.wfile.flush()  # headers and body in one segment
+                # Headers and body in one write, the request counted as answered just
+                # before: a client that has its answer (and starts its next request) is
+                # never still counted as waiting for this one.
+                self._headers_buffer.append(b"\r\n")  # type: ignore[attr-defined]
+                data = b"".join(self._headers_buffer) + body  # type: ignore[attr-defined]
+                self._headers_buffer = []  # type: ignore[attr-defined]
+                self._answered()
+                self.wfile.write(data)
+                self.wfile.flush()
         return status
+
+    def _answered(self) -> None:
+        """The client gets its answer now: it stops counting as open."""
+        state = self.server.state
+        with state.lock:
+            if self._waiting:
+                self._waiting = False
+                state.open -= 1
 
     def _drip(self, body: bytes, faults: Faults) -> None:
         """Send the headers, then ``drip_bytes`` of the body every ``drip_ms``, until done,
@@ -409,6 +437,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._sleep(pause)
                 if not self._waiting or self.server.state.stopping.is_set():
                     return
+            if start + step >= len(body):
+                self._answered()  # the last bytes go out
             self.wfile.write(body[start : start + step])
             self.wfile.flush()
 
