@@ -817,7 +817,7 @@ class Store:
             Task.expires_at.set(_ts(now + self.task_retention)),
             Task.error.remove(),
             Task.error_reason.remove(),
-            Task.error_detail.remove(),
+            # error_detail stays: why an earlier attempt failed, for ops.
             Task.queue_group.remove(),
             Task.queue_order.remove(),
         ]

@@ -188,6 +188,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     #: Whether the client of the request being handled still waits for its answer.
     _waiting = False
+    _counted = False
     #: The faults of the portal request being handled (None for control endpoints).
     _faults: Faults | None = None
 
@@ -221,13 +222,15 @@ class _Handler(BaseHTTPRequestHandler):
             roll = state.rng.random()
         self._faults = faults
         self._waiting = True  # the client waits for this answer
+        self._counted = False  # its status is in by_status
         status = 0  # stays 0 if the handler fails before answering
         try:
             status = self._portal(method, url.path, url.query, body, faults, roll)
         finally:
             with state.lock:
                 state.concurrent -= 1
-                state.by_status[str(status)] += 1
+                if not self._counted:
+                    state.by_status[str(status)] += 1
                 if self._waiting:
                     state.open -= 1
 
@@ -406,7 +409,7 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             if body and self._faults is not None and self._faults.drip_ms:
                 self.end_headers()
-                self._drip(body, self._faults)
+                self._drip(body, self._faults, status)
             else:
                 # Headers and body in one write, the request counted as answered just
                 # before: a client that has its answer (and starts its next request) is
@@ -414,20 +417,24 @@ class _Handler(BaseHTTPRequestHandler):
                 self._headers_buffer.append(b"\r\n")  # type: ignore[attr-defined]
                 data = b"".join(self._headers_buffer) + body  # type: ignore[attr-defined]
                 self._headers_buffer = []  # type: ignore[attr-defined]
-                self._answered()
+                self._answered(status)
                 self.wfile.write(data)
                 self.wfile.flush()
         return status
 
-    def _answered(self) -> None:
-        """The client gets its answer now: it stops counting as open."""
+    def _answered(self, status: int) -> None:
+        """The client gets its answer now: counted by its status, and no longer open (so
+        what the client reads next, the statistics included, already knows it)."""
         state = self.server.state
         with state.lock:
+            if self._faults is not None and not self._counted:  # a portal request
+                self._counted = True
+                state.by_status[str(status)] += 1
             if self._waiting:
                 self._waiting = False
                 state.open -= 1
 
-    def _drip(self, body: bytes, faults: Faults) -> None:
+    def _drip(self, body: bytes, faults: Faults, status: int) -> None:
         """Send the headers, then ``drip_bytes`` of the body every ``drip_ms``, until done,
         the client hangs up or the portal stops."""
         self.wfile.flush()
@@ -438,7 +445,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if not self._waiting or self.server.state.stopping.is_set():
                     return
             if start + step >= len(body):
-                self._answered()  # the last bytes go out
+                self._answered(status)  # the last bytes go out
             self.wfile.write(body[start : start + step])
             self.wfile.flush()
 

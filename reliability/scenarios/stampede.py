@@ -101,11 +101,7 @@ def run(h: Harness, p: Params) -> Row:
             "answered by status only": len(by_status),
             "answered at once from the cache (200)": len(direct),
             "worker slots peak": slots_peak,
-            "tasks scraped more than once (attempts, last error)": {
-                t.numero_os: (int(t.attempts), t.error_detail)
-                for t in tasks
-                if int(t.attempts or 0) > 1
-            },
+            "tasks scraped more than once (attempts, last error)": _retried(tasks),
         }
     )
     row.check(
@@ -117,7 +113,8 @@ def run(h: Harness, p: Params) -> Row:
     row.check(
         f"exactly {p.os} scrapes (amplification 1.00)",
         scrapes == attempts == p.os,
-        f"{scrapes} detail requests, {attempts} attempts: {amplification:.2f}",
+        f"{scrapes} detail requests, {attempts} attempts: {amplification:.2f}"
+        + (f"; retried: {again}" if (again := _retried(tasks)) else ""),
     )
     row.check(
         "every scrape succeeds",
@@ -138,3 +135,8 @@ def run(h: Harness, p: Params) -> Row:
         "Rate limits are raised to the OS count for the run (they are not under test here)."
     )
     return row
+
+
+def _retried(tasks: list) -> dict[str, tuple[int, str | None]]:
+    """Tasks that took more than one attempt: their attempts and last error's detail."""
+    return {t.numero_os: (int(t.attempts), t.error_detail) for t in tasks if int(t.attempts) > 1}
