@@ -14,14 +14,14 @@ from chalice import AuthResponse, Chalice, Response
 
 from chalicelib.config import Settings
 from chalicelib.errors import ConfigurationError
-from chalicelib.observability import correlate, flush_metrics, logger
-from chalicelib.responses import (
+from chalicelib.http.responses import (
     body_problem,
     error,
     handles_errors,
     json_response,
     too_many_connections,
 )
+from chalicelib.observability import correlate, flush_metrics, logger
 
 app = Chalice(app_name="raspa", configure_logs=False)
 app.experimental_feature_flags.update(["WEBSOCKETS"])
@@ -42,7 +42,7 @@ def get_settings() -> Settings:
 
 @lru_cache(maxsize=1)
 def get_profile() -> Any:
-    from chalicelib.profile import DEFAULT_PROFILE_PATH, load_profile
+    from chalicelib.domain.profile import DEFAULT_PROFILE_PATH, load_profile
 
     s = get_settings()
     return load_profile(s.profile_path or DEFAULT_PROFILE_PATH, base_url=s.portal_base_url or None)
@@ -50,7 +50,7 @@ def get_profile() -> Any:
 
 @lru_cache(maxsize=1)
 def get_models() -> Any:
-    from chalicelib.models import build_models
+    from chalicelib.adapters.dynamo.models import build_models
 
     s = get_settings()
     return build_models(s.os_table, s.tasks_table, s.region, s.connections_table)
@@ -58,7 +58,7 @@ def get_models() -> Any:
 
 @lru_cache(maxsize=1)
 def get_store() -> Any:
-    from chalicelib.store import Store
+    from chalicelib.adapters.dynamo.store import Store
 
     s = get_settings()
     return Store(
@@ -82,7 +82,7 @@ def get_sqs() -> Any:
 @lru_cache(maxsize=1)
 def get_queue() -> Any:
     """The standard lane."""
-    from chalicelib.queue import ScrapeQueue
+    from chalicelib.adapters.queue import ScrapeQueue
 
     s = get_settings()
     if s.queue_url:
@@ -93,7 +93,7 @@ def get_queue() -> Any:
 @lru_cache(maxsize=1)
 def get_priority_queue() -> Any:
     """The VIP lane."""
-    from chalicelib.queue import ScrapeQueue
+    from chalicelib.adapters.queue import ScrapeQueue
 
     s = get_settings()
     if s.priority_queue_url:
@@ -104,7 +104,7 @@ def get_priority_queue() -> Any:
 @lru_cache(maxsize=1)
 def get_batch_queue() -> Any:
     """The batch lane (below both interactive lanes)."""
-    from chalicelib.queue import ScrapeQueue
+    from chalicelib.adapters.queue import ScrapeQueue
 
     s = get_settings()
     if s.batch_queue_url:
@@ -115,7 +115,7 @@ def get_batch_queue() -> Any:
 @lru_cache(maxsize=1)
 def get_ingest_queue() -> Any:
     """Upload notifications and the batch ingest's own continuations."""
-    from chalicelib.queue import ScrapeQueue
+    from chalicelib.adapters.queue import ScrapeQueue
 
     s = get_settings()
     if s.ingest_queue_url:
@@ -138,7 +138,7 @@ def get_bucket() -> Any:
     import boto3
     from botocore.config import Config
 
-    from chalicelib.bucket import BatchBucket
+    from chalicelib.adapters.bucket import BatchBucket
 
     s = get_settings()
     # SigV4 presigned URLs: SigV2 puts the content type in the query, which a browser's
@@ -149,7 +149,7 @@ def get_bucket() -> Any:
 
 @lru_cache(maxsize=1)
 def get_batches() -> Any:
-    from chalicelib.batch_service import build_batch_service
+    from chalicelib.services.batches import build_batch_service
 
     return build_batch_service(
         get_settings(),
@@ -177,7 +177,7 @@ def _batch_slot_freed() -> None:
 def get_verifier() -> Any:
     import jwt
 
-    from chalicelib.auth import TokenVerifier
+    from chalicelib.adapters.auth import TokenVerifier
 
     s = get_settings()
     jwks = jwt.PyJWKClient(s.jwks_url, cache_keys=True, lifespan=3600, timeout=5)
@@ -192,7 +192,7 @@ def get_verifier() -> Any:
 
 @lru_cache(maxsize=1)
 def get_lookup() -> Any:
-    from chalicelib.lookup import Limits, LookupService, MeanDuration
+    from chalicelib.services.lookup import Limits, LookupService, MeanDuration
 
     s = get_settings()
     store = get_store()
@@ -209,9 +209,9 @@ def get_lookup() -> Any:
 @lru_cache(maxsize=1)
 def get_scraper() -> Any:
     """One portal session per warm container, reused across invocations."""
-    from chalicelib.credentials import portal_credentials
-    from chalicelib.scraper import PortalScraper, ScrapeLimits
-    from chalicelib.transport import build_session
+    from chalicelib.adapters.credentials import portal_credentials
+    from chalicelib.adapters.scraper import PortalScraper, ScrapeLimits
+    from chalicelib.adapters.transport import build_session
 
     s = get_settings()
     profile = get_profile()
@@ -242,7 +242,7 @@ def get_secrets() -> Any:
 
 @lru_cache(maxsize=1)
 def get_notifier() -> Any:
-    from chalicelib.notify import Notifier, Registry
+    from chalicelib.services.notify import Notifier, Registry
 
     s = get_settings()
     registry = Registry(
@@ -264,7 +264,7 @@ def _management_client() -> Any:
 
 @lru_cache(maxsize=1)
 def get_websocket() -> Any:
-    from chalicelib.websocket import WebSocketService
+    from chalicelib.services.websocket import WebSocketService
 
     notifier = get_notifier()
     return WebSocketService(notifier.registry, notifier, get_lookup())
@@ -272,7 +272,7 @@ def get_websocket() -> Any:
 
 @lru_cache(maxsize=1)
 def get_worker() -> Any:
-    from chalicelib.worker import ScrapeWorker
+    from chalicelib.services.worker import ScrapeWorker
 
     s = get_settings()
     return ScrapeWorker(
@@ -352,7 +352,7 @@ def index() -> Any:
 
 @lru_cache(maxsize=1)
 def get_page() -> str:
-    from chalicelib.page import render_page
+    from chalicelib.http.page import render_page
 
     s = get_settings()
     return render_page(
@@ -368,7 +368,7 @@ def health() -> Any:
 @app.authorizer(ttl_seconds=300)
 def jwt_auth(auth_request: Any) -> Any:
     """Verify the bearer token; API Gateway caches the answer per token for 5 minutes."""
-    from chalicelib.auth import AuthError, bearer_token
+    from chalicelib.adapters.auth import AuthError, bearer_token
 
     try:
         identity = get_verifier().verify(bearer_token(auth_request.token))
@@ -384,7 +384,7 @@ def jwt_auth(auth_request: Any) -> Any:
 
 def current_identity() -> Any:
     """Who is calling, as the authorizer established it."""
-    from chalicelib.auth import Identity
+    from chalicelib.adapters.auth import Identity
 
     context = (app.current_request.context or {}).get("authorizer") or {}
     user = context.get("user") or context.get("principalId")
@@ -450,7 +450,7 @@ def cancel_batch(batch_id: str) -> Any:
 @app.route("/openapi.json", methods=["GET"], authorizer=jwt_auth)
 def openapi() -> Any:
     """The HTTP API described as OpenAPI 3 (kept true to the routes by a test)."""
-    from chalicelib.openapi import document
+    from chalicelib.http.openapi import document
 
     profile = get_profile()
     return json_response(200, document(profile.number_pattern, profile.number_description))
@@ -468,7 +468,7 @@ def _flag(raw: str | None) -> bool | None:
 @app.on_ws_connect()
 def ws_connect(event: Any) -> Any:
     """A connection needs a valid token in its query string (?token=...)."""
-    from chalicelib.auth import AuthError, bearer_token
+    from chalicelib.adapters.auth import AuthError, bearer_token
 
     query = event.to_dict().get("queryStringParameters") or {}
     try:

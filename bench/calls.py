@@ -13,7 +13,7 @@ from typing import Any
 from bench.counting import counter
 from bench.harness import ANA, Harness, Scenario
 from bench.pages import numbers_with_pages
-from chalicelib.auth import Identity
+from chalicelib.adapters.auth import Identity
 
 __all__ = ["CallFigures", "measure_calls"]
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from bench.harness import Harness, run_threads
 from bench.pages import numbers_with_pages
 from bench.peers.celery_redis.run import plan
-from chalicelib.auth import Identity
+from chalicelib.adapters.auth import Identity
 from chalicelib.errors import RateLimitedError
 
 __all__ = ["RaspaCoalescing", "measure_coalescing"]

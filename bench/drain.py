@@ -72,7 +72,7 @@ def measure_drain(
 ) -> DrainFigures:
     """Enqueue ``count`` distinct ``pages``-page OS through the lookup path (every
     ``vip_share``-th one by a VIP), then start the worker and time the drain."""
-    from chalicelib.auth import Identity
+    from chalicelib.adapters.auth import Identity
 
     sc = harness.scenario(**env)
     numbers = numbers_with_pages(pages, count, start=start)

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import boto3
 
 from bench.counting import counter
-from chalicelib.auth import Identity
+from chalicelib.adapters.auth import Identity
 from local.portal import control
 
 REGION = "us-east-1"

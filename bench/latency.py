@@ -82,7 +82,7 @@ def measure_hit_latency(harness: Harness, *, samples: int = 400) -> HitLatency:
     sc = harness.scenario()
     numero = numbers_with_pages(2, 1, start=640_000)[0]
     lookup = sc.app.get_lookup()
-    from chalicelib.auth import Identity
+    from chalicelib.adapters.auth import Identity
 
     lookup.lookup(numero, identity=Identity("ana"))
     sc.deliver()

@@ -45,8 +45,8 @@ class ParseCost:
 def measure_parse(*, pages: int = 2, repeats: int = 200) -> ParseCost:
     """Time ``PortalScraper.scrape`` of ``pages``-page OS over canned pages: every
     parse it makes (login check, fields, history rows, next link) and nothing else."""
-    from chalicelib.profile import DEFAULT_PROFILE_PATH, load_profile
-    from chalicelib.scraper import Credentials, PortalScraper
+    from chalicelib.adapters.scraper import Credentials, PortalScraper
+    from chalicelib.domain.profile import DEFAULT_PROFILE_PATH, load_profile
 
     profile = load_profile(DEFAULT_PROFILE_PATH, base_url=BASE)
     numbers = numbers_with_pages(pages, 10, start=700_000)

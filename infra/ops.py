@@ -260,8 +260,8 @@ def _probe(sqs: Any, urls: Mapping[str, str], endpoint: str) -> None:
 
 
 def _store(settings: Settings) -> Any:
-    from chalicelib.models import build_models
-    from chalicelib.store import Store
+    from chalicelib.adapters.dynamo.models import build_models
+    from chalicelib.adapters.dynamo.store import Store
 
     models = build_models(
         settings.os_table, settings.tasks_table, settings.region, settings.connections_table
@@ -320,7 +320,7 @@ def peek(ops: Ops, limit: int = 100) -> list[DeadLetter]:
 
 def read_tasks(ops: Ops, task_ids: Sequence[str]) -> dict[str, Any]:
     """The task items of ``task_ids`` that exist, by id (BatchGetItem, 100 at a time)."""
-    from chalicelib.tasks import is_task_id
+    from chalicelib.domain.tasks import is_task_id
 
     wanted = [t for t in dict.fromkeys(task_ids) if is_task_id(t)]
     Task = ops.store.m.Task
@@ -504,7 +504,7 @@ def purge(ops: Ops, queue: str) -> int:
     fail the tasks of that lane that waited for one (PENDING, held batch tasks, RETRY
     between attempts) as ``purged``: their OS locks are released, their batches count
     the outcome and their requesters read why. Returns how many tasks were dropped."""
-    from chalicelib.messages import user_message
+    from chalicelib.domain.messages import user_message
 
     ops.sqs.purge_queue(QueueUrl=ops.url(queue))
     if queue not in LANES:
@@ -531,11 +531,11 @@ def batch_service(ops: Ops) -> Any:
     """The batch use cases, built on the clients ops talks to (no WebSocket: the owner
     reads the outcome in the page or with ``GET /batches/{id}``)."""
     if ops.batches is None:
-        from chalicelib.batch_service import build_batch_service
-        from chalicelib.bucket import BatchBucket
-        from chalicelib.notify import Notifier, Registry
-        from chalicelib.profile import DEFAULT_PROFILE_PATH, load_profile
-        from chalicelib.queue import ScrapeQueue
+        from chalicelib.adapters.bucket import BatchBucket
+        from chalicelib.adapters.queue import ScrapeQueue
+        from chalicelib.domain.profile import DEFAULT_PROFILE_PATH, load_profile
+        from chalicelib.services.batches import build_batch_service
+        from chalicelib.services.notify import Notifier, Registry
 
         s, models = ops.settings, ops.store.m
         profile = load_profile(
@@ -767,8 +767,8 @@ def _cancel(ops: Ops, args: argparse.Namespace, con: Console) -> int:
 
 
 def _task(ops: Ops, args: argparse.Namespace, con: Console) -> int:
-    from chalicelib.models import lock_key
-    from chalicelib.tasks import is_task_id
+    from chalicelib.adapters.dynamo.models import lock_key
+    from chalicelib.domain.tasks import is_task_id
 
     if not is_task_id(args.task_id):
         raise OpsError(f"not a task id: {args.task_id!r} (task ids are 32 hex digits)")

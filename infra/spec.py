@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chalicelib.batchfile import RESULTS_PREFIX, UPLOAD_PREFIX, UPLOAD_SUFFIX
+from chalicelib.adapters.dynamo.models import QUEUE_INDEX
 from chalicelib.config import Settings
-from chalicelib.models import QUEUE_INDEX
+from chalicelib.domain.batchfile import RESULTS_PREFIX, UPLOAD_PREFIX, UPLOAD_SUFFIX
 
 __all__ = [
     "BucketSpec",

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.batches import COUNTS
+from chalicelib.domain.batches import COUNTS
 from local.portal.data import record_for
 from tests.e2e.conftest import ARTIFACTS, api_request, id_token, sign_in
 

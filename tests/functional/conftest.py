@@ -15,7 +15,7 @@ from moto import mock_aws
 
 import app as raspa_app
 from chalicelib.config import Settings
-from chalicelib.notify import MAX_MESSAGE_BYTES
+from chalicelib.services.notify import MAX_MESSAGE_BYTES
 from local.resources import create_all
 from local.users import create_pool, sign_in
 from tests.support.batchkit import Kit, Outcomes, SqsCalls
@@ -95,7 +95,7 @@ def install_static_verifier() -> None:
     """Verify tokens against moto's published keys (in-process moto serves no JWKS URL)."""
     import functools
 
-    from chalicelib.auth import TokenVerifier
+    from chalicelib.adapters.auth import TokenVerifier
     from tests.support.auth import StaticJwks, moto_jwks
 
     settings = raspa_app.get_settings()

@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import app as raspa_app
-from chalicelib.tasks import TaskStatus
+from chalicelib.domain.tasks import TaskStatus
 
 
 def post(client, numero: str, query: str = ""):

@@ -6,9 +6,9 @@ import json
 from collections import Counter
 
 import app as raspa_app
-from chalicelib.batches import task_id_for
-from chalicelib.fairshare import reserve
-from chalicelib.models import lock_key
+from chalicelib.adapters.dynamo.models import lock_key
+from chalicelib.domain.batches import task_id_for
+from chalicelib.domain.fairshare import reserve
 from tests.support.calls import dynamodb_calls
 
 BATCH = "b" * 32

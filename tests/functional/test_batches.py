@@ -9,7 +9,7 @@ import time
 import pytest
 
 import app as raspa_app
-from chalicelib.batches import task_id_for
+from chalicelib.domain.batches import task_id_for
 from tests.support.batches import Countdown
 from tests.support.batchkit import (
     csv_of,

@@ -17,8 +17,8 @@ import pytest
 from moto.dynamodb.responses import DynamoHandler
 
 import app as raspa_app
-from chalicelib.responses import MAX_BODY_BYTES
-from chalicelib.websocket import MAX_BODY_BYTES as WS_MAX_BYTES
+from chalicelib.http.responses import MAX_BODY_BYTES
+from chalicelib.services.websocket import MAX_BODY_BYTES as WS_MAX_BYTES
 from local.event_source import LambdaContext
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"

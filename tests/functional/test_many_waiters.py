@@ -10,8 +10,8 @@ from collections import Counter
 import pytest
 
 import app as raspa_app
-from chalicelib.models import lock_key
-from chalicelib.notify import Subscription
+from chalicelib.adapters.dynamo.models import lock_key
+from chalicelib.services.notify import Subscription
 from tests.functional.test_security import forge
 from tests.support.batches import upload
 from tests.support.batchkit import csv_of

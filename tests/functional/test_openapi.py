@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 
 import app as raspa_app
 from chalicelib.errors import OsNotFoundError
-from chalicelib.openapi import PUBLIC_ROUTES, document
+from chalicelib.http.openapi import PUBLIC_ROUTES, document
 
 ROOT = Path(__file__).resolve().parents[2]
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}

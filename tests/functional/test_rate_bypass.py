@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import app as raspa_app
-from chalicelib.batches import task_id_for
-from chalicelib.models import rate_key
+from chalicelib.adapters.dynamo.models import rate_key
+from chalicelib.domain.batches import task_id_for
 from tests.support.batchkit import csv_of, numbers
 
 

@@ -1,4 +1,4 @@
-"""The rate log's two writes (chalicelib/store.py ``_add_start``): appends while the
+"""The rate log's two writes (chalicelib/adapters/dynamo/store.py ``_add_start``): appends while the
 window has room, a whole rewrite once as many old starts as the limit have piled up."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 import app as raspa_app
+from chalicelib.domain.ratelimit import RatePolicy
 from chalicelib.errors import RateLimitedError
-from chalicelib.ratelimit import RatePolicy
 
 POLICY = RatePolicy("ana", limit=3, window_seconds=100)
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 import app as raspa_app
-from chalicelib.models import lock_key
+from chalicelib.adapters.dynamo.models import lock_key
 
 
 def enqueue(client, numero: str) -> str:

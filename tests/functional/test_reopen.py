@@ -7,11 +7,11 @@ import json
 import pytest
 
 import app as raspa_app
+from chalicelib.adapters.dynamo.models import lock_key
+from chalicelib.adapters.dynamo.store import Reopen
+from chalicelib.adapters.queue import ScrapeQueue
+from chalicelib.domain.tasks import TaskStatus
 from chalicelib.errors import LayoutChangedError
-from chalicelib.models import lock_key
-from chalicelib.queue import ScrapeQueue
-from chalicelib.store import Reopen
-from chalicelib.tasks import TaskStatus
 
 RECORD = {"situacao": "Aberta", "cliente": "Ana", "historico": []}
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import app as raspa_app
-from chalicelib.notify import MAX_MESSAGE_BYTES, Subscription
+from chalicelib.services.notify import MAX_MESSAGE_BYTES, Subscription
 from local.event_source import LambdaContext
 from tests.support.calls import dynamodb_calls
 

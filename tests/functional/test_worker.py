@@ -8,13 +8,13 @@ import time
 import pytest
 
 import app as raspa_app
+from chalicelib.domain.tasks import TaskStatus
 from chalicelib.errors import (
     LayoutChangedError,
     LoginFailedError,
     OsNotFoundError,
     TransientScrapeError,
 )
-from chalicelib.tasks import TaskStatus
 
 RECORD = {"situacao": "Aberta", "cliente": "Ana", "historico": [{"evento": "Aberta"}]}
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.models import QUEUE_INDEX
+from chalicelib.adapters.dynamo.models import QUEUE_INDEX
 from infra.access import CONSUME_ACTIONS, TABLE_ACTIONS
 from infra.functions import (
     API,

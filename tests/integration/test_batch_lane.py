@@ -11,8 +11,8 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib.auth import Identity
-from chalicelib.batches import task_id_for
+from chalicelib.adapters.auth import Identity
+from chalicelib.domain.batches import task_id_for
 from infra.spec import resources
 from local.event_source import ingest
 from tests.integration.test_fairness import (

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from chalicelib.auth import Identity
+from chalicelib.adapters.auth import Identity
 from chalicelib.errors import RateLimitedError
 from tests.support.stack import Stack, build_stack
 

@@ -12,10 +12,10 @@ from typing import Callable, Iterator
 
 import pytest
 
+from chalicelib.adapters.scraper import Credentials, PortalScraper, ScrapeLimits
+from chalicelib.adapters.transport import READ_SIZE, OffOriginError, build_session
+from chalicelib.domain.profile import DEFAULT_PROFILE_PATH, load_profile
 from chalicelib.errors import OffSiteError, TooLargeError, TransientScrapeError
-from chalicelib.profile import DEFAULT_PROFILE_PATH, load_profile
-from chalicelib.scraper import Credentials, PortalScraper, ScrapeLimits
-from chalicelib.transport import READ_SIZE, OffOriginError, build_session
 from local.portal import OffsiteServer, control
 
 pytestmark = pytest.mark.integration

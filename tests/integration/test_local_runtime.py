@@ -228,7 +228,7 @@ def test_a_refused_connect_refuses_the_handshake():
 
 def test_a_connect_refused_with_a_reason_refuses_the_handshake_with_its_status_and_body():
     # Given a $connect handler refusing a user over their connection limit, as the app does
-    from chalicelib.responses import too_many_connections
+    from chalicelib.http.responses import too_many_connections
 
     recorder = Recorder()
     recorder.connect = lambda event, context: too_many_connections(20)  # type: ignore[method-assign]

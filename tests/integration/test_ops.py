@@ -15,8 +15,8 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from chalicelib.auth import Identity
-from chalicelib.queue import ScrapeQueue
+from chalicelib.adapters.auth import Identity
+from chalicelib.adapters.queue import ScrapeQueue
 from infra import ops
 from local.portal import control
 from tests.support.stack import Stack, build_stack

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import pytest
 from chalice.test import Client
 
-from chalicelib.auth import Identity
+from chalicelib.adapters.auth import Identity
 from tests.support.stack import Stack, build_stack
 
 pytestmark = pytest.mark.integration

@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from chalicelib.adapters.scraper import Credentials, PortalScraper
+from chalicelib.adapters.transport import build_session
+from chalicelib.domain.profile import DEFAULT_PROFILE_PATH, load_profile
 from chalicelib.errors import (
     LayoutChangedError,
     LoginFailedError,
@@ -21,9 +24,6 @@ from chalicelib.errors import (
     OsNotFoundError,
     TransientScrapeError,
 )
-from chalicelib.profile import DEFAULT_PROFILE_PATH, load_profile
-from chalicelib.scraper import Credentials, PortalScraper
-from chalicelib.transport import build_session
 from local.portal import PortalServer, control
 from local.portal.data import record_for
 

@@ -127,9 +127,9 @@ def capturing(capfd: pytest.CaptureFixture[str], *, every_logger: bool = True) -
     not propagate, so the recorder is attached to them as well as to the root.
     """
     import app  # noqa: F401 - the loggers raspa uses exist before levels are set
-    import chalicelib.credentials
-    import chalicelib.scraper
-    import chalicelib.worker  # noqa: F401
+    import chalicelib.adapters.credentials
+    import chalicelib.adapters.scraper
+    import chalicelib.services.worker  # noqa: F401
 
     recorder = _Recorder()
     manager = logging.root.manager

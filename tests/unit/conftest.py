@@ -12,8 +12,8 @@ import pytest
 import requests
 from requests.adapters import BaseAdapter
 
-from chalicelib.profile import DEFAULT_PROFILE_PATH, load_profile
-from chalicelib.scraper import Credentials, PortalScraper
+from chalicelib.adapters.scraper import Credentials, PortalScraper
+from chalicelib.domain.profile import DEFAULT_PROFILE_PATH, load_profile
 
 BASE = "https://portal.test"  # plain http is refused outside loopback
 PAGES = Path(__file__).resolve().parents[1] / "fixtures" / "portal"

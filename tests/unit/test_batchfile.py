@@ -1,4 +1,4 @@
-"""Batch files (chalicelib/batchfile.py): decoding, delimiter and header detection,
+"""Batch files (chalicelib/domain/batchfile.py): decoding, delimiter and header detection,
 line validation and the results files, against the demo profile's OS number rule."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.batchfile import (
+from chalicelib.domain.batchfile import (
     BatchFileError,
     InvalidLine,
     ParsedFile,
@@ -26,8 +26,8 @@ from chalicelib.batchfile import (
     safe_cell,
     upload_key,
 )
+from chalicelib.domain.profile import DEFAULT_PROFILE_PATH, load_profile
 from chalicelib.errors import InvalidOsNumberError
-from chalicelib.profile import DEFAULT_PROFILE_PATH, load_profile
 
 PROFILE = load_profile(DEFAULT_PROFILE_PATH, validate_selectors=False)
 RULE = "must match ^[0-9]{1,12}$"

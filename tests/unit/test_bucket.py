@@ -6,7 +6,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from chalicelib.bucket import attachment
+from chalicelib.adapters.bucket import attachment
 
 
 @pytest.mark.parametrize("name", ["lista.csv", "relatório.csv", "報告.csv", 'a"b\\c.csv'])

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
+from chalicelib.adapters.queue import ScrapeMessage, encode
 from chalicelib.config import Settings
+from chalicelib.domain.estimate import estimate_seconds
 from chalicelib.errors import ConfigurationError
-from chalicelib.estimate import estimate_seconds
-from chalicelib.lookup import MeanDuration
-from chalicelib.queue import ScrapeMessage, encode
+from chalicelib.services.lookup import MeanDuration
 
 
 @pytest.mark.parametrize("position,expected", [(0, 10), (2, 10), (3, 20), (5, 20), (6, 30)])

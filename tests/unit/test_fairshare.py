@@ -6,7 +6,7 @@ import heapq
 
 import pytest
 
-from chalicelib.fairshare import reserve
+from chalicelib.domain.fairshare import reserve
 
 
 def release_order(uploads: list[tuple[str, int, int]], releases: int) -> list[str]:

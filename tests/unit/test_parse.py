@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.domain.parse import clean_value, next_page_url, parse_detail, parse_history
+from chalicelib.domain.profile import DEFAULT_PROFILE_PATH, FieldRule, load_profile, parse_profile
 from chalicelib.errors import LayoutChangedError, OsNotFoundError
-from chalicelib.parse import clean_value, next_page_url, parse_detail, parse_history
-from chalicelib.profile import DEFAULT_PROFILE_PATH, FieldRule, load_profile, parse_profile
 from local.portal.data import record_for
 
 PAGES = Path(__file__).resolve().parents[1] / "fixtures" / "portal"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.domain.profile import DEFAULT_PROFILE_PATH, load_profile, parse_profile
 from chalicelib.errors import InvalidOsNumberError, ProfileError
-from chalicelib.profile import DEFAULT_PROFILE_PATH, load_profile, parse_profile
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -123,7 +123,7 @@ def test_the_number_is_stripped_before_the_length_rule(raw):
 
 def test_importing_profile_does_not_import_parsel():
     # The API validates numbers with the profile; parsel stays out of its cold start.
-    code = "import sys, chalicelib.profile as p; p.load_profile(p.DEFAULT_PROFILE_PATH, "
+    code = "import sys, chalicelib.domain.profile as p; p.load_profile(p.DEFAULT_PROFILE_PATH, "
     code += "validate_selectors=False); print('parsel' in sys.modules)"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT

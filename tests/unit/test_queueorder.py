@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from chalicelib.queueorder import QUEUE_BATCH, QUEUE_STANDARD, QUEUE_VIP, band, place
+from chalicelib.domain.queueorder import QUEUE_BATCH, QUEUE_STANDARD, QUEUE_VIP, band, place
 
 
 def test_every_vip_task_sorts_before_every_standard_one_in_one_partition() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalicelib.ratelimit import RatePolicy, admit
+from chalicelib.domain.ratelimit import RatePolicy, admit
 
 POLICY = RatePolicy("ana", limit=3, window_seconds=3600)
 

@@ -8,6 +8,7 @@ from email.utils import formatdate
 import pytest
 import requests
 
+from chalicelib.adapters.scraper import ScrapeLimits, parse_retry_after
 from chalicelib.errors import (
     OffSiteError,
     PermanentScrapeError,
@@ -15,7 +16,6 @@ from chalicelib.errors import (
     ScrapeError,
     TransientScrapeError,
 )
-from chalicelib.scraper import ScrapeLimits, parse_retry_after
 
 
 @pytest.mark.parametrize(

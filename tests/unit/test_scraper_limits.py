@@ -13,11 +13,11 @@ import requests
 import urllib3
 from requests.adapters import BaseAdapter
 
+from chalicelib.adapters.scraper import Credentials, PortalScraper, ScrapeLimits
+from chalicelib.adapters.transport import READ_SIZE
 from chalicelib.config import Settings
+from chalicelib.domain.profile import DEFAULT_PROFILE_PATH, load_profile
 from chalicelib.errors import TooLargeError, TransientScrapeError
-from chalicelib.profile import DEFAULT_PROFILE_PATH, load_profile
-from chalicelib.scraper import Credentials, PortalScraper, ScrapeLimits
-from chalicelib.transport import READ_SIZE
 
 
 class Clock:

@@ -7,8 +7,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from chalicelib.scraper import ScrapeLimits
-from chalicelib.transport import OffOriginError
+from chalicelib.adapters.scraper import ScrapeLimits
+from chalicelib.adapters.transport import OffOriginError
 
 
 class Secrets:

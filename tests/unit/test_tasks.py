@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.errors import (
-    LayoutChangedError,
-    LoginFailedError,
-    OsNotFoundError,
-    TransientScrapeError,
-)
-from chalicelib.tasks import (
+from chalicelib.domain.tasks import (
     ACTIVE,
     TERMINAL,
     TaskStatus,
@@ -19,6 +13,12 @@ from chalicelib.tasks import (
     decide_after_error,
     progress_for,
     sources_of,
+)
+from chalicelib.errors import (
+    LayoutChangedError,
+    LoginFailedError,
+    OsNotFoundError,
+    TransientScrapeError,
 )
 
 

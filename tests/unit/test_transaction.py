@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from chalicelib.transaction import MAX_ITEMS, Cancelled, Transaction
+from chalicelib.adapters.dynamo.transaction import MAX_ITEMS, Cancelled, Transaction
 
 
 class FakeModel:

@@ -13,7 +13,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from chalicelib.transport import (
+from chalicelib.adapters.transport import (
     READ_SIZE,
     BodyTooLargeError,
     OffOriginError,

@@ -51,9 +51,9 @@ def scrape_os_task(self: Any, numero_os: str, user_id: str) -> dict[str, Any]:
 @lru_cache(maxsize=1)
 def _scraper() -> Any:
     """One portal session per worker process (raspa's scraper: same HTTP and parsing)."""
-    from chalicelib.profile import DEFAULT_PROFILE_PATH, load_profile
-    from chalicelib.scraper import Credentials, PortalScraper
-    from chalicelib.transport import build_session
+    from chalicelib.adapters.scraper import Credentials, PortalScraper
+    from chalicelib.adapters.transport import build_session
+    from chalicelib.domain.profile import DEFAULT_PROFILE_PATH, load_profile
 
     profile = load_profile(DEFAULT_PROFILE_PATH, base_url=os.environ["PEER_PORTAL_URL"])
     session = build_session(connect_timeout=5, read_timeout=30)

@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 from chalicelib.config import MAX_CONNECTION_ID_LENGTH
+from chalicelib.domain.tasks import is_task_id
 from chalicelib.errors import TaskNotFoundError
-from chalicelib.notify import Notifier, Registry, Subscription, task_message
-from chalicelib.tasks import is_task_id
+from chalicelib.services.notify import Notifier, Registry, Subscription, task_message
 
 __all__ = ["WebSocketService"]
 

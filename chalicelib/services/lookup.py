@@ -7,14 +7,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from chalicelib.auth import Identity
+from chalicelib.adapters.auth import Identity
+from chalicelib.adapters.dynamo.store import Promotion
+from chalicelib.domain.estimate import estimate_seconds
+from chalicelib.domain.queueorder import QUEUE_STANDARD, QUEUE_VIP
+from chalicelib.domain.ratelimit import RatePolicy
+from chalicelib.domain.tasks import TaskStatus
 from chalicelib.errors import QueueError, RateLimitedError, TaskNotFoundError
-from chalicelib.estimate import estimate_seconds
 from chalicelib.observability import correlate, count
-from chalicelib.queueorder import QUEUE_STANDARD, QUEUE_VIP
-from chalicelib.ratelimit import RatePolicy
-from chalicelib.store import Promotion
-from chalicelib.tasks import TaskStatus
 
 __all__ = ["LookupResult", "LookupService"]
 

@@ -22,7 +22,7 @@ def portal_credentials(settings: Settings, provider: Any) -> Any:
     from aws_lambda_powertools.utilities import parameters
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from chalicelib.scraper import Credentials
+    from chalicelib.adapters.scraper import Credentials
 
     name = settings.portal_secret_name
     if not name:

@@ -29,7 +29,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from chalicelib.profile import origin_of
+from chalicelib.domain.profile import origin_of
 
 __all__ = [
     "BodyTooLargeError",

@@ -6,7 +6,7 @@ sorts before every standard one: counting the keys below a task's gives its posi
 in one query (a batch task also waits behind every interactive one).
 
 Batch tasks wait in two partitions: *held* ones in the lane's fair order (their key is
-the owner's virtual time, ``chalicelib.fairshare``), and the few *released* to the batch
+the owner's virtual time, ``chalicelib.domain.fairshare``), and the few *released* to the batch
 queue (``batch_release_window`` of them), which start in the order they were released.
 """
 

@@ -13,8 +13,8 @@ import copy
 from functools import lru_cache
 from typing import Any
 
-from chalicelib.batches import COUNTS, BatchStatus
-from chalicelib.messages import REASONS
+from chalicelib.domain.batches import COUNTS, BatchStatus
+from chalicelib.domain.messages import REASONS
 
 __all__ = ["OPENAPI_VERSION", "PUBLIC_ROUTES", "document"]
 

@@ -17,8 +17,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from chalicelib.auth import Identity
-from chalicelib.batches import (
+from chalicelib.adapters.auth import Identity
+from chalicelib.adapters.bucket import TooLargeError
+from chalicelib.adapters.dynamo.batchlane import BatchLane
+from chalicelib.adapters.dynamo.batchstore import BatchStore, QuotaExceeded
+from chalicelib.adapters.dynamo.batchwaits import BatchWaits
+from chalicelib.domain.batches import (
     BatchOutcome,
     BatchStatus,
     counts_of,
@@ -27,7 +31,7 @@ from chalicelib.batches import (
     new_batch_id,
     task_id_for,
 )
-from chalicelib.batchfile import (
+from chalicelib.domain.batchfile import (
     BatchFileError,
     ParsedFile,
     parse_batch,
@@ -37,10 +41,9 @@ from chalicelib.batchfile import (
     results_json,
     upload_key,
 )
-from chalicelib.batchlane import BatchLane
-from chalicelib.batchstore import BatchStore, QuotaExceeded
-from chalicelib.batchwaits import BatchWaits
-from chalicelib.bucket import TooLargeError
+from chalicelib.domain.messages import user_message
+from chalicelib.domain.queueorder import QUEUE_BATCH
+from chalicelib.domain.tasks import TaskStatus
 from chalicelib.errors import (
     BatchFinishedError,
     BatchNotFoundError,
@@ -50,10 +53,7 @@ from chalicelib.errors import (
     QueueError,
     StorageError,
 )
-from chalicelib.messages import user_message
 from chalicelib.observability import correlate, count
-from chalicelib.queueorder import QUEUE_BATCH
-from chalicelib.tasks import TaskStatus
 
 __all__ = ["BatchLimits", "BatchService", "build_batch_service"]
 

@@ -15,14 +15,14 @@ from typing import Any, Callable, Iterable, Mapping
 
 from pynamodb.exceptions import PynamoDBException, UpdateError
 
-from chalicelib.batches import BatchOutcome, BatchStatus, task_id_for
+from chalicelib.adapters.dynamo.models import Models, batch_key, lock_key, mark_key, quota_key
+from chalicelib.adapters.dynamo.store import MAX_ROUNDS, _pause, new_task
+from chalicelib.adapters.dynamo.transaction import MAX_ITEMS, Cancelled, Transaction
+from chalicelib.domain.batches import BatchOutcome, BatchStatus, task_id_for
+from chalicelib.domain.fairshare import KeyRange
+from chalicelib.domain.queueorder import QUEUE_BATCH
+from chalicelib.domain.tasks import TERMINAL, TaskStatus
 from chalicelib.errors import StorageError
-from chalicelib.fairshare import KeyRange
-from chalicelib.models import Models, batch_key, lock_key, mark_key, quota_key
-from chalicelib.queueorder import QUEUE_BATCH
-from chalicelib.store import MAX_ROUNDS, _pause, new_task
-from chalicelib.tasks import TERMINAL, TaskStatus
-from chalicelib.transaction import MAX_ITEMS, Cancelled, Transaction
 
 __all__ = ["BatchStore", "Created", "QuotaExceeded"]
 

@@ -10,8 +10,8 @@ from urllib.parse import urljoin
 
 from parsel import Selector
 
+from chalicelib.domain.profile import FieldRule, PortalProfile, split_selector
 from chalicelib.errors import LayoutChangedError, OsNotFoundError
-from chalicelib.profile import FieldRule, PortalProfile, split_selector
 
 __all__ = [
     "clean_value",

@@ -51,7 +51,7 @@ __all__ = [
     "split_selector",
 ]
 
-DEFAULT_PROFILE_PATH = Path(__file__).resolve().parent / "profiles" / "demo.toml"
+DEFAULT_PROFILE_PATH = Path(__file__).resolve().parents[1] / "profiles" / "demo.toml"
 CLEANERS = ("strip", "join", "date", "datetime")
 XPATH_PREFIX = "xpath:"
 _KEYS = {

@@ -151,7 +151,7 @@ def build_models(
         started_at = NumberAttribute(null=True)
         finished_at = NumberAttribute(null=True)
         #: Set only while the task waits in the queue: its lane, since when, and its
-        #: place in the sparse queue index (``chalicelib.queueorder``).
+        #: place in the sparse queue index (``chalicelib.domain.queueorder``).
         queue = UnicodeAttribute(null=True)
         queued_at = NumberAttribute(null=True)
         queue_group = UnicodeAttribute(null=True)

@@ -1,6 +1,6 @@
 """The portal scraper: logs in once, reuses its session, fetches an OS and its history pages.
 
-Policy only; the transport is the injected ``requests.Session`` (``chalicelib.transport``)
+Policy only; the transport is the injected ``requests.Session`` (``chalicelib.adapters.transport``)
 and the portal's shape is the injected profile. Every ``requests`` exception becomes a
 raspa ``ScrapeError`` here.
 
@@ -27,6 +27,10 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from parsel import Selector
 
+from chalicelib.adapters.transport import BodyTooLargeError, OffOriginError, read_body
+from chalicelib.adapters.transport import deadline as within
+from chalicelib.domain.parse import next_page_url, parse_detail, parse_history
+from chalicelib.domain.profile import PortalProfile
 from chalicelib.errors import (
     LoginFailedError,
     OffSiteError,
@@ -35,10 +39,6 @@ from chalicelib.errors import (
     TransientScrapeError,
 )
 from chalicelib.observability import count
-from chalicelib.parse import next_page_url, parse_detail, parse_history
-from chalicelib.profile import PortalProfile
-from chalicelib.transport import BodyTooLargeError, OffOriginError, read_body
-from chalicelib.transport import deadline as within
 
 __all__ = ["Credentials", "PortalScraper", "ScrapeLimits", "parse_retry_after"]
 

@@ -7,6 +7,10 @@ import logging
 import time
 from typing import Any, Callable, Mapping
 
+from chalicelib.adapters.queue import ScrapeMessage
+from chalicelib.domain.messages import user_message
+from chalicelib.domain.queueorder import QUEUE_BATCH
+from chalicelib.domain.tasks import TERMINAL, TaskStatus, decide_after_error, progress_for
 from chalicelib.errors import (
     ConfigurationError,
     ItemRefusedError,
@@ -16,11 +20,7 @@ from chalicelib.errors import (
     TooLargeError,
     TransientScrapeError,
 )
-from chalicelib.messages import user_message
 from chalicelib.observability import correlate, count, count_failure, timing
-from chalicelib.queue import ScrapeMessage
-from chalicelib.queueorder import QUEUE_BATCH
-from chalicelib.tasks import TERMINAL, TaskStatus, decide_after_error, progress_for
 from chalicelib.tracing import annotate
 
 __all__ = ["RedeliverError", "ScrapeWorker", "record_bytes"]

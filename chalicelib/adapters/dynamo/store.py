@@ -18,9 +18,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException, UpdateError
 from pynamodb.expressions.condition import size
 
-from chalicelib.errors import RateLimitedError, StorageError
-from chalicelib.models import Models, lock_key, rate_key, requester_key, stats_key
-from chalicelib.queueorder import (
+from chalicelib.adapters.dynamo.models import Models, lock_key, rate_key, requester_key, stats_key
+from chalicelib.adapters.dynamo.transaction import Cancelled, Transaction
+from chalicelib.domain.queueorder import (
     GROUP_BATCH,
     GROUP_HELD,
     GROUP_INTERACTIVE,
@@ -31,9 +31,9 @@ from chalicelib.queueorder import (
     band,
     place,
 )
-from chalicelib.ratelimit import Admission, RatePolicy, admit
-from chalicelib.tasks import ACTIVE, TERMINAL, TaskStatus, is_task_id, sources_of
-from chalicelib.transaction import Cancelled, Transaction
+from chalicelib.domain.ratelimit import Admission, RatePolicy, admit
+from chalicelib.domain.tasks import ACTIVE, TERMINAL, TaskStatus, is_task_id, sources_of
+from chalicelib.errors import RateLimitedError, StorageError
 
 __all__ = ["CreateOutcome", "Promotion", "RateState", "Reopen", "ReopenOutcome", "Store"]
 

@@ -15,10 +15,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException, UpdateError
 from pynamodb.expressions.condition import size
 
+from chalicelib.adapters.dynamo.models import Models, user_connections_key
 from chalicelib.config import MAX_CONNECTION_ID_LENGTH
-from chalicelib.models import Models, user_connections_key
+from chalicelib.domain.tasks import ACTIVE
 from chalicelib.observability import count
-from chalicelib.tasks import ACTIVE
 
 __all__ = [
     "MAX_MESSAGE_BYTES",

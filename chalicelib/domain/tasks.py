@@ -6,8 +6,8 @@ import enum
 import re
 from dataclasses import dataclass
 
+from chalicelib.domain.messages import user_message
 from chalicelib.errors import ScrapeError
-from chalicelib.messages import user_message
 
 __all__ = [
     "ACTIVE",

@@ -17,12 +17,12 @@ from typing import Any, Callable
 
 from pynamodb.exceptions import PynamoDBException
 
-from chalicelib.batches import BatchOutcome
+from chalicelib.adapters.dynamo.models import Models, batch_key, mark_key, waiter_key
+from chalicelib.adapters.dynamo.store import MAX_ROUNDS, _pause
+from chalicelib.adapters.dynamo.transaction import Cancelled, Transaction
+from chalicelib.domain.batches import BatchOutcome
+from chalicelib.domain.tasks import ACTIVE, TERMINAL, TaskStatus
 from chalicelib.errors import StorageError
-from chalicelib.models import Models, batch_key, mark_key, waiter_key
-from chalicelib.store import MAX_ROUNDS, _pause
-from chalicelib.tasks import ACTIVE, TERMINAL, TaskStatus
-from chalicelib.transaction import Cancelled, Transaction
 
 __all__ = ["BatchWaits", "outcome_of"]
 

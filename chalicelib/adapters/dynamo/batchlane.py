@@ -1,4 +1,4 @@
-"""DynamoDB and SQS adapter for the batch lane's fair order (``chalicelib.fairshare``).
+"""DynamoDB and SQS adapter for the batch lane's fair order (``chalicelib.domain.fairshare``).
 
 Batch tasks are created *held*: PENDING in the queue index's held partition, sorted by
 their fair key, with no message yet. ``release`` keeps at most ``window`` of them in the
@@ -17,12 +17,12 @@ from typing import Any, Callable
 
 from pynamodb.exceptions import PynamoDBException, UpdateError
 
+from chalicelib.adapters.dynamo.models import FAIR_CLOCK, Models, fair_key
+from chalicelib.adapters.dynamo.store import MAX_ROUNDS, _pause
+from chalicelib.domain.fairshare import KeyRange, reserve
+from chalicelib.domain.queueorder import GROUP_BATCH, GROUP_HELD
+from chalicelib.domain.tasks import TaskStatus
 from chalicelib.errors import StorageError
-from chalicelib.fairshare import KeyRange, reserve
-from chalicelib.models import FAIR_CLOCK, Models, fair_key
-from chalicelib.queueorder import GROUP_BATCH, GROUP_HELD
-from chalicelib.store import MAX_ROUNDS, _pause
-from chalicelib.tasks import TaskStatus
 
 __all__ = ["BatchLane"]
 

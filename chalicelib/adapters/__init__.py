@@ -1,0 +1,1 @@
+"""raspa's adapters layer."""

@@ -1,0 +1,1 @@
+"""raspa's http layer."""
