@@ -150,26 +150,49 @@ class Settings:
     api_reserved_concurrency: int = 50
     authorizer_reserved_concurrency: int = 20
     websocket_reserved_concurrency: int = 20
+    #: Whether Lambda traces this function with X-Ray (found in the environment).
+    tracing: bool = False
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Build settings from ``RASPA_*`` variables; unset ones keep their defaults."""
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, validate: bool = True
+    ) -> Settings:
+        """Build settings from ``RASPA_*`` variables; unset ones keep their defaults.
+
+        This is the only place raspa's code reads the process environment: everything
+        else gets ``Settings`` (or a value built from them) passed in."""
+        from chalicelib.tracing import enabled as traced
+
         env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
+        values: dict[str, object] = {"tracing": traced(env)}
         region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
         if region:
             values["region"] = region
         for f in fields(cls):
-            if f.name == "extra":
+            if f.name in ("extra", "tracing"):
                 continue
             raw = env.get(_env_name(f.name))
             if raw is None or raw == "":
                 continue
             values[f.name] = _convert(f.name, raw, type(getattr(cls, f.name)))
         settings = cls(**values)  # type: ignore[arg-type]
-        settings.validate()
+        if validate:
+            settings.validate()
         return settings
+
+    def to_env(self, *, leave_out: tuple[str, ...] = ()) -> dict[str, str]:
+        """Every non-empty setting as its ``RASPA_*`` variable (what ``from_env`` reads back):
+        the environment of a function or a process that serves these settings."""
+        env = {}
+        for f in fields(self):
+            if f.name in ("extra", "tracing", "region", *leave_out):
+                continue
+            value = getattr(self, f.name)
+            if value is None or value == "":
+                continue
+            env[_env_name(f.name)] = str(value)
+        return env
 
     def validate(self) -> None:
         """Reject values that would make the pipeline misbehave."""

@@ -8,7 +8,6 @@ the correlation id (the task id) appended by the handlers.
 from __future__ import annotations
 
 import logging
-import os
 
 from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
@@ -26,8 +25,9 @@ __all__ = [
     "timing",
 ]
 
-SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "raspa")
-NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Raspa")
+#: The service dimension and the metrics namespace (the dashboards and alarms read them).
+SERVICE = "raspa"
+NAMESPACE = "Raspa"
 
 logger = Logger(service=SERVICE)
 logging.getLogger("chalicelib")

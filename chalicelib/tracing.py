@@ -1,39 +1,49 @@
 """X-Ray tracing with Powertools Tracer, loaded only where Lambda traces.
 
 The X-Ray SDK patches botocore and requests when it loads, which costs cold-start time,
-so ``get_tracer()`` builds the Tracer on first use and only inside Lambda with tracing
-on (the stack sets ``POWERTOOLS_TRACE_DISABLED`` per function). Everywhere else the
-spans are no-ops and the SDK is never imported.
+so ``get_tracer()`` builds the Tracer on first use and only once ``configure(True)`` said
+so: ``Settings.from_env()`` finds out whether Lambda traces this function (the stack sets
+``POWERTOOLS_TRACE_DISABLED`` per function). Everywhere else the spans are no-ops and the
+SDK is never imported.
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Iterator
 
-__all__ = ["annotate", "enabled", "get_tracer", "span"]
+__all__ = ["annotate", "configure", "enabled", "get_tracer", "span"]
 
 _TRUE = {"1", "true", "yes", "on"}
+_on = False
 
 
-def enabled(environ: dict[str, str] | None = None) -> bool:
-    """Tracing runs in Lambda (``LAMBDA_TASK_ROOT``) unless it is turned off."""
-    env = os.environ if environ is None else environ
+def enabled(env: Mapping[str, str]) -> bool:
+    """Whether Lambda traces a function with this environment: inside Lambda
+    (``LAMBDA_TASK_ROOT``) unless it is turned off."""
     if env.get("POWERTOOLS_TRACE_DISABLED", "").strip().lower() in _TRUE:
         return False
     return bool(env.get("LAMBDA_TASK_ROOT")) and not env.get("AWS_CHALICE_CLI_MODE")
 
 
-@lru_cache(maxsize=1)
+def configure(on: bool) -> None:
+    """Turn tracing on or off for this process (``Settings.tracing``)."""
+    global _on
+    _on = on
+
+
 def get_tracer() -> Any | None:
     """The Powertools Tracer (botocore and requests patched), or None where it is off."""
-    if not enabled():
-        return None
+    return _tracer() if _on else None
+
+
+@lru_cache(maxsize=1)
+def _tracer() -> Any:
     from aws_lambda_powertools import Tracer
 
-    return Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "raspa"))
+    return Tracer(service="raspa")
 
 
 @contextmanager

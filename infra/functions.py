@@ -9,6 +9,7 @@ REST and WebSocket stages.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import sys
@@ -147,18 +148,16 @@ def reserved_concurrency(settings: Settings, spec: Resources) -> dict[str, int |
 
 def function_environment(settings: Settings, resolved: Mapping[str, str]) -> dict[str, str]:
     """Every non-empty setting as its ``RASPA_*`` variable; ``resolved`` overrides by field."""
-    env = {"POWERTOOLS_SERVICE_NAME": "raspa", "POWERTOOLS_METRICS_NAMESPACE": "Raspa"}
-    for field in fields(Settings):
-        if field.name in _NOT_IN_ENVIRONMENT:
-            continue
-        value = resolved.get(field.name, getattr(settings, field.name))
-        if value is None or value == "":
-            continue
-        env["RASPA_" + field.name.upper()] = str(value)
     unknown = set(resolved) - {f.name for f in fields(Settings)}
     if unknown:
         raise ValueError(f"not settings: {sorted(unknown)}")
-    return env
+    # resolved values are deploy-time tokens (strings), written as they are
+    deployed = dataclasses.replace(settings, **resolved)
+    return {
+        "POWERTOOLS_SERVICE_NAME": "raspa",
+        "POWERTOOLS_METRICS_NAMESPACE": "Raspa",
+        **deployed.to_env(leave_out=_NOT_IN_ENVIRONMENT),
+    }
 
 
 class Functions:

@@ -6,12 +6,11 @@ import contextlib
 import json
 from typing import Any
 
-import boto3
-
+from chalicelib.adapters.aws import AwsClients
 from chalicelib.config import Settings
 from infra.spec import BucketSpec, QueueSpec, TableSpec, resources
 
-__all__ = ["create_all", "named"]
+__all__ = ["create_all", "named", "queue_urls"]
 
 
 def named(prefix: str) -> dict[str, str]:
@@ -32,27 +31,36 @@ def named(prefix: str) -> dict[str, str]:
 
 
 def create_all(
-    settings: Settings, *, credentials: dict[str, str] | None = None, session: Any = None
+    settings: Settings, clients: AwsClients, *, credentials: dict[str, str] | None = None
 ) -> dict[str, str]:
-    """Create tables, queues, the batch bucket and the portal secret; returns the queue URLs."""
-    session = session or boto3.session.Session(region_name=settings.region)
+    """Create tables, queues, the batch bucket and the portal secret with ``clients``;
+    returns the queue URLs."""
     spec = resources(settings)
-    ddb = session.client("dynamodb")
+    ddb = clients.client("dynamodb")
     for table in spec.tables:
         _create_table(ddb, table)
-    sqs = session.client("sqs")
+    sqs = clients.client("sqs")
     urls: dict[str, str] = {}
     for queue in spec.queues:
         urls[queue.name] = _create_queue(sqs, queue, urls)
     if spec.bucket is not None:
-        _create_bucket(session.client("s3"), sqs, spec.bucket, urls)
+        _create_bucket(clients.client("s3"), sqs, spec.bucket, urls)
     if credentials is not None:
-        sm = session.client("secretsmanager")
+        sm = clients.client("secretsmanager")
         try:
             sm.create_secret(Name=spec.secret_name, SecretString=json.dumps(credentials))
         except sm.exceptions.ResourceExistsException:
             sm.put_secret_value(SecretId=spec.secret_name, SecretString=json.dumps(credentials))
     return urls
+
+
+def queue_urls(settings: Settings, clients: AwsClients) -> dict[str, str]:
+    """The URLs of ``settings``' queues, created earlier, by name."""
+    sqs = clients.client("sqs")
+    return {
+        queue.name: sqs.get_queue_url(QueueName=queue.name)["QueueUrl"]
+        for queue in resources(settings).queues
+    }
 
 
 def _create_table(ddb: Any, table: TableSpec) -> None:

@@ -1,11 +1,11 @@
 """raspa's whole local stack in one process: ``python -m local.stack`` (``make run``).
 
-On loopback: a moto server as the AWS endpoint, every resource created from
-``infra.spec`` (the definitions the infrastructure code uses), the demo portal, the
-Chalice app behind Chalice's local server, the scrape worker driven like Lambda's SQS
-event source (at most 3 at once), the batch ingest fed by the bucket's S3 notifications
-(moto sends them to the ingest queue, as S3 does), and a WebSocket gateway with the
-@connections API.
+The sandbox (``local.sandbox``) on loopback: a moto server as the AWS endpoint, every
+resource created from ``infra.spec`` (the definitions the infrastructure code uses), the
+demo portal, the Chalice app behind Chalice's local server, the scrape worker driven like
+Lambda's SQS event source (at most 3 at once), the batch ingest fed by the bucket's S3
+notifications (moto sends them to the ingest queue, as S3 does), and a WebSocket gateway
+with the @connections API. Settings come from the ``RASPA_*`` variables, as in Lambda.
 URLs go to ``.raspa/local.json``. Ports come from ``RASPA_*_PORT`` variables.
 """
 
@@ -18,185 +18,90 @@ import os
 import signal
 import sys
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
+from chalicelib.config import Settings
+from local.sandbox import REGION, Ports, Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE_DIR = Path(os.environ.get("RASPA_STATE_DIR") or ROOT / ".raspa")
-DEMO_CREDENTIALS = {"username": "demo", "password": "demo-password"}
-REGION = "us-east-1"
 
 
-@dataclass(frozen=True)
-class Ports:
-    api: int = 8000
-    portal: int = 8001
-    ws: int = 8002
-    ws_management: int = 8003
-    aws: int = 4566
+def ports_from_env() -> Ports:
+    """The servers' ports from ``RASPA_*_PORT`` variables (defaults 8000 to 8003 and 4566)."""
 
-    @classmethod
-    def from_env(cls) -> Ports:
-        def port(name: str, default: int) -> int:
-            raw = os.environ.get(f"RASPA_{name}_PORT", "")
-            try:
-                return int(raw) if raw else default
-            except ValueError:
-                sys.exit(f"RASPA_{name}_PORT={raw!r} is not a port number")
+    def port(name: str, default: int) -> int:
+        raw = os.environ.get(f"RASPA_{name}_PORT", "")
+        try:
+            return int(raw) if raw else default
+        except ValueError:
+            sys.exit(f"RASPA_{name}_PORT={raw!r} is not a port number")
 
-        return cls(
-            port("API", 8000),
-            port("PORTAL", 8001),
-            port("WS", 8002),
-            port("WS_MANAGEMENT", 8003),
-            port("AWS", 4566),
-        )
-
-    @classmethod
-    def ephemeral(cls) -> Ports:
-        return cls(0, 0, 0, 0, 0)
+    return Ports(
+        api=port("API", 8000),
+        portal=port("PORTAL", 8001),
+        ws=port("WS", 8002),
+        ws_management=port("WS_MANAGEMENT", 8003),
+        aws=port("AWS", 4566),
+    )
 
 
 class LocalStack:
-    """Starts and stops every piece; used by ``make run`` and by the end-to-end tests."""
+    """The sandbox with every server, one deployment with the default resource names and
+    the ``RASPA_*`` settings of the environment, and its event sources running."""
 
-    def __init__(
-        self, ports: Ports, *, env: dict[str, str] | None = None, websockets: bool = True
-    ) -> None:
+    def __init__(self, ports: Ports, *, settings: Settings | None = None) -> None:
         self.ports = ports
-        self.extra_env = env or {}
-        self.websockets = websockets
+        self.base = settings
         self.urls: dict[str, Any] = {}
-        self._stoppers: list[Any] = []
+        self.box = Sandbox(ports=ports, api=True)
 
     def start(self) -> LocalStack:
-        from chalice.cli.factory import CLIFactory
-        from chalice.local import create_local_server
-
-        from infra.spec import resources
-        from local.awsserver import AwsServer
-        from local.event_source import ingest, lanes
-        from local.portal import PortalServer
-        from local.resources import create_all
-
+        box = self.box.start()
         try:
-            aws = self._keep(AwsServer(port=self.ports.aws).start())
-            os.environ.update(
-                {
-                    "AWS_ENDPOINT_URL": aws.url,
-                    "AWS_ACCESS_KEY_ID": "local",
-                    "AWS_SECRET_ACCESS_KEY": "local",
-                    "AWS_DEFAULT_REGION": REGION,
-                    "AWS_REGION": REGION,
-                    "POWERTOOLS_SERVICE_NAME": "raspa",
-                }
-            )
-            os.environ.pop("AWS_PROFILE", None)
-            portal = self._keep(PortalServer(port=self.ports.portal).start())
-            os.environ["RASPA_PORTAL_BASE_URL"] = portal.url
-            from local.users import create_pool
-
-            pool, users = create_pool(
-                boto3.client("cognito-idp", region_name=REGION), region=REGION
-            )
-            os.environ.update(
-                {
-                    "RASPA_AUTH_ISSUER": pool.issuer,
-                    "RASPA_AUTH_CLIENT_ID": pool.user_pool_client_id,
-                    "RASPA_AUTH_JWKS_URL": f"{aws.url}/{pool.user_pool_id}/.well-known/jwks.json",
-                    "RASPA_AUTH_COGNITO_ENDPOINT": aws.url + "/",
-                }
-            )
-            os.environ.update(self.extra_env)
-
-            import app as raspa_app
-
-            gateway = None
-            if self.websockets:
-                from local.ws_gateway import WebSocketGateway
-
-                gateway = self._keep(
-                    WebSocketGateway(
-                        connect=raspa_app.ws_connect,
-                        message=raspa_app.ws_message,
-                        disconnect=raspa_app.ws_disconnect,
-                        port=self.ports.ws,
-                        management_port=self.ports.ws_management,
-                    ).start()
-                )
-                os.environ["RASPA_WS_ENDPOINT"] = gateway.management_url
-                os.environ["RASPA_WS_URL"] = gateway.url
-            else:
-                os.environ["RASPA_WS_ENDPOINT"] = ""
-                os.environ["RASPA_WS_URL"] = ""
-
-            raspa_app.reset_wiring()
-            settings = raspa_app.get_settings()
-            queue_urls = create_all(settings, credentials=DEMO_CREDENTIALS)
-
-            config = CLIFactory(str(ROOT)).create_config_obj(chalice_stage_name="dev")
-            api = create_local_server(raspa_app.app, config, "127.0.0.1", self.ports.api)
-            api_thread = threading.Thread(target=api.server.serve_forever, name="api", daemon=True)
-            api_thread.start()
-            self._stoppers.append(api.server)
-            api_url = f"http://127.0.0.1:{api.server.server_address[1]}"
-
-            sqs = boto3.client("sqs", region_name=REGION)
-            spec = resources(settings)
-            self.worker = self._keep(
-                lanes(
-                    sqs,
-                    raspa_app.scrape_worker,
-                    spec,
-                    queue_urls,
-                    timeout_seconds=settings.scrape_timeout_seconds,
-                ).start()
-            )
-            self.ingest = self._keep(
-                ingest(sqs, raspa_app.batch_ingest, spec, queue_urls, wait_seconds=1).start()
-            )
+            base = self.base or Settings.from_env()
+            self.deployment = deployment = box.deploy(box.settings(base=base))
+            settings = deployment.settings
+            self.worker = deployment.worker().start()
+            self.ingest = deployment.ingest(wait_seconds=1).start()
         except BaseException:
             self.stop()
             raise
-        self.gateway = gateway
-        self.portal = portal
         self.settings = settings
+        self.portal = box.portal
+        self.gateway = box.gateway
+        queues = deployment.queue_urls
         self.urls = {
-            "api_url": api_url,
-            "ws_url": gateway.url if gateway else "",
-            "portal_url": portal.url,
-            "aws_endpoint_url": aws.url,
+            "api_url": box.api_url,
+            "ws_url": box.gateway.url,
+            "portal_url": box.portal_url,
+            "aws_endpoint_url": box.aws_url,
             "region": REGION,
-            "queue_url": queue_urls[settings.queue_name],
-            "priority_queue_url": queue_urls[settings.priority_queue_name],
-            "dlq_url": queue_urls[settings.dlq_name],
-            "batch_queue_url": queue_urls[settings.batch_queue_name],
-            "ingest_queue_url": queue_urls[settings.ingest_queue_name],
+            "queue_url": queues["standard"],
+            "priority_queue_url": queues["vip"],
+            "dlq_url": queues["dlq"],
+            "batch_queue_url": queues["batch"],
+            "ingest_queue_url": queues["ingest"],
             "batch_bucket": settings.batch_bucket,
             "os_table": settings.os_table,
             "tasks_table": settings.tasks_table,
             "connections_table": settings.connections_table,
-            "user_pool_id": pool.user_pool_id,
-            "user_pool_client_id": pool.user_pool_client_id,
-            "cognito_endpoint": aws.url + "/",
-            "users": users,
+            "user_pool_id": box.pool.user_pool_id,
+            "user_pool_client_id": box.pool.user_pool_client_id,
+            "cognito_endpoint": box.aws_url + "/",
+            "users": box.users,
         }
         return self
 
-    def _keep(self, thing: Any) -> Any:
-        self._stoppers.append(thing)
-        return thing
-
     def stop(self) -> None:
-        for thing in reversed(self._stoppers):
-            try:
-                (thing.shutdown if hasattr(thing, "shutdown") else thing.stop)()
-            except Exception as exc:  # noqa: BLE001 - stop the rest regardless
-                print(f"stopping {type(thing).__name__} failed: {exc}", file=sys.stderr)
-        self._stoppers.clear()
+        for source in (getattr(self, "ingest", None), getattr(self, "worker", None)):
+            if source is not None:
+                try:
+                    source.stop()
+                except Exception as exc:  # noqa: BLE001 - stop the rest regardless
+                    print(f"stopping {type(source).__name__} failed: {exc}", file=sys.stderr)
+        self.box.stop()
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -223,7 +128,7 @@ def _single_instance() -> Any:
 
 def main() -> None:
     lock = _single_instance()
-    ports = Ports.from_env()
+    ports = ports_from_env()
     try:
         stack = LocalStack(ports).start()
     except OSError as exc:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import secrets
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
-__all__ = ["DEMO_USERS", "Pool", "create_pool", "sign_in"]
+import jwt
+
+__all__ = ["DEMO_USERS", "Pool", "StaticJwks", "create_pool", "moto_jwks", "sign_in"]
 
 #: (username, vip)
 DEMO_USERS = (("ana", False), ("bruno", False), ("carla", True))
@@ -63,3 +68,28 @@ def sign_in(cognito: Any, pool: Pool, username: str, password: str) -> str:
         AuthParameters={"USERNAME": username, "PASSWORD": password},
     )
     return result["AuthenticationResult"]["IdToken"]
+
+
+def moto_jwks() -> dict:
+    """The JWKS moto's Cognito signs tokens with (what it serves at .well-known/jwks.json)."""
+    package = resources.files("moto.cognitoidp") / "resources"
+    for name in ("jwks-public.json", "jwks-public.json.gz"):
+        path = package / name
+        if path.is_file():
+            raw = path.read_bytes()
+            return json.loads(gzip.decompress(raw) if name.endswith(".gz") else raw)
+    raise FileNotFoundError("moto's Cognito JWKS not found")
+
+
+class StaticJwks:
+    """The part of PyJWKClient the verifier uses, over a fixed key set."""
+
+    def __init__(self, jwks: dict) -> None:
+        self.keys = jwt.PyJWKSet.from_dict(jwks)
+
+    def get_signing_key_from_jwt(self, token: str) -> jwt.PyJWK:
+        kid = jwt.get_unverified_header(token).get("kid")
+        for key in self.keys.keys:
+            if key.key_id == kid:
+                return key
+        raise jwt.PyJWKClientError(f"no key {kid!r}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -11,62 +11,103 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from chalice.test import Client
-from moto import mock_aws
 
 import app as raspa_app
+from chalicelib.composition import Services
 from chalicelib.config import Settings
 from chalicelib.services.notify import MAX_MESSAGE_BYTES
-from local.resources import create_all
-from local.users import create_pool, sign_in
+from local.sandbox import Deployment, Sandbox
 from tests.support.batchkit import Kit, Outcomes, SqsCalls
 from tests.support.sqs import QueueDriver
 
-DEMO_CREDENTIALS = {"username": "demo", "password": "demo-password"}
+#: What every functional test runs with unless it says otherwise.
+TEST_SETTINGS = {
+    "retry_base_delay_seconds": 60,
+    "connect_timeout_seconds": 1.0,
+    "read_timeout_seconds": 2.0,
+}
 
 
 @dataclass
 class Aws:
-    settings: Settings
-    sqs: Any
-    queue_url: str
-    dlq_url: str
-    priority_url: str
+    """moto in memory with raspa's resources, and the app serving from them."""
+
+    box: Sandbox
+    deployment: Deployment
     #: ID tokens by username: ana and bruno (standard), carla (VIP).
     tokens: dict[str, str]
+    #: What the worker's containers scrape with (``scripted``/``scraper`` set it).
+    scraper: Any = None
+    management_api: Any = None
+
+    @property
+    def settings(self) -> Settings:
+        return self.deployment.settings
+
+    @property
+    def services(self) -> Services:
+        return self.deployment.services
+
+    @property
+    def sqs(self) -> Any:
+        return self.deployment.sqs
+
+    @property
+    def queue_url(self) -> str:
+        return self.deployment.queue_url("standard")
+
+    @property
+    def dlq_url(self) -> str:
+        return self.deployment.queue_urls["dlq"]
+
+    @property
+    def priority_url(self) -> str:
+        return self.deployment.queue_url("vip")
 
     def headers(self, user: str = "ana") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[user]}"}
 
     def queue_depth(self, url: str | None = None) -> int:
-        attrs = self.sqs.get_queue_attributes(
-            QueueUrl=url or self.queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attrs["ApproximateNumberOfMessages"]) + int(
-            attrs["ApproximateNumberOfMessagesNotVisible"]
-        )
+        return self.deployment.depth(url or self.queue_url)
+
+    def reconfigure(
+        self,
+        *,
+        scraper: Any = None,
+        management_api: Any = None,
+        **changes: Any,
+    ) -> Services:
+        """Serve from new services: settings ``changes`` (``dataclasses.replace``), a
+        scraper (every container gets it) or an @connections API; the rest is kept."""
+        if scraper is not None:
+            self.scraper = scraper
+        if management_api is not None:
+            self.management_api = management_api
+        if changes or management_api is not None:
+            self.deployment = self.box.deploy(
+                dataclasses.replace(self.settings, **changes),
+                scraper_factory=self.scraper_of_container,
+                management_api=self.management_api,
+                create=False,
+            )
+        return self.services
+
+    def scraper_of_container(self) -> Any:
+        """The scraper factory every deployment of the test gets: the test's scraper, or
+        the portal's (configured as deployed) when the test set none."""
+        if self.scraper is None:
+            return self.services.portal_scraper
+        return self.scraper
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
-    with mock_aws():
-        cognito = boto3.client("cognito-idp")
-        pool, users = create_pool(cognito, region="us-east-1")
-        monkeypatch.setenv("RASPA_AUTH_ISSUER", pool.issuer)
-        monkeypatch.setenv("RASPA_AUTH_CLIENT_ID", pool.user_pool_client_id)
-        settings = Settings.from_env()
-        urls = create_all(settings, credentials=DEMO_CREDENTIALS)
-        tokens = {
-            u["username"]: sign_in(cognito, pool, u["username"], u["password"]) for u in users
-        }
-        yield Aws(
-            settings,
-            boto3.client("sqs"),
-            urls[settings.queue_name],
-            urls[settings.dlq_name],
-            urls[settings.priority_queue_name],
-            tokens,
+def aws() -> Iterator[Aws]:
+    with Sandbox(aws="memory", portal=False, gateway=False) as box:
+        made = Aws(box, None, box.tokens)  # type: ignore[arg-type]
+        made.deployment = box.deploy(
+            box.settings(**TEST_SETTINGS), scraper_factory=made.scraper_of_container
         )
+        yield made
 
 
 class AuthedHTTP:
@@ -91,33 +132,11 @@ class AuthedHTTP:
         return self.request("DELETE", path, **kwargs)
 
 
-def install_static_verifier() -> None:
-    """Verify tokens against moto's published keys (in-process moto serves no JWKS URL)."""
-    import functools
-
-    from chalicelib.adapters.auth import TokenVerifier
-    from tests.support.auth import StaticJwks, moto_jwks
-
-    settings = raspa_app.get_settings()
-    verifier = TokenVerifier(
-        issuer=settings.auth_issuer,
-        client_id=settings.auth_client_id,
-        jwks_client=StaticJwks(moto_jwks()),
-        leeway_seconds=settings.auth_leeway_seconds,
-    )
-    raspa_app.get_verifier = functools.lru_cache(maxsize=1)(lambda: verifier)
-
-
 @pytest.fixture
 def client(aws: Aws) -> Iterator[Client]:
-    original = raspa_app.get_verifier
-    raspa_app.reset_wiring()
-    install_static_verifier()
     with Client(raspa_app.app) as test_client:
         test_client._http_client = AuthedHTTP(test_client.http, aws.headers("ana"))
         yield test_client
-    raspa_app.get_verifier = original
-    raspa_app.reset_wiring()
 
 
 @pytest.fixture
@@ -153,12 +172,12 @@ class ScriptedScraper:
 
 
 @pytest.fixture
-def scripted(client: Client) -> Any:
+def scripted(aws: Aws, client: Client) -> Any:
     """Give the worker a scripted scraper instead of the portal one: ``scripted(outcome, ...)``."""
 
     def install(*outcomes: Any) -> ScriptedScraper:
         scraper = ScriptedScraper(*outcomes)
-        raspa_app.get_worker().scraper = lambda: scraper
+        aws.reconfigure(scraper=scraper)
         return scraper
 
     return install
@@ -182,13 +201,11 @@ class ManagementApi:
 
 
 @pytest.fixture
-def api_gw(monkeypatch, aws) -> ManagementApi:
+def api_gw(aws: Aws) -> ManagementApi:
     fake = ManagementApi()
-    monkeypatch.setenv(
-        "RASPA_WS_ENDPOINT", "https://abc123.execute-api.us-east-1.amazonaws.com/api"
+    aws.reconfigure(
+        management_api=fake, ws_endpoint="https://abc123.execute-api.us-east-1.amazonaws.com/api"
     )
-    monkeypatch.setattr(raspa_app, "_management_client", functools.lru_cache(lambda: fake))
-    raspa_app.reset_wiring()
     return fake
 
 
@@ -211,10 +228,10 @@ def kit(aws, client, api_gw) -> Kit:
 
 
 @pytest.fixture
-def scraper(client) -> Outcomes:
+def scraper(aws: Aws, client) -> Outcomes:
     """The worker's scraper: found, unless the number is in ``not_found`` or ``broken``."""
     fake = Outcomes()
-    raspa_app.get_worker().scraper = lambda: fake
+    aws.reconfigure(scraper=fake)
     return fake
 
 
@@ -222,5 +239,5 @@ def scraper(client) -> Outcomes:
 def sqs_calls(client) -> SqsCalls:
     """SQS calls made through the app's client (not the test's own)."""
     counter = SqsCalls()
-    raspa_app.get_sqs().meta.events.register("before-call.sqs", counter)
+    raspa_app.services().aws.client("sqs").meta.events.register("before-call.sqs", counter)
     return counter

@@ -59,14 +59,14 @@ def test_second_request_for_an_active_os_joins_without_enqueuing(client, aws):
 def test_positions_count_tasks_ahead_and_estimates_use_concurrency_three(client):
     bodies = [post(client, str(n))[1] for n in range(200001, 200006)]
     assert [b["position"] for b in bodies] == [0, 1, 2, 3, 4]
-    mean = raspa_app.get_settings().default_scrape_seconds
+    mean = raspa_app.services().settings.default_scrape_seconds
     assert [b["estimated_time"] for b in bodies] == [mean, mean, mean, 2 * mean, 2 * mean]
     _, joined = post(client, "200005")
     assert joined["position"] == 4
 
 
 def test_estimate_comes_from_measured_scrape_durations(client, aws):
-    store = raspa_app.get_store()
+    store = raspa_app.services().store
     stats = store.m.Stats(f"stats#{time.strftime('%Y%m%d%H', time.gmtime())}")
     stats.update(
         actions=[
@@ -95,7 +95,7 @@ def test_status_of_a_queued_task_is_pending_with_position(client):
 
 
 def _store_record(numero: str, *, expires_in: float, outcome: str = "ok") -> None:
-    models = raspa_app.get_store().m
+    models = raspa_app.services().store.m
     now = time.time()
     models.OsRecord(
         numero,
@@ -154,7 +154,7 @@ def test_get_os_returns_record_with_scraped_at_or_404(client):
 
 
 def test_queue_failure_answers_503_and_frees_the_os(client, aws, monkeypatch):
-    queue = raspa_app.get_queue()
+    queue = raspa_app.services().standard_queue
 
     def broken(**kwargs):
         raise ClientError(
@@ -164,7 +164,8 @@ def test_queue_failure_answers_503_and_frees_the_os(client, aws, monkeypatch):
     monkeypatch.setattr(queue.client, "send_message", broken)
     status, body = post(client, "123456")
     assert status == 503 and body["error"] == "backend_unavailable"
-    task = raspa_app.get_store().m.Task.scan(raspa_app.get_store().m.Task.kind == "task").next()
+    Task = raspa_app.services().models.Task
+    task = Task.scan(Task.kind == "task").next()
     assert task.status == TaskStatus.FAILURE.value
     monkeypatch.undo()
     status, body = post(client, "123456")

@@ -44,7 +44,7 @@ def test_given_a_big_batch_queued_when_another_owner_uploads_one_line_then_it_st
     kit.ingest()
     # Then his number is scraped right after the tasks already released (the window) and
     # at most one of hers, not after her 280 others
-    window = raspa_app.get_settings().batch_release_window
+    window = raspa_app.services().settings.batch_release_window
     after = scrape_order(kit, scraper, window + 2)[20:]
     assert "799999" in after[: window + 2], after
 
@@ -58,7 +58,7 @@ def test_given_two_owners_backlogs_then_the_batch_lane_alternates_between_them(k
     # When the lane drains
     order = scrape_order(kit, scraper, 80)
     # Then, past the window released before bruno's tasks existed, they take turns
-    window = raspa_app.get_settings().batch_release_window
+    window = raspa_app.services().settings.batch_release_window
     assert sorted(order) == sorted(ana + bruno)
     owners = ["a" if n in ana else "b" for n in order]
     for k in range(window + 2, 60, 2):
@@ -85,7 +85,7 @@ def test_given_a_waiting_batch_when_its_owner_cancels_it_then_its_tasks_fail_can
     body = json.loads(response.body)
     assert body["status"] == "cancelled" and body["batch_id"] == batch_id
     assert set(kit.ingest()) == {"ok"}
-    store = raspa_app.get_store()
+    store = raspa_app.services().store
     tasks = {n: store.get_task(task_id_for(batch_id, n)) for n in wanted}
     cancelled = [n for n, t in tasks.items() if t.status == "FAILURE"]
     assert cancelled == [n for n in wanted if n != shared]
@@ -127,7 +127,7 @@ def test_given_a_cancel_while_the_file_is_ingesting_then_no_task_is_left_waiting
     # Given a 250-line file whose ingest is cut short after its first chunk
     wanted = numbers(250, start=750000)
     batch_id = kit.upload(csv_of(*wanted))
-    service = raspa_app.get_batches()
+    service = raspa_app.services().batches
     original = service.batches.commit_chunk
     calls = {"n": 0}
 
@@ -144,7 +144,7 @@ def test_given_a_cancel_while_the_file_is_ingesting_then_no_task_is_left_waiting
     assert tasks and {t.status for t in tasks} == {"FAILURE"}
     assert {t.error_reason for t in tasks} == {"cancelled"}
     assert kit.view(batch_id)[1]["status"] == "cancelled"
-    models = raspa_app.get_models()
+    models = raspa_app.services().models
     assert list(models.Lock.batch_get([f"os#{t.numero_os}" for t in tasks])) == []
 
 
@@ -172,7 +172,7 @@ def test_given_waiting_and_retrying_tasks_when_ops_purge_their_lane_then_they_fa
         json.loads(client.http.post(f"/buscar-os-async/77000{i}").body)["task_id"] for i in range(3)
     ]
     assert driver.deliver_once() == "error"
-    store = raspa_app.get_store()
+    store = raspa_app.services().store
     assert sorted(store.get_task(t).status for t in ids) == ["PENDING", "PENDING", "RETRY"]
     # When ops purge the standard lane
     code, out, err = run_ops("purge", "standard", "--yes")

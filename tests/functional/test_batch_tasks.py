@@ -24,17 +24,17 @@ def numbers(count: int, start: int = 640_000) -> list[str]:
 
 
 def lock_holder(numero: str) -> str:
-    return raspa_app.get_models().Lock.get(lock_key(numero)).task_id
+    return raspa_app.services().models.Lock.get(lock_key(numero)).task_id
 
 
 def test_a_chunk_of_new_numbers_writes_its_tasks_and_locks_in_two_transactions(client):
-    batches = raspa_app.get_batches().batches
+    batches = raspa_app.services().batches.batches
     wanted = numbers(100)
-    calls = dynamodb_calls(raspa_app.get_models())
+    calls = dynamodb_calls(raspa_app.services().models)
     created = batches.create_tasks(BATCH, "ana", wanted, careful=False, reserve=keys)
     assert calls == Counter({"TransactWriteItems": 2})  # 50 numbers (100 items) each
     assert [n for _, n in created.tasks] == wanted and not created.taken
-    store = raspa_app.get_store()
+    store = raspa_app.services().store
     for task_id, numero in created.tasks:
         task = store.get_task(task_id)
         assert task.status == "PENDING" and task.queue == "batch" and task.batch_id == BATCH
@@ -48,19 +48,19 @@ def test_a_number_whose_os_is_being_scraped_is_taken_and_gets_no_task_of_its_own
     wanted = numbers(60)
     response = client.http.post(f"/buscar-os-async/{wanted[7]}")
     holder = json.loads(response.body)["task_id"]
-    batches = raspa_app.get_batches().batches
-    calls = dynamodb_calls(raspa_app.get_models())
+    batches = raspa_app.services().batches.batches
+    calls = dynamodb_calls(raspa_app.services().models)
     created = batches.create_tasks(BATCH, "ana", wanted, careful=False, reserve=keys)
     # The first group (50 numbers) was cancelled by the held lock and sent again without it
     assert calls == Counter({"TransactWriteItems": 3})
     assert created.taken == {wanted[7]: holder}
     assert [n for _, n in created.tasks] == [n for n in wanted if n != wanted[7]]
-    assert raspa_app.get_store().get_task(task_id_for(BATCH, wanted[7])) is None
+    assert raspa_app.services().store.get_task(task_id_for(BATCH, wanted[7])) is None
     assert lock_holder(wanted[7]) == holder
 
 
 def test_a_chunk_created_again_after_a_crash_keeps_its_tasks_and_locks(client):
-    batches = raspa_app.get_batches().batches
+    batches = raspa_app.services().batches.batches
     wanted = numbers(10)
     first = batches.create_tasks(BATCH, "ana", wanted, careful=False, reserve=keys)
     again = batches.create_tasks(BATCH, "ana", wanted, careful=True, reserve=keys)

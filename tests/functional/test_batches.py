@@ -204,7 +204,7 @@ def test_a_direct_upload_to_the_bucket_without_the_api_is_ingested_too(kit, scra
     key = "batches/ops/0123456789abcdef0123456789abcdef.csv"
     kit.s3.put_object(Bucket=kit.bucket, Key=key, Body=csv_of("400001", "400002"))
     kit.ingest()
-    batch = raspa_app.get_batches().batches.get("0123456789abcdef0123456789abcdef")
+    batch = raspa_app.services().batches.batches.get("0123456789abcdef0123456789abcdef")
     assert batch.owner == "ops" and batch.status == "running" and batch.queued == 2
 
 
@@ -234,12 +234,7 @@ def test_a_repeated_notification_counts_nothing_twice(kit, scraper):
 
 # ------------------------------------------------------------------- limits
 def test_a_file_over_the_line_limit_is_rejected_with_the_reason(kit, monkeypatch, scraper):
-    monkeypatch.setenv("RASPA_BATCH_MAX_LINES", "5")
-    raspa_app.reset_wiring()
-    from tests.functional.conftest import install_static_verifier
-
-    install_static_verifier()
-    raspa_app.get_worker().scraper = lambda: scraper
+    kit.aws.reconfigure(batch_max_lines=5)
     ws_connect("ana-1", kit.aws.tokens["ana"])
     batch_id = kit.upload(csv_of(*[f"60000{i}" for i in range(6)]))
     kit.ingest()
@@ -251,12 +246,7 @@ def test_a_file_over_the_line_limit_is_rejected_with_the_reason(kit, monkeypatch
 
 
 def test_the_daily_line_quota_rejects_the_batch_that_would_exceed_it(kit, monkeypatch, scraper):
-    monkeypatch.setenv("RASPA_BATCH_DAILY_LINES", "5")
-    raspa_app.reset_wiring()
-    from tests.functional.conftest import install_static_verifier
-
-    install_static_verifier()
-    raspa_app.get_worker().scraper = lambda: scraper
+    kit.aws.reconfigure(batch_daily_lines=5)
     first = kit.upload(csv_of("700001", "700002", "700003"))
     kit.ingest()
     second = kit.upload(csv_of("700004", "700005", "700006"))
@@ -317,7 +307,7 @@ def test_an_ingest_running_out_of_time_continues_in_a_new_invocation(kit, scrape
     assert (counts["valid"], counts["cached"], counts["queued"]) == (450, 50, 400)
     # And only the release window went to the batch queue, the first numbers first; the
     # rest are held in the fair order, their file's order
-    window = raspa_app.get_settings().batch_release_window
+    window = raspa_app.services().settings.batch_release_window
     messages = kit.lane_messages()
     assert [m["numero_os"] for m in messages] == numbers[50 : 50 + window]
     assert sqs_calls.calls["SendMessageBatch"] == 1
@@ -331,7 +321,7 @@ def test_an_ingest_that_crashes_mid_file_resumes_without_losing_or_repeating_a_l
     # Given a file of 250 new numbers and an ingest that dies creating its third chunk's tasks
     numbers = _numbers(250, start=810000)
     batch_id = kit.upload(csv_of(*numbers))
-    store = raspa_app.get_batches().batches
+    store = raspa_app.services().batches.batches
     original = store.create_tasks
     creates = {"n": 0}
 
@@ -345,7 +335,7 @@ def test_an_ingest_that_crashes_mid_file_resumes_without_losing_or_repeating_a_l
     monkeypatch.setattr(store, "create_tasks", flaky)
     assert kit.ingest(limit=1) == ["error"]
     # When the message comes back after its lease ran out
-    models = raspa_app.get_models()
+    models = raspa_app.services().models
     models.Batch.get(f"batch#{batch_id}").update(actions=[models.Batch.lease_until.set(0)])
     receipt = kit.aws.sqs.receive_message(QueueUrl=kit.ingest_url, VisibilityTimeout=0)
     assert "Messages" not in receipt  # still invisible: the queue's visibility timeout
@@ -357,7 +347,7 @@ def test_an_ingest_that_crashes_mid_file_resumes_without_losing_or_repeating_a_l
     assert view["counts"]["valid"] == 250
     waiting = [m["numero_os"] for m in kit.lane_messages()] + held_numbers()
     assert sorted(waiting) == numbers
-    tasks = raspa_app.get_batches().batches.tasks([task_id_for(batch_id, n) for n in numbers])
+    tasks = raspa_app.services().batches.batches.tasks([task_id_for(batch_id, n) for n in numbers])
     assert len(tasks) == 250 and {t.status for t in tasks} == {"PENDING"}
     # And scraping them all scrapes each number once and completes the batch
     kit.scrape_batch_lane(limit=1000)
@@ -393,7 +383,7 @@ def test_a_hundred_thousand_line_file_is_counted_exactly_with_the_fewest_sqs_cal
     assert counts["lines"] == 100_000 and counts["invalid"] == invalid == 2000
     assert counts["valid"] == 4000 and counts["duplicates"] == 100_000 - 2000 - 4000
     assert counts["cached"] == 1500 and counts["queued"] == 2500 and counts["joined"] == 0
-    window = raspa_app.get_settings().batch_release_window
+    window = raspa_app.services().settings.batch_release_window
     assert sqs_calls.calls["SendMessageBatch"] == 1
     assert set(outcomes) == {"ok"}
     assert kit.depth(kit.batch_url) == window

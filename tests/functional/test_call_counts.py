@@ -24,8 +24,8 @@ def calls(client, aws) -> Callable[[], Counter]:
     (clients built and both lanes' queue URLs read by a first standard and VIP lookup)."""
     assert post(client, "999999")[0] == 202
     assert post(client, "999998", aws.headers("carla"))[0] == 202
-    dynamo = dynamodb_calls(raspa_app.get_models())
-    sqs = client_calls(raspa_app.get_sqs())
+    dynamo = dynamodb_calls(raspa_app.services().models)
+    sqs = client_calls(raspa_app.services().aws.client("sqs"))
 
     def taken() -> Counter:
         made = Counter({f"dynamodb.{op}": n for op, n in dynamo.items()}) + sqs

@@ -19,7 +19,7 @@ def test_given_one_user_opening_200_connections_then_only_the_limit_is_accepted_
     client, api_gw
 ):
     # Given the default limit, when ana opens 200 connections in a row
-    limit = raspa_app.get_settings().max_connections_per_user
+    limit = raspa_app.services().settings.max_connections_per_user
     token = token_of(client)
     answers = [connect(f"ana-{i}", token) for i in range(200)]
     accepted = [a for a in answers if a["statusCode"] == 200]
@@ -30,7 +30,7 @@ def test_given_one_user_opening_200_connections_then_only_the_limit_is_accepted_
     body = json.loads(refused[0]["body"])
     assert body["error"] == "too_many_connections" and body["limit"] == limit
     # And the user's connection set stays at the limit
-    assert len(raspa_app.get_notifier().registry.user_connections("ana")) == limit
+    assert len(raspa_app.services().notifier.registry.user_connections("ana")) == limit
 
 
 def connect(connection_id: str, token: str) -> dict:
@@ -40,11 +40,10 @@ def connect(connection_id: str, token: str) -> dict:
 
 
 def test_a_closed_connection_frees_its_place_and_one_that_vanished_is_pruned(
-    client, api_gw, monkeypatch
+    client, aws, api_gw
 ):
     # Given a limit of 3, reached
-    monkeypatch.setenv("RASPA_MAX_CONNECTIONS_PER_USER", "3")
-    raspa_app.reset_wiring()
+    aws.reconfigure(max_connections_per_user=3)
     token = token_of(client)
     for name in ("c1", "c2", "c3"):
         ws_connect(name, token)
@@ -53,9 +52,9 @@ def test_a_closed_connection_frees_its_place_and_one_that_vanished_is_pruned(
     ws_disconnect("c1")
     ws_connect("c4", token)
     # And when one vanished without a $disconnect (its record expired), it is pruned
-    models = raspa_app.get_models()
+    models = raspa_app.services().models
     models.Connection.get("c2").update(
         actions=[models.Connection.expires_at.set(datetime.fromtimestamp(0, tz=UTC))]
     )
     ws_connect("c5", token)
-    assert raspa_app.get_notifier().registry.user_connections("ana") == {"c3", "c4", "c5"}
+    assert raspa_app.services().notifier.registry.user_connections("ana") == {"c3", "c4", "c5"}

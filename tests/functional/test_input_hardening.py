@@ -468,7 +468,7 @@ def test_the_key_size_emulation_is_active(client):
     from pynamodb.exceptions import GetError
 
     with pytest.raises(GetError, match="2048"):
-        raspa_app.get_models().Task.get("x" * 2_049)
+        raspa_app.services().models.Task.get("x" * 2_049)
 
 
 def test_given_garbage_task_ids_when_status_is_asked_then_404_and_nothing_changes(client, aws):

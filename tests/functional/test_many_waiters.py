@@ -26,7 +26,8 @@ def transaction_sizes():
     clients = {
         id(c): c
         for c in (
-            m._get_connection().connection.client for m in vars(raspa_app.get_models()).values()
+            m._get_connection().connection.client
+            for m in vars(raspa_app.services().models).values()
         )
     }
 
@@ -53,7 +54,7 @@ def test_given_150_one_line_batches_waiting_on_one_os_when_its_scrape_ends_then_
     for batch_id in batch_ids:
         upload(kit.s3, kit.bucket, "ana", batch_id, csv_of("610000"))
     assert set(kit.ingest(limit=2000)) == {"ok"}
-    store = raspa_app.get_store()
+    store = raspa_app.services().store
     assert int(store.get_task(task_id).waiters) == BATCHES
     # When its one message is scraped
     transaction_sizes.clear()
@@ -64,25 +65,24 @@ def test_given_150_one_line_batches_waiting_on_one_os_when_its_scrape_ends_then_
     task = store.get_task(task_id)
     assert task.status == "SUCCESS"
     assert max(transaction_sizes) <= 4, Counter(transaction_sizes)
-    models = raspa_app.get_models()
+    models = raspa_app.services().models
     assert list(models.Lock.batch_get([lock_key("610000")])) == []
     kit.ingest(limit=2000)  # the finalize messages
     views = [kit.view(batch_id)[1] for batch_id in batch_ids]
     assert Counter(v["status"] for v in views) == {"complete": BATCHES}
     assert {(v["counts"]["joined"], v["counts"]["succeeded"]) for v in views} == {(1, 1)}
     # And a redelivery of the finished task's message counts nothing twice
-    service = raspa_app.get_batches()
+    service = raspa_app.services().batches
     service.task_finished(task)
     assert {kit.view(b)[1]["counts"]["succeeded"] for b in batch_ids[:20]} == {1}
 
 
 def test_given_more_requesters_than_the_task_item_keeps_then_each_of_them_sees_the_task(
-    client, aws, monkeypatch
+    client, aws
 ):
     # Given a task item that keeps 3 requesters
-    monkeypatch.setenv("RASPA_MAX_REQUESTERS_PER_TASK", "3")
-    raspa_app.reset_wiring()
-    issuer_settings = raspa_app.get_settings()
+    aws.reconfigure(max_requesters_per_task=3)
+    issuer_settings = raspa_app.services().settings
     aws.settings_issuer, aws.client_id = issuer_settings.auth_issuer, issuer_settings.auth_client_id
     users = [f"staff{i:02d}" for i in range(8)]
     headers = {
@@ -94,7 +94,7 @@ def test_given_more_requesters_than_the_task_item_keeps_then_each_of_them_sees_t
     assert {a.status_code for a in answers} == {202} and len(task_ids) == 1
     task_id = task_ids.pop()
     # Then the item keeps three, every one of the eight may read the task, others may not
-    task = raspa_app.get_store().get_task(task_id)
+    task = raspa_app.services().store.get_task(task_id)
     assert len(task.requesters) == 3
     for user in users:
         status = client.http.get(f"/scraping-status/{task_id}", headers=headers[user])
@@ -104,18 +104,17 @@ def test_given_more_requesters_than_the_task_item_keeps_then_each_of_them_sees_t
 
 
 def test_given_a_task_with_as_many_followers_as_it_takes_then_another_is_told_to_poll(
-    client, api_gw, monkeypatch
+    client, aws, api_gw
 ):
     from tests.support.batchkit import ws_connect
 
     # Given a task that takes two followers, followed by two of ana's connections
-    monkeypatch.setenv("RASPA_MAX_SUBSCRIBERS_PER_TASK", "2")
-    raspa_app.reset_wiring()
+    aws.reconfigure(max_subscribers_per_task=2)
     task_id = json.loads(client.http.post("/buscar-os-async/630000").body)["task_id"]
     token = client._http_client._headers["Authorization"].split()[1]
     for connection in ("c1", "c2", "c3"):
         ws_connect(connection, token)
-    websocket = raspa_app.get_websocket()
+    websocket = raspa_app.services().websocket
     for connection in ("c1", "c2"):
         websocket.message(connection, json.dumps({"action": "subscribe", "task_id": task_id}))
     # When a third subscribes
@@ -125,6 +124,6 @@ def test_given_a_task_with_as_many_followers_as_it_takes_then_another_is_told_to
     last = api_gw.sent["c3"][-1]
     assert last["error"] == "too_many_subscribers" and task_id in last["message"]
     assert api_gw.sent["c3"][0]["task_id"] == task_id  # the current state came first
-    registry = raspa_app.get_notifier().registry
+    registry = raspa_app.services().notifier.registry
     assert registry.subscribers(task_id) == {"c1", "c2"}
     assert registry.subscribe(task_id, "c2") is Subscription.SUBSCRIBED  # already one

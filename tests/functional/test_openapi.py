@@ -62,7 +62,7 @@ RECORD = {
 
 def app_document() -> dict[str, Any]:
     """The document for the profile the app is configured with."""
-    profile = raspa_app.get_profile()
+    profile = raspa_app.services().profile
     return document(profile.number_pattern, profile.number_description)
 
 
@@ -103,7 +103,7 @@ def test_the_document_is_valid_openapi_and_hands_out_copies() -> None:
 
 def test_the_number_parameter_follows_the_portal_profile() -> None:
     parameter = documented_operations()[("/os/{numero_os}", "GET")]["parameters"][0]
-    assert parameter["schema"]["pattern"] == raspa_app.get_profile().number_pattern
+    assert parameter["schema"]["pattern"] == raspa_app.services().profile.number_pattern
 
 
 def test_openapi_json_is_served_to_token_holders_only(client, auth_headers) -> None:
@@ -116,15 +116,14 @@ def test_openapi_json_is_served_to_token_holders_only(client, auth_headers) -> N
 
 # ------------------------------------------------------------- schemathesis
 @pytest.fixture
-def live_api(client, monkeypatch) -> Iterator[str]:
+def live_api(client, aws) -> Iterator[str]:
     """The app on Chalice's local dev server (its API Gateway emulation, with the token
     authorizer) on a free loopback port, over the functional fixtures' moto."""
     from chalice.cli.factory import CLIFactory
     from chalice.local import create_local_server
 
     # Generated lookups start many scrapes: room for them (the limit has its own tests).
-    monkeypatch.setenv("RASPA_RATE_LIMIT", "100")
-    raspa_app.reset_wiring()
+    aws.reconfigure(rate_limit=100)
     original_class = raspa_app.app.__class__
     config = CLIFactory(str(ROOT)).create_config_obj(chalice_stage_name="dev")
     server = create_local_server(raspa_app.app, config, "127.0.0.1", 0)
@@ -141,7 +140,7 @@ def live_api(client, monkeypatch) -> Iterator[str]:
 
 def seed_cache() -> None:
     """Fresh cache entries for the numbers generators try first: 1-9 found, 0 not found."""
-    models = raspa_app.get_store().m
+    models = raspa_app.services().store.m
     expires = datetime.now(UTC) + timedelta(hours=1)
     for n in range(10):
         numero = str(n)
@@ -182,7 +181,7 @@ def test_schemathesis_run_finds_the_app_true_to_its_document(
 
 
 def test_every_documented_answer_is_real_and_conforms(
-    live_api, auth_headers, monkeypatch, driver, scripted
+    live_api, aws, auth_headers, monkeypatch, driver, scripted
 ) -> None:
     """Answers generated data rarely reaches, provoked on purpose and checked by schemathesis:
     cache hits, negative cache, body limits, 415, 429, every task state, 503."""
@@ -227,16 +226,14 @@ def test_every_documented_answer_is_real_and_conforms(
     }
     assert states == {"SUCCESS", "FAILURE", "PENDING"}
 
-    monkeypatch.setenv("RASPA_RATE_LIMIT", "1")  # one slot: taken now if it was still free
-    raspa_app.reset_wiring()
+    aws.reconfigure(rate_limit=1)  # one slot: taken now if it was still free
     check(lookup.Case(path_parameters={"numero_os": "23"}), None)
     assert look_up("24", 429)["error"] == "rate_limited"
 
     def broken(**kwargs: Any) -> None:
         raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, "Send")
 
-    monkeypatch.setenv("RASPA_RATE_LIMIT", "100")
-    raspa_app.reset_wiring()
-    monkeypatch.setattr(raspa_app.get_queue().client, "send_message", broken)
+    aws.reconfigure(rate_limit=100)
+    monkeypatch.setattr(raspa_app.services().standard_queue.client, "send_message", broken)
     unavailable = lookup.Case(path_parameters={"numero_os": "25"})
     assert check(unavailable, 503, CONFORMANCE)["error"] == "backend_unavailable"

@@ -17,7 +17,7 @@ def lookup(client, numero: str, user: str, aws) -> tuple[int, dict]:
 
 
 def starts(user: str) -> int:
-    log = raspa_app.get_models().RateLog.get(rate_key(user))
+    log = raspa_app.services().models.RateLog.get(rate_key(user))
     return len(log.starts or ())
 
 
@@ -33,9 +33,9 @@ def test_given_a_users_own_batch_when_they_look_up_each_number_then_only_their_l
     # Then every lookup joins its task (202), but only her rate limit's worth (10) moved to
     # the standard lane, each counted as a new scrape; the rest wait their batch turn
     assert {status for status, _ in answers} == {202}
-    store = raspa_app.get_store()
+    store = raspa_app.services().store
     lanes = [store.get_task(task_id_for(batch_id, n)).queue for n in wanted]
-    limit = raspa_app.get_settings().rate_limit
+    limit = raspa_app.services().settings.rate_limit
     assert lanes.count("standard") == limit and lanes.count("batch") == 25 - limit
     assert starts("ana") == limit
     assert "limite" in answers[-1][1]["message"]
@@ -47,11 +47,10 @@ def test_given_a_users_own_batch_when_they_look_up_each_number_then_only_their_l
 
 
 def test_given_a_vip_joining_standard_tasks_then_only_their_limit_moves_to_the_vip_lane(
-    client, aws, monkeypatch
+    client, aws
 ):
     # Given a VIP limit of 2 and five standard tasks of bruno's, waiting
-    monkeypatch.setenv("RASPA_VIP_RATE_LIMIT", "2")
-    raspa_app.reset_wiring()
+    aws.reconfigure(vip_rate_limit=2)
     wanted = numbers(5, start=790000)
     for numero in wanted:
         assert lookup(client, numero, "bruno", aws)[0] == 202
@@ -60,7 +59,7 @@ def test_given_a_vip_joining_standard_tasks_then_only_their_limit_moves_to_the_v
     # Then she joins all five, two of them moved to the VIP lane (her limit), and her next
     # new OS is refused
     assert {status for status, _ in answers} == {202}
-    store = raspa_app.get_store()
+    store = raspa_app.services().store
     lanes = [store.get_task(body["task_id"]).queue for _, body in answers]
     assert lanes.count("vip") == 2 and lanes.count("standard") == 3
     assert aws.queue_depth(aws.priority_url) == 2

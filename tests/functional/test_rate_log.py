@@ -14,7 +14,7 @@ POLICY = RatePolicy("ana", limit=3, window_seconds=100)
 
 @pytest.fixture
 def store(client):
-    store = raspa_app.get_store()
+    store = raspa_app.services().store
     now = [1_000_000.0]
     store.clock = lambda: now[0]
     store.now = now

@@ -32,13 +32,13 @@ def failed_task(client, aws, driver, scripted) -> str:
     scripted(LayoutChangedError("http://portal/os/123456", "cliente"))
     task_id = enqueue(client)
     drain(driver)
-    assert raspa_app.get_store().get_task(task_id).status == "FAILURE"
+    assert raspa_app.services().store.get_task(task_id).status == "FAILURE"
     assert aws.queue_depth(aws.dlq_url) == 1
     return task_id
 
 
 def lock_holder(numero: str = "123456") -> str | None:
-    Lock = raspa_app.get_store().m.Lock
+    Lock = raspa_app.services().store.m.Lock
     try:
         return Lock.get(lock_key(numero), consistent_read=True).task_id
     except Lock.DoesNotExist:
@@ -48,7 +48,7 @@ def lock_holder(numero: str = "123456") -> str | None:
 def test_given_a_failed_task_when_reopened_then_it_waits_again_with_no_attempts_and_its_os_locked(
     failed_task,
 ):
-    store = raspa_app.get_store()
+    store = raspa_app.services().store
     outcome = store.reopen(failed_task, "vip")
     assert outcome.result is Reopen.REOPENED
     task = store.get_task(failed_task)
@@ -73,12 +73,12 @@ def test_given_a_failed_task_when_its_message_comes_back_then_it_runs_only_if_re
     lane.send(failed_task, "123456")
     assert driver.deliver_once() == "error"
     assert scraper.calls == []
-    assert raspa_app.get_store().get_task(failed_task).status == "FAILURE"
+    assert raspa_app.services().store.get_task(failed_task).status == "FAILURE"
     # Reopened, its message is scraped once and the task succeeds.
-    assert raspa_app.get_store().reopen(failed_task, "standard").result is Reopen.REOPENED
+    assert raspa_app.services().store.reopen(failed_task, "standard").result is Reopen.REOPENED
     lane.send(failed_task, "123456")
     assert "ok" in drain(driver)
-    task = raspa_app.get_store().get_task(failed_task)
+    task = raspa_app.services().store.get_task(failed_task)
     assert task.status == "SUCCESS" and task.attempts == 1
     assert scraper.calls == ["123456"]
     assert lock_holder() is None
@@ -88,9 +88,9 @@ def test_given_a_newer_active_task_for_the_os_when_reopened_then_the_old_one_sta
     failed_task, client
 ):
     newer = enqueue(client)  # asked again: a new task holds the OS
-    outcome = raspa_app.get_store().reopen(failed_task, "standard")
+    outcome = raspa_app.services().store.reopen(failed_task, "standard")
     assert outcome.result is Reopen.SUPERSEDED and outcome.holder == newer
-    assert raspa_app.get_store().get_task(failed_task).status == "FAILURE"
+    assert raspa_app.services().store.get_task(failed_task).status == "FAILURE"
     assert lock_holder() == newer
 
 
@@ -100,17 +100,17 @@ def test_given_the_os_was_scraped_since_when_reopened_then_the_task_stays_failed
     scripted(RECORD)
     newer = enqueue(client)
     drain(driver)
-    assert raspa_app.get_store().get_task(newer).status == "SUCCESS"
-    outcome = raspa_app.get_store().reopen(failed_task, "standard")
+    assert raspa_app.services().store.get_task(newer).status == "SUCCESS"
+    outcome = raspa_app.services().store.reopen(failed_task, "standard")
     assert outcome.result is Reopen.CACHED
-    assert raspa_app.get_store().get_task(failed_task).status == "FAILURE"
+    assert raspa_app.services().store.get_task(failed_task).status == "FAILURE"
     assert lock_holder() is None
 
 
 def test_given_a_successful_a_waiting_or_no_task_when_reopened_then_nothing_changes(
     client, driver, scripted
 ):
-    store = raspa_app.get_store()
+    store = raspa_app.services().store
     scripted(RECORD)
     done = enqueue(client, "111111")
     drain(driver)

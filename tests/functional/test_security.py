@@ -38,9 +38,9 @@ def forge(aws, **overrides) -> str:
 
 
 @pytest.fixture
-def issuer(aws, monkeypatch):
-    aws.settings_issuer = raspa_app.get_settings().auth_issuer
-    aws.client_id = raspa_app.get_settings().auth_client_id
+def issuer(aws):
+    aws.settings_issuer = raspa_app.services().settings.auth_issuer
+    aws.client_id = raspa_app.services().settings.auth_client_id
     return aws
 
 
@@ -173,15 +173,11 @@ def test_a_vip_task_waits_only_behind_vip_tasks_and_standard_ones_behind_both(cl
 
 @pytest.mark.parametrize(("leeway", "status"), [(None, 403), ("30", 202)])
 def test_a_token_expired_a_few_seconds_ago_is_refused_unless_the_leeway_setting_allows_it(
-    client, issuer, monkeypatch, leeway, status
+    client, issuer, leeway, status
 ):
     # Given the default leeway (5 s) or RASPA_AUTH_LEEWAY_SECONDS=30
     if leeway is not None:
-        monkeypatch.setenv("RASPA_AUTH_LEEWAY_SECONDS", leeway)
-    raspa_app.reset_wiring()
-    from tests.functional.conftest import install_static_verifier
-
-    install_static_verifier()
+        issuer.reconfigure(auth_leeway_seconds=int(leeway))
     # When a token that expired 12 s ago (or is not valid for 12 s yet) is used
     expired = forge(issuer, exp=int(time.time()) - 12)
     early = forge(issuer, nbf=int(time.time()) + 12)

@@ -40,12 +40,12 @@ SECRET_BITS = ("http", "portal.example", "svc-raspa")
     ],
 )
 def test_a_failed_scrape_tells_the_user_a_reason_and_a_message_without_portal_urls_or_account(
-    client, api_gw, driver, scripted, error, reason
+    client, aws, api_gw, driver, scripted, error, reason
 ):
     # Given a follower on the WebSocket and a scrape failing with the portal's own words
     ws_connect("follower", client._http_client._headers["Authorization"].split()[1])
     scripted(error)
-    raspa_app.get_worker().retry_base_delay = 0
+    aws.reconfigure(retry_base_delay_seconds=0)
     response = client.http.post(
         "/buscar-os-async/650001",
         headers={**client._http_client._headers, "X-Connection-Id": "follower"},
@@ -59,5 +59,5 @@ def test_a_failed_scrape_tells_the_user_a_reason_and_a_message_without_portal_ur
     told = json.dumps([body, api_gw.sent["follower"]], ensure_ascii=False)
     assert body["result"] and not any(bit in told for bit in SECRET_BITS), told
     # And operators keep the whole story on the task
-    detail = raspa_app.get_store().get_task(task_id).error_detail
+    detail = raspa_app.services().store.get_task(task_id).error_detail
     assert "portal.example" in detail

@@ -55,14 +55,14 @@ def enqueue(client, numero: str = "123456", headers: dict | None = None) -> str:
 
 def test_connect_registers_the_connection_for_two_hours(client, api_gw):
     connect("c1")
-    item = raspa_app.get_models().Connection.get("c1")
+    item = raspa_app.services().models.Connection.get("c1")
     assert 7190 <= item.expires_at.timestamp() - float(item.connected_at) <= 7210
 
 
 def test_disconnect_forgets_the_connection(client, api_gw):
     connect("c1")
     raspa_app.ws_disconnect(ws_event("connect", "c1"), LambdaContext("ws", 30))
-    assert not raspa_app.get_notifier().registry.is_open("c1")
+    assert not raspa_app.services().notifier.registry.is_open("c1")
 
 
 def test_subscriber_gets_every_progress_step_then_the_result(client, api_gw, driver, scripted):
@@ -114,7 +114,7 @@ def test_subscribing_to_a_finished_task_answers_its_result_at_once(
     connect("late")
     send("late", {"action": "subscribe", "task_id": task_id})
     assert [m["status"] for m in api_gw.sent["late"]] == ["success"]
-    assert raspa_app.get_notifier().registry.subscribers(task_id) == set()
+    assert raspa_app.services().notifier.registry.subscribers(task_id) == set()
 
 
 @pytest.mark.parametrize(
@@ -148,7 +148,7 @@ def test_gone_connections_are_removed(client, api_gw, driver, scripted):
     send("stale", {"action": "subscribe", "task_id": task_id})
     api_gw.gone.add("stale")
     driver.deliver_once()
-    registry = raspa_app.get_notifier().registry
+    registry = raspa_app.services().notifier.registry
     assert not registry.is_open("stale")
     assert api_gw.sent["alive"][-1]["status"] == "success"
 
@@ -183,7 +183,7 @@ def test_a_scrape_notifies_every_step_without_reading_its_subscribers_each_time(
     connect("c1")
     task_id = enqueue(client)
     send("c1", {"action": "subscribe", "task_id": task_id})
-    calls = dynamodb_calls(raspa_app.get_models())
+    calls = dynamodb_calls(raspa_app.services().models)
     # When the worker scrapes it (steps detail, history, save, then the result)
     driver.deliver_once()
     # Then every step was written once and the subscribers came back with those writes:
@@ -206,7 +206,7 @@ def test_a_connection_subscribing_mid_scrape_gets_the_steps_after_it_and_the_res
     connect("late")
     task_id = enqueue(client)
     send("early", {"action": "subscribe", "task_id": task_id})
-    store = raspa_app.get_store()
+    store = raspa_app.services().store
     original = store.record_progress
 
     def record_progress(task: str, step: str, percent: int) -> Any:
@@ -227,11 +227,11 @@ def test_a_connection_subscribing_mid_scrape_gets_the_steps_after_it_and_the_res
 
 
 def test_subscribing_to_a_task_that_expired_creates_nothing(client, api_gw):
-    registry = raspa_app.get_notifier().registry
+    registry = raspa_app.services().notifier.registry
     missing = "0123456789abcdef0123456789abcdef"
     registry.subscribe(missing, "c1")
     assert registry.subscribers(missing) == set()
-    assert raspa_app.get_store().get_task(missing) is None
+    assert raspa_app.services().store.get_task(missing) is None
 
 
 def test_a_task_ending_between_the_subscribe_read_and_write_is_announced_exactly_once(
@@ -241,7 +241,7 @@ def test_a_task_ending_between_the_subscribe_read_and_write_is_announced_exactly
     scripted(RECORD)
     connect("c1")
     task_id = enqueue(client)
-    service = raspa_app.get_websocket()
+    service = raspa_app.services().websocket
     real_status = service.lookup.status
     finished: list[str] = []
 
@@ -259,7 +259,7 @@ def test_a_task_ending_between_the_subscribe_read_and_write_is_announced_exactly
     statuses = [m["status"] for m in api_gw.sent["c1"]]
     assert statuses[0] == "progress" and statuses[-1] == "success"
     assert statuses.count("success") == 1
-    assert raspa_app.get_notifier().registry.subscribers(task_id) == set()
+    assert raspa_app.services().notifier.registry.subscribers(task_id) == set()
 
 
 def test_a_finished_task_takes_no_new_subscribers(client, api_gw, driver, scripted):
@@ -267,7 +267,7 @@ def test_a_finished_task_takes_no_new_subscribers(client, api_gw, driver, script
     scripted(RECORD)
     task_id = enqueue(client)
     driver.deliver_once()
-    registry = raspa_app.get_notifier().registry
+    registry = raspa_app.services().notifier.registry
     # When a connection tries to subscribe to it directly
     added = registry.subscribe(task_id, "late")
     # Then it is refused (the caller announces the result itself) and nothing is stored
@@ -281,7 +281,7 @@ def test_a_task_ending_before_the_lookup_follows_it_is_announced_to_the_connecti
     # Given a connection, and a scrape so fast it ends before the lookup subscribes it
     scripted(RECORD)
     connect("c1")
-    registry = raspa_app.get_notifier().registry
+    registry = raspa_app.services().notifier.registry
     real_subscribe = registry.subscribe
 
     def scrape_first(task: str, connection_id: str) -> bool:

@@ -313,10 +313,10 @@ def test_the_limits_only_the_stack_reads_stay_out_of_every_functions_environment
         assert env["RASPA_CONCURRENCY"] == "3", name
 
 
-def test_function_environment_leaves_out_exactly_the_infra_settings_region_and_extra() -> None:
+def test_function_environment_leaves_out_the_infra_settings_region_tracing_and_extra() -> None:
     env = function_environment(Settings(api_rate_limit=7, waf_rate_limit=150), {})
     settings = {"RASPA_" + f.name.upper() for f in fields(Settings)}
-    left_out = {f"RASPA_{name.upper()}" for name in (*INFRA_SETTINGS, "region", "extra")}
+    left_out = {f"RASPA_{n.upper()}" for n in (*INFRA_SETTINGS, "region", "tracing", "extra")}
     empty = {k for k in settings if getattr(Settings(), k[len("RASPA_") :].lower()) == ""}
     assert set(env) - {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"} == (
         settings - left_out - empty

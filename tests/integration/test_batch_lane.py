@@ -8,18 +8,13 @@ import time
 import uuid
 from typing import Any
 
-import boto3
 import pytest
 
 from chalicelib.adapters.auth import Identity
 from chalicelib.domain.batches import task_id_for
 from infra.spec import resources
 from local.event_source import ingest
-from tests.integration.test_fairness import (
-    make_stack,  # noqa: F401 - the fixture
-    peak_overlap,
-    wait_all_terminal,
-)
+from tests.integration.test_fairness import peak_overlap, wait_all_terminal
 
 pytestmark = pytest.mark.integration
 
@@ -39,14 +34,14 @@ def wait_for(predicate: Any, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_interactive_lookups_start_within_one_scrape_while_a_big_batch_drains(make_stack):  # noqa: F811
+def test_interactive_lookups_start_within_one_scrape_while_a_big_batch_drains(make_stack):
     stack = make_stack()
     stack.faults(latency_ms=250)
     settings = stack.settings
     # Given a 10,000-line batch uploaded straight to the bucket (as ops or another system do)
     numbers = [str(300_000 + i) for i in range(10_000)]
     batch_id = uuid.uuid4().hex
-    boto3.client("s3").put_object(
+    stack.client("s3").put_object(
         Bucket=settings.batch_bucket,
         Key=f"batches/ana/{batch_id}.csv",
         Body=("numero_os\n" + "\n".join(numbers) + "\n").encode(),
@@ -64,8 +59,8 @@ def test_interactive_lookups_start_within_one_scrape_while_a_big_batch_drains(ma
 
     spec = resources(settings)
     ingest_source = ingest(stack.sqs, stack.app.batch_ingest, spec, stack.urls, wait_seconds=1)
-    lookup = stack.app.get_lookup()
-    store = stack.app.get_store()
+    lookup = stack.services.lookup
+    store = stack.services.store
     with stack.worker(on_invoke=on_invoke) as worker, ingest_source.start():
         # And the batch lane busy: batch scrapes have been running for a while
         wait_for(lambda: batch_started() >= 8, 90, "batch scrapes to start")
@@ -81,7 +76,7 @@ def test_interactive_lookups_start_within_one_scrape_while_a_big_batch_drains(ma
                 settings.priority_queue_name if who.vip else settings.queue_name
             )
         # And a standard user asks for an OS the batch has queued but not started
-        offset = int(stack.app.get_batches().batches.get(batch_id).offset)
+        offset = int(stack.services.batches.batches.get(batch_id).offset)
         waiting = next(
             n
             for n in reversed(numbers[:offset])

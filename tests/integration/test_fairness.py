@@ -9,41 +9,27 @@ from __future__ import annotations
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from chalicelib.adapters.auth import Identity
 from chalicelib.errors import RateLimitedError
-from tests.support.stack import Stack, build_stack
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
 ANA, BRUNO, CARLA = Identity("ana"), Identity("bruno"), Identity("carla", vip=True)
 
 
-@pytest.fixture
-def make_stack(monkeypatch, aws_server, portal) -> Iterator[Any]:
-    """Builds a stack with extra settings; torn down after the test."""
-    built: list[Iterator[Stack]] = []
-
-    def make(**env: str) -> Stack:
-        built.append(build_stack(monkeypatch, aws_server.url, portal.url, **env))
-        return next(built[-1])
-
-    yield make
-    for gen in built:
-        next(gen, None)
-
-
 def submit(stack: Stack, numero: str, who: Identity) -> str:
-    result = stack.app.get_lookup().lookup(numero, identity=who)
+    result = stack.services.lookup.lookup(numero, identity=who)
     assert result.http_status == 202, result.body
     return result.body["task_id"]
 
 
 def wait_all_terminal(stack: Stack, task_ids: list[str], timeout: float = 60) -> list[Any]:
-    store = stack.app.get_store()
+    store = stack.services.store
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         tasks = [store.get_task(t) for t in task_ids]
@@ -54,7 +40,7 @@ def wait_all_terminal(stack: Stack, task_ids: list[str], timeout: float = 60) ->
 
 
 def wait_running(stack: Stack, task_ids: list[str], count: int, timeout: float = 20) -> None:
-    store = stack.app.get_store()
+    store = stack.services.store
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         started = [t for t in task_ids if store.get_task(t).started_at is not None]
@@ -82,7 +68,7 @@ def peak_overlap(tasks: list[Any]) -> int:
 @pytest.mark.timeout(300)
 def test_hundred_concurrent_requests_from_one_user_for_different_os_accept_exactly_ten(make_stack):
     stack = make_stack()
-    lookup = stack.app.get_lookup()
+    lookup = stack.services.lookup
 
     def one(i: int) -> str:
         try:
@@ -105,7 +91,7 @@ def test_hundred_concurrent_requests_from_one_user_for_different_os_accept_exact
 
 @pytest.mark.parametrize("standard_max", ["2", "3"])
 def test_vip_lookup_submitted_behind_a_standard_backlog_starts_next(make_stack, standard_max):
-    stack = make_stack(RASPA_STANDARD_MAX_CONCURRENCY=standard_max)
+    stack = make_stack(standard_max_concurrency=int(standard_max))
     stack.faults(latency_ms=150)
     # Given a backlog of standard lookups, with the worker busy on them
     standard = [submit(stack, f"{710000 + i}", ANA if i % 2 else BRUNO) for i in range(10)]

@@ -11,7 +11,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 
@@ -19,7 +19,7 @@ from chalicelib.adapters.auth import Identity
 from chalicelib.adapters.queue import ScrapeQueue
 from infra import ops
 from local.portal import control
-from tests.support.stack import Stack, build_stack
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
@@ -28,12 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def stack(monkeypatch, aws_server, portal) -> Iterator[Stack]:
-    yield from build_stack(monkeypatch, aws_server.url, portal.url)
-
-
-@pytest.fixture
-def state(stack: Stack, aws_server, tmp_path: Path, monkeypatch) -> Path:
+def state(stack: Stack, sandbox, tmp_path: Path, monkeypatch) -> Path:
     """The stack described as ``make run`` describes it in ``.raspa/local.json`` (the CLI
     finds its table names there, not in the shell: the app's settings are already built)."""
     for variable in ("RASPA_OS_TABLE", "RASPA_TASKS_TABLE", "RASPA_CONNECTIONS_TABLE"):
@@ -43,7 +38,7 @@ def state(stack: Stack, aws_server, tmp_path: Path, monkeypatch) -> Path:
         "os_table": stack.settings.os_table,
         "tasks_table": stack.settings.tasks_table,
         "connections_table": stack.settings.connections_table,
-        "aws_endpoint_url": aws_server.url,
+        "aws_endpoint_url": sandbox.aws_url,
         "region": "us-east-1",
         "portal_url": stack.portal_url,
         "queue_url": stack.queue_url,
@@ -82,14 +77,14 @@ def as_json(result: tuple[int, str, str]) -> Any:
 
 
 def submit(stack: Stack, numero: str, who: Identity = ANA) -> str:
-    result = stack.app.get_lookup().lookup(numero, identity=who)
+    result = stack.services.lookup.lookup(numero, identity=who)
     assert result.http_status == 202, result.body
     return result.body["task_id"]
 
 
 def submit_batch(stack: Stack, numero: str) -> str:
     """A task of the batch lane, as a batch upload's ingest creates and sends it."""
-    outcome = stack.app.get_store().create_or_join(numero, requested_by="ana", lane="batch")
+    outcome = stack.services.store.create_or_join(numero, requested_by="ana", lane="batch")
     assert outcome.created
     ScrapeQueue(stack.sqs, stack.batch_url, "batch").send(outcome.task.pk, numero)
     return outcome.task.pk
@@ -105,7 +100,7 @@ def wait_until(check: Callable[[], bool], what: str, timeout: float = 30) -> Non
 
 
 def statuses(stack: Stack, task_ids: list[str]) -> dict[str, str]:
-    store = stack.app.get_store()
+    store = stack.services.store
     return {t: store.get_task(t).status for t in task_ids}
 
 
@@ -142,7 +137,7 @@ def details_scraped(stack: Stack) -> int:
 @pytest.fixture
 def scrapes(stack: Stack, monkeypatch) -> Counter[str]:
     """Scrape attempts the worker starts, by OS number."""
-    store = stack.app.get_store()
+    store = stack.services.store
     started: Counter[str] = Counter()
     start = store.start
 
@@ -185,7 +180,7 @@ def test_given_the_portal_was_down_until_tasks_were_dead_lettered_when_it_is_bac
         )
         wait_until(lambda: lanes_empty(stack), "the lanes to drain")
     # ... each scraped exactly once, in one attempt, and nothing is left dead
-    store = stack.app.get_store()
+    store = stack.services.store
     assert {int(store.get_task(t).attempts) for t in tasks} == {1}
     assert scrapes == {f"53000{i}": 1 for i in range(1, 5)}
     assert details_scraped(stack) == len(tasks)
@@ -339,7 +334,7 @@ def test_given_a_lane_with_messages_when_purge_is_declined_or_confirmed_then_onl
     assert stack.depth(stack.queue_url) == 0
     # The purged tasks failed with the reason and freed their OS: asking again starts anew
     assert submit(stack, "570001") not in purged
-    assert {stack.app.get_store().get_task(t).error_reason for t in purged} == {"purged"}
+    assert {stack.services.store.get_task(t).error_reason for t in purged} == {"purged"}
     assert len(prompts) == 2 and stack.settings.queue_name in prompts[0]
 
     submit(stack, "570003", CARLA)
@@ -351,7 +346,7 @@ def test_given_a_finished_task_then_task_shows_status_attempts_requesters_and_ti
     stack, cli
 ):
     task_id = submit(stack, "580001")
-    stack.app.get_lookup().lookup("580001", identity=CARLA)  # joins the same task
+    stack.services.lookup.lookup("580001", identity=CARLA)  # joins the same task
     with stack.worker():
         wait_until(lambda: statuses(stack, [task_id])[task_id] == "SUCCESS", "the scrape")
     view = as_json(cli("task", task_id, "--json"))

@@ -15,15 +15,9 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.adapters.auth import Identity
-from tests.support.stack import Stack, build_stack
 
 pytestmark = pytest.mark.integration
 ANA = Identity("ana")
-
-
-@pytest.fixture
-def stack(monkeypatch, aws_server, portal) -> Iterator[Stack]:
-    yield from build_stack(monkeypatch, aws_server.url, portal.url)
 
 
 @pytest.fixture
@@ -131,7 +125,7 @@ def test_layout_drift_fails_at_once_without_retries(stack, api):
 
 
 def test_fifty_concurrent_requests_for_one_os_make_one_task_one_message_one_scrape(stack, api):
-    lookup_service = stack.app.get_lookup()
+    lookup_service = stack.services.lookup
     # Warm the clients first (a full lookup of another OS), as a warm container has them.
     lookup_service.lookup("700000", identity=ANA)
     barrier = threading.Barrier(50)
@@ -150,7 +144,7 @@ def test_fifty_concurrent_requests_for_one_os_make_one_task_one_message_one_scra
     task_ids = {a.body["task_id"] for a in answers}
     assert len(task_ids) == 1
     assert stack.depth(stack.queue_url) == 2  # the warm-up's message and this OS's one
-    models = stack.app.get_store().m
+    models = stack.services.store.m
     tasks = list(models.Task.scan(models.Task.numero_os == "700001"))
     assert len(tasks) == 1
     with stack.worker():

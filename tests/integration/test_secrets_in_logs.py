@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from logging import StreamHandler
 from typing import Any, Iterator
 
-import boto3
 import pytest
 from chalice.test import Client
 
@@ -50,11 +49,11 @@ def secret_portal() -> Iterator[PortalServer]:
 
 
 @pytest.fixture
-def stack(monkeypatch, aws_server, secret_portal) -> Iterator[Stack]:
+def stack(sandbox, secret_portal) -> Stack:
     control.reset(secret_portal.url)
-    for stack in build_stack(monkeypatch, aws_server.url, secret_portal.url):
-        set_portal_password(stack, PORTAL_PASSWORD)
-        yield stack
+    stack = build_stack(sandbox, portal_url=secret_portal.url)
+    set_portal_password(stack, PORTAL_PASSWORD)
+    return stack
 
 
 @pytest.fixture
@@ -165,7 +164,7 @@ def capturing(capfd: pytest.CaptureFixture[str], *, every_logger: bool = True) -
 
 # ------------------------------------------------------------------- helpers
 def set_portal_password(stack: Stack, password: str) -> None:
-    sm = boto3.client("secretsmanager", region_name=stack.settings.region)
+    sm = stack.client("secretsmanager")
     sm.put_secret_value(
         SecretId=stack.settings.portal_secret_name,
         SecretString=json.dumps({"username": PORTAL_CREDENTIALS["username"], "password": password}),

@@ -122,7 +122,7 @@ class Kit:
 
     # ---------------------------------------------------------------- state
     def seed_cache(self, numbers: list[str], outcome: str = "ok") -> None:
-        models = raspa_app.get_models()
+        models = raspa_app.services().models
         now = time.time()
         with models.OsRecord.batch_write() as writer:
             for numero in numbers:
@@ -195,7 +195,7 @@ def moto_sqs() -> Any:
 
 def held_numbers() -> list[str]:
     """The numbers of the batch tasks held back, in the order they will be released."""
-    Task = raspa_app.get_models().Task
+    Task = raspa_app.services().models.Task
     return [t.numero_os for t in Task.queue_index.query("batch-held")]
 
 

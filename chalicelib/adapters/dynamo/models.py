@@ -101,9 +101,17 @@ class Models:
 
 @lru_cache(maxsize=8)
 def build_models(
-    os_table: str, tasks_table: str, region: str, connections_table: str = "raspa-connections"
+    os_table: str,
+    tasks_table: str,
+    region: str,
+    connections_table: str = "raspa-connections",
+    *,
+    host: str | None = None,
+    aws_access_key_id: str | None = None,
+    aws_secret_access_key: str | None = None,
 ) -> Models:
-    """Model classes for the given tables (cached: PynamoDB keeps a connection per class)."""
+    """Model classes for the given tables (cached: PynamoDB keeps a connection per class);
+    ``host`` and the keys point them at an emulator (``AwsClients.pynamodb``)."""
 
     class OsRecord(Model):
         class Meta:
@@ -345,4 +353,7 @@ def build_models(
     )
     for cls in models:
         cls.Meta.region = region  # type: ignore[attr-defined]
+        cls.Meta.host = host  # type: ignore[attr-defined]
+        cls.Meta.aws_access_key_id = aws_access_key_id  # type: ignore[attr-defined]
+        cls.Meta.aws_secret_access_key = aws_secret_access_key  # type: ignore[attr-defined]
     return Models(*models)

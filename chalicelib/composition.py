@@ -1,0 +1,344 @@
+"""The composition root: raspa's services built from values (settings and AWS clients).
+
+``Services.build(settings, aws)`` wires every adapter into the use cases. Each part is
+built on first use and kept (a warm Lambda container reuses its clients and its portal
+session), so a function only pays for what it touches: the authorizer never builds the
+worker. Tests, the local stack, the benchmarks and the reliability suite build their own
+``Services`` from their own settings and install it with ``app.use(...)``; nothing is
+configured through the process environment but ``Settings.from_env()`` in Lambda.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
+
+from chalicelib.adapters.aws import AwsClients
+from chalicelib.config import Settings
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.auth import TokenVerifier
+    from chalicelib.adapters.bucket import BatchBucket
+    from chalicelib.adapters.dynamo.models import Models
+    from chalicelib.adapters.dynamo.store import Store
+    from chalicelib.adapters.queue import ScrapeQueue
+    from chalicelib.adapters.scraper import PortalScraper
+    from chalicelib.domain.profile import Profile
+    from chalicelib.services.batches import BatchService
+    from chalicelib.services.lookup import LookupService
+    from chalicelib.services.notify import Notifier
+    from chalicelib.services.ports import Jwks, ManagementApi, Scraper, ScraperFactory, Secrets
+    from chalicelib.services.websocket import WebSocketService
+    from chalicelib.services.worker import ScrapeWorker
+
+__all__ = ["Services"]
+
+T = TypeVar("T")
+
+
+class part(Generic[T]):
+    """A part of ``Services`` built on first use, once, even when threads race for it."""
+
+    def __init__(self, build: Callable[[Any], T]) -> None:
+        self.build = build
+        self.name = build.__name__
+        self.__doc__ = build.__doc__
+
+    def __get__(self, owner: Any, kind: type | None = None) -> T:
+        if owner is None:
+            return self  # type: ignore[return-value]
+        built = owner.__dict__.get(self.name)
+        if built is None:
+            with owner._lock:
+                built = owner.__dict__.get(self.name)
+                if built is None:
+                    built = owner.__dict__[self.name] = self.build(owner)
+        return built
+
+
+class Services:
+    """Every service of one deployment (one set of settings and endpoints)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        aws: AwsClients,
+        *,
+        scraper_factory: ScraperFactory | None = None,
+        jwks: Jwks | None = None,
+        management_api: ManagementApi | None = None,
+        secrets: Secrets | None = None,
+    ) -> None:
+        self.settings = settings
+        self.aws = aws
+        self._scraper_factory = scraper_factory
+        self._jwks = jwks
+        self._management_api = management_api
+        self._secrets = secrets
+        self._lock = threading.RLock()
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        aws_clients: AwsClients | None = None,
+        *,
+        scraper_factory: ScraperFactory | None = None,
+        jwks: Jwks | None = None,
+        management_api: ManagementApi | None = None,
+        secrets: Secrets | None = None,
+    ) -> Services:
+        """The services of ``settings`` on ``aws_clients`` (AWS's own endpoints by default).
+        The keyword parts replace an adapter: a scraper factory (one scraper per container
+        unless it says otherwise), signing keys, the @connections API, a secrets source."""
+        return cls(
+            settings,
+            aws_clients or AwsClients(region=settings.region),
+            scraper_factory=scraper_factory,
+            jwks=jwks,
+            management_api=management_api,
+            secrets=secrets,
+        )
+
+    # ------------------------------------------------------------ adapters
+    @part
+    def profile(self) -> Profile:
+        from chalicelib.domain.profile import DEFAULT_PROFILE_PATH, load_profile
+
+        s = self.settings
+        return load_profile(
+            s.profile_path or DEFAULT_PROFILE_PATH, base_url=s.portal_base_url or None
+        )
+
+    @part
+    def models(self) -> Models:
+        from chalicelib.adapters.dynamo.models import build_models
+
+        s, options = self.settings, dict(self.aws.pynamodb)
+        return build_models(
+            s.os_table, s.tasks_table, options.pop("region"), s.connections_table, **options
+        )
+
+    @part
+    def store(self) -> Store:
+        from chalicelib.adapters.dynamo.store import Store
+
+        s = self.settings
+        return Store(
+            self.models,
+            cache_ttl_seconds=s.cache_ttl_seconds,
+            not_found_ttl_seconds=s.not_found_ttl_seconds,
+            task_retention_seconds=s.task_retention_seconds,
+            lock_ttl_seconds=s.lock_ttl_seconds,
+            stale_after_seconds=s.scrape_timeout_seconds,
+            max_requesters=s.max_requesters_per_task,
+        )
+
+    def _queue(self, name: str, url: str, lane: str | None) -> ScrapeQueue:
+        from chalicelib.adapters.queue import ScrapeQueue
+
+        sqs = self.aws.client("sqs")
+        return ScrapeQueue(sqs, url, lane) if url else ScrapeQueue.by_name(sqs, name, lane)
+
+    @part
+    def standard_queue(self) -> ScrapeQueue:
+        s = self.settings
+        return self._queue(s.queue_name, s.queue_url, "standard")
+
+    @part
+    def priority_queue(self) -> ScrapeQueue:
+        """The VIP lane."""
+        s = self.settings
+        return self._queue(s.priority_queue_name, s.priority_queue_url, "vip")
+
+    @part
+    def batch_queue(self) -> ScrapeQueue:
+        """The batch lane (below both interactive lanes)."""
+        s = self.settings
+        return self._queue(s.batch_queue_name, s.batch_queue_url, "batch")
+
+    @part
+    def ingest_queue(self) -> ScrapeQueue:
+        """Upload notifications and the batch ingest's own continuations."""
+        s = self.settings
+        return self._queue(s.ingest_queue_name, s.ingest_queue_url, None)
+
+    @property
+    def lanes(self) -> _Lanes:
+        """Queues by lane, resolved on first use (a standard user never needs the VIP one)."""
+        return _Lanes(self)
+
+    @part
+    def bucket(self) -> BatchBucket:
+        from chalicelib.adapters.bucket import BatchBucket
+
+        # SigV4 presigned URLs: SigV2 puts the content type in the query, which a browser's
+        # CORS preflight cannot match (and SigV2 is legacy in every region).
+        client = self.aws.client("s3", signature_version="s3v4")
+        return BatchBucket(client, self.settings.batch_bucket)
+
+    @part
+    def secrets(self) -> Secrets:
+        """Secrets Manager through Powertools' caching provider, one per container."""
+        if self._secrets is not None:
+            return self._secrets
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+        return SecretsProvider(boto3_client=self.aws.client("secretsmanager"))
+
+    @part
+    def verifier(self) -> TokenVerifier:
+        from chalicelib.adapters.auth import TokenVerifier
+
+        s = self.settings
+        jwks = self._jwks
+        if jwks is None:
+            import jwt
+
+            jwks = jwt.PyJWKClient(s.jwks_url, cache_keys=True, lifespan=3600, timeout=5)
+        return TokenVerifier(
+            issuer=s.auth_issuer,
+            client_id=s.auth_client_id,
+            jwks_client=jwks,
+            vip_group=s.vip_group,
+            leeway_seconds=s.auth_leeway_seconds,
+        )
+
+    @part
+    def portal_scraper(self) -> PortalScraper:
+        """One portal session per warm container, reused across invocations."""
+        from chalicelib.adapters.credentials import portal_credentials
+        from chalicelib.adapters.scraper import PortalScraper, ScrapeLimits
+        from chalicelib.adapters.transport import build_session
+
+        s = self.settings
+        session = build_session(
+            connect_timeout=s.connect_timeout_seconds,
+            read_timeout=s.read_timeout_seconds,
+            origin=self.profile.base_url,  # the adapter refuses any other origin
+        )
+        limits = ScrapeLimits(
+            request_timeout_seconds=s.portal_request_timeout_seconds,
+            max_page_bytes=s.max_page_bytes,
+            max_history_rows=s.max_history_rows,
+        )
+        return PortalScraper(
+            session, self.profile, portal_credentials(s, self.secrets), limits=limits
+        )
+
+    def scraper(self) -> Scraper:
+        """The scraper of the calling container (the factory's, or the portal's)."""
+        if self._scraper_factory is not None:
+            return self._scraper_factory()
+        return self.portal_scraper
+
+    def management_api(self) -> ManagementApi:
+        if self._management_api is not None:
+            return self._management_api
+        return self.aws.client("apigatewaymanagementapi", endpoint_url=self.settings.ws_endpoint)
+
+    # ------------------------------------------------------------ services
+    @part
+    def notifier(self) -> Notifier:
+        from chalicelib.services.notify import Notifier, Registry
+
+        s = self.settings
+        registry = Registry(
+            self.models,
+            connection_ttl_seconds=s.connection_ttl_seconds,
+            max_connections_per_user=s.max_connections_per_user,
+            max_subscribers=s.max_subscribers_per_task,
+        )
+        enabled = s.ws_endpoint or self._management_api is not None
+        return Notifier(registry, self.management_api if enabled else None)
+
+    @part
+    def lookup(self) -> LookupService:
+        from chalicelib.services.lookup import Limits, LookupService, MeanDuration
+
+        s = self.settings
+        return LookupService(
+            self.store,
+            self.lanes,
+            self.profile,
+            concurrency=s.concurrency,
+            mean_duration=MeanDuration(self.store.mean_scrape_seconds, s.default_scrape_seconds),
+            limits=Limits(s.rate_limit, s.vip_rate_limit, s.rate_window_seconds),
+        )
+
+    @part
+    def batches(self) -> BatchService:
+        from chalicelib.services.batches import build_batch_service
+
+        return build_batch_service(
+            self.settings,
+            self.models,
+            self.store,
+            bucket=self.bucket,
+            batch_queue=self.batch_queue,
+            ingest_queue=self.ingest_queue,
+            profile=self.profile,
+            notifier=self.notifier,
+        )
+
+    @part
+    def websocket(self) -> WebSocketService:
+        from chalicelib.services.websocket import WebSocketService
+
+        return WebSocketService(self.notifier.registry, self.notifier, self.lookup)
+
+    @part
+    def worker(self) -> ScrapeWorker:
+        from chalicelib.services.worker import ScrapeWorker
+
+        s = self.settings
+        return ScrapeWorker(
+            self.store,
+            {
+                s.queue_name: self.standard_queue,
+                s.priority_queue_name: self.priority_queue,
+                s.batch_queue_name: self.batch_queue,
+            },
+            self.scraper,
+            max_attempts=s.max_attempts,
+            retry_base_delay_seconds=s.retry_base_delay_seconds,
+            # Stop starting requests early enough to record the outcome before Lambda's limit.
+            time_budget_seconds=max(1.0, s.scrape_timeout_seconds - s.read_timeout_seconds - 5),
+            max_record_bytes=s.max_record_bytes,
+            notify=self.notifier.task_event,
+            on_finished=self._batch_task_finished,
+            on_batch_slot=self._batch_slot_freed,
+        )
+
+    @part
+    def page(self) -> str:
+        from chalicelib.http.page import render_page
+
+        s = self.settings
+        return render_page(
+            ws_url=s.ws_url, cognito_endpoint=s.cognito_endpoint, client_id=s.auth_client_id
+        )
+
+    def _batch_task_finished(self, task: Any) -> None:
+        """Only tasks some batch waits for need the batch service (built on first use)."""
+        if task.batch_id or task.waiters:
+            self.batches.task_finished(task)
+
+    def _batch_slot_freed(self) -> None:
+        self.batches.release()
+
+
+class _Lanes(dict):
+    """Queues by lane name, each built when a lookup first needs it."""
+
+    def __init__(self, services: Services) -> None:
+        super().__init__()
+        self._services = services
+
+    def __missing__(self, lane: str) -> ScrapeQueue:
+        s = self._services
+        if lane == "vip":
+            return s.priority_queue
+        if lane == "batch":
+            return s.batch_queue
+        return s.standard_queue
