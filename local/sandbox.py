@@ -177,6 +177,10 @@ class Sandbox:
         import app as raspa_app
         from local.ws_gateway import WebSocketGateway
 
+        # Chalice builds its own @connections client for each WebSocket event from this
+        # session (in Lambda, from the runtime's AWS_REGION); the app never uses it.
+        raspa_app.app.websocket_api.session = self.clients.session()
+
         def disconnect(event: dict, context: Any) -> Any:
             try:
                 return raspa_app.ws_disconnect(event, context)
