@@ -56,9 +56,9 @@ def main() -> None:
         log("cold start")
         sc = h.scenario()
         numero = numbers_with_pages(PAGES, 1, start=680_000)[0]
-        sc.app.get_lookup().lookup(numero, identity=Identity("ana"))
+        sc.services.lookup.lookup(numero, identity=Identity("ana"))
         sc.deliver()
-        r.cold = measure_cold_start(numero, sc.settings.os_table, repeats=5)
+        r.cold = measure_cold_start(numero, sc.settings.os_table, sc.function_env(), repeats=5)
         log("parse cost")
         r.parse = measure_parse(pages=PAGES)
         log("single scrape")
@@ -72,7 +72,7 @@ def main() -> None:
             latency_ms=LATENCY_MS,
             single_seconds=single,
             start=300_000,
-            RASPA_STANDARD_MAX_CONCURRENCY="3",
+            standard_max_concurrency=3,
         )
         log("drain of 45 OS, default lane caps (2)")
         r.drain_default = measure_drain(

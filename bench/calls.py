@@ -89,7 +89,7 @@ class Subscribers:
 
 
 def _lookup(sc: Scenario, numero: str, who: Identity) -> dict[str, Any]:
-    result = sc.app.get_lookup().lookup(numero, identity=who)
+    result = sc.services.lookup.lookup(numero, identity=who)
     return result.body
 
 

@@ -97,15 +97,14 @@ def _extra_modules(env: dict[str, str]) -> tuple[str, ...]:
     return tuple(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def measure_cold_start(numero: str, os_table: str, *, repeats: int = 7) -> ColdStart:
-    """Medians over ``repeats`` interleaved fresh processes. The lookups use the calling
-    process's AWS and RASPA environment (the moto server and a table with ``numero``
-    cached in it)."""
+def measure_cold_start(
+    numero: str, os_table: str, function_env: dict[str, str], *, repeats: int = 7
+) -> ColdStart:
+    """Medians over ``repeats`` interleaved fresh processes. The lookups run in
+    ``function_env``, the environment a Lambda function has (``RASPA_*`` settings, AWS
+    endpoint, region and keys): the moto server and a table with ``numero`` cached in it."""
     bare_env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)}
-    lookup_env = {
-        k: v for k, v in os.environ.items() if k.startswith(("AWS_", "RASPA_", "POWERTOOLS_"))
-    }
-    lookup_env.update(bare_env)
+    lookup_env = {**function_env, **bare_env}
     times: dict[str, list[float]] = {"ia": [], "ib": [], "fa": [], "fb": []}
     for _ in range(repeats):
         times["ia"].append(_run(IMPORT_APP, bare_env))

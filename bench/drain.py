@@ -7,6 +7,7 @@ import statistics
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from bench.harness import Harness, Scenario, run_threads, users
 from bench.pages import numbers_with_pages
@@ -47,7 +48,7 @@ class DrainFigures:
 
 def single_scrape(sc: Scenario, numbers: list[str]) -> list[float]:
     """Each number scraped alone: one lookup, one worker invocation timed (warm)."""
-    lookup = sc.app.get_lookup()
+    lookup = sc.services.lookup
     who = users(1)[0]
     times = []
     for numero in numbers:
@@ -68,15 +69,16 @@ def measure_drain(
     single_seconds: float,
     start: int,
     vip_share: int = 0,
-    **env: str,
+    **changes: Any,
 ) -> DrainFigures:
     """Enqueue ``count`` distinct ``pages``-page OS through the lookup path (every
-    ``vip_share``-th one by a VIP), then start the worker and time the drain."""
+    ``vip_share``-th one by a VIP), then start the worker and time the drain; ``changes``
+    replace the scenario's settings."""
     from chalicelib.adapters.auth import Identity
 
-    sc = harness.scenario(**env)
+    sc = harness.scenario(**changes)
     numbers = numbers_with_pages(pages, count, start=start)
-    lookup = sc.app.get_lookup()
+    lookup = sc.services.lookup
     people = users(count // 10 + 1)  # ten new scrapes each: the default rate limit
     vips = [Identity(f"vip{i:03d}", vip=True) for i in range(count // 30 + 1)]
 

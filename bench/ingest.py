@@ -1,15 +1,14 @@
 """Batch ingest of a 100,000-line file: wall time and AWS calls against their minimum.
 
-Runs in its own process (``python -m bench.ingest N``) on moto's in-process backend
-(``mock_aws``): the calls are what matter, and an HTTP emulator would measure itself.
-Prints one JSON line.
+Runs in its own process (``python -m bench.ingest LINES DISTINCT CACHED``) on a sandbox
+with moto's in-process backend (``Sandbox(aws="memory")``): the calls are what matter, and
+an HTTP emulator would measure itself. Prints one JSON line.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 import time
@@ -66,11 +65,9 @@ WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWrit
 def start_ingest(lines: int, distinct: int, cached: int) -> subprocess.Popen[str]:
     """Start ``python -m bench.ingest`` (its own process and in-process moto)."""
     root = Path(__file__).resolve().parents[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RASPA_"))}
     return subprocess.Popen(
         [sys.executable, "-m", "bench.ingest", str(lines), str(distinct), str(cached)],
         cwd=root,
-        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -93,37 +90,23 @@ def measure_ingest(lines: int, distinct: int, cached: int) -> IngestFigures:
 def _run(lines: int, distinct: int, cached: int) -> dict[str, Any]:
     """``lines`` lines cycling through ``distinct`` numbers, the first ``cached`` of which
     are in the cache already."""
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_REGION": "us-east-1",
-            "RASPA_BATCH_MAX_LINES": str(max(lines, 100_000)),
-        }
-    )
     from local.moto_fixes import install as install_moto_fixes
 
     install_moto_fixes()
     from bench.counting import install
 
     counter = install()
-    import boto3
-    from moto import mock_aws
+    from local.event_source import LambdaContext
+    from local.sandbox import Sandbox
 
-    with mock_aws():
-        import app as raspa_app
-        from chalicelib.config import Settings
-        from local.event_source import LambdaContext
-        from local.resources import create_all
-
-        settings = Settings.from_env()
-        urls = create_all(settings)
-        raspa_app.reset_wiring()
-        s3 = counter.ignore(boto3.client("s3"))
-        sqs = counter.ignore(boto3.client("sqs"))
+    with Sandbox(aws="memory", portal=False, gateway=False) as box:
+        settings = box.settings(batch_max_lines=max(lines, 100_000))
+        deployment = box.deploy(settings, credentials=None)
+        services, raspa_app = deployment.services, deployment.app
+        s3 = counter.ignore(box.clients.client("s3"))
+        sqs = counter.ignore(deployment.sqs)
         numbers = [str(100_000 + i) for i in range(distinct)]
-        OsRecord = raspa_app.get_models().OsRecord
+        OsRecord = services.models.OsRecord
         now = time.time()
         with OsRecord.batch_write() as writer:
             for numero in numbers[:cached]:
@@ -140,7 +123,7 @@ def _run(lines: int, distinct: int, cached: int) -> dict[str, Any]:
         body = ("numero_os\n" + "\n".join(rows) + "\n").encode()
         batch_id = "b" * 32
         s3.put_object(Bucket=settings.batch_bucket, Key=f"batches/ana/{batch_id}.csv", Body=body)
-        url = urls[settings.ingest_queue_name]
+        url = deployment.queue_urls["ingest"]
         invocations = 0
         calls: Counter[str] = Counter()
         started = time.perf_counter()
@@ -171,7 +154,7 @@ def _run(lines: int, distinct: int, cached: int) -> dict[str, Any]:
             invocations += 1
             sqs.delete_message(QueueUrl=url, ReceiptHandle=messages[0]["ReceiptHandle"])
         seconds = time.perf_counter() - started
-        batch = raspa_app.get_batches().batches.get(batch_id)
+        batch = services.batches.batches.get(batch_id)
         queued = int(batch.queued)
     return {
         "window": settings.batch_release_window,

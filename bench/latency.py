@@ -12,6 +12,7 @@ from typing import Any
 
 from bench.harness import Harness
 from bench.pages import numbers_with_pages
+from chalicelib.adapters.aws import AwsClients
 
 __all__ = ["HitLatency", "measure_hit_latency", "measure_notifications", "percentile"]
 
@@ -49,13 +50,13 @@ def api_event(method: str, path: str, resource: str, params: dict, user: str) ->
     }
 
 
-def bare_app(table: str, region: str) -> Any:
-    """The reference: a Chalice route doing one boto3 GetItem and returning the item."""
-    import boto3
+def bare_app(table: str, aws: AwsClients) -> Any:
+    """The reference: a Chalice route doing one boto3 GetItem (a client of ``aws``, the
+    same endpoint as the app's) and returning the item."""
     from chalice import Chalice
 
     bare = Chalice(app_name="bare", configure_logs=False)
-    client = boto3.client("dynamodb", region_name=region)
+    client = aws.client("dynamodb")
 
     @bare.route("/bare/{numero}", methods=["POST"])
     def get(numero: str) -> Any:
@@ -81,12 +82,12 @@ def measure_hit_latency(harness: Harness, *, samples: int = 400) -> HitLatency:
     harness.portal_reset()
     sc = harness.scenario()
     numero = numbers_with_pages(2, 1, start=640_000)[0]
-    lookup = sc.app.get_lookup()
+    lookup = sc.services.lookup
     from chalicelib.adapters.auth import Identity
 
     lookup.lookup(numero, identity=Identity("ana"))
     sc.deliver()
-    bare = bare_app(sc.settings.os_table, sc.settings.region)
+    bare = bare_app(sc.settings.os_table, harness.aws_clients())
     app_event = api_event(
         "POST",
         f"/buscar-os-async/{numero}",
@@ -185,10 +186,10 @@ def measure_notifications(
     with ``X-Connection-Id``), the worker running as deployed."""
     from local.event_source import LambdaContext
 
-    sc = harness.scenario(RASPA_RATE_LIMIT="100")  # every lookup is ana's (her connection)
+    sc = harness.scenario(rate_limit=100)  # every lookup is ana's (her connection)
     harness.portal_reset(latency_ms=latency_ms)
     reader = Reader(harness)
-    store = sc.app.get_store()
+    store = sc.services.store
     delays, e2e = [], []
     context = LambdaContext("api_handler", 30)
     try:

@@ -1,51 +1,74 @@
 """The scrape worker in a process of its own, so a scenario can kill it with SIGKILL.
 
-``python -m reliability.worker_process <queue URLs as JSON> <ready file>``: the worker's
-lanes (``local.event_source.lanes``, as deployed) against the AWS endpoint, tables and
-queues the environment names (the parent's stack), each worker thread with its own portal
-session (``reliability.harness.Containers``). It creates ``<ready file>`` once polling,
-and stops on SIGTERM.
+``python -m reliability.worker_process <queue URLs as JSON> <ready file> --endpoint-url URL
+--access-key-id KEY --secret-access-key SECRET``: the worker's lanes
+(``local.event_source.lanes``, as deployed) serving the settings of the environment, as a
+Lambda function's (``RASPA_*``, ``AWS_REGION``: the parent's stack), on the AWS endpoint
+and keys given, each worker thread with its own portal session
+(``reliability.harness.Containers``). It creates ``<ready file>`` once polling, and stops
+on SIGTERM.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        print(__doc__, file=sys.stderr)
-        return 2
-    urls, ready = json.loads(args[0]), Path(args[1])
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m reliability.worker_process")
+    parser.add_argument("urls", help="every queue's URL by name, as JSON")
+    parser.add_argument("ready", type=Path, help="created once the lanes poll")
+    parser.add_argument("--endpoint-url", required=True, help="the AWS endpoint (moto)")
+    parser.add_argument("--access-key-id", required=True)
+    parser.add_argument("--secret-access-key", required=True)
+    return parser
 
-    import boto3
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    urls = json.loads(args.urls)
 
     import app as raspa_app
+    from chalicelib.adapters.aws import AwsClients
+    from chalicelib.composition import Services
+    from chalicelib.config import Settings
     from infra.spec import resources
     from local.event_source import lanes
-    from reliability.harness import Containers
+    from reliability.harness import Containers, portal_scraper
 
-    settings = raspa_app.get_settings()
-    raspa_app.get_worker().scraper = Containers(raspa_app.get_scraper.__wrapped__)
-    sqs = boto3.client("sqs", region_name=settings.region)
+    settings = Settings.from_env()
+    where = {
+        "region": settings.region,
+        "endpoint_url": args.endpoint_url,
+        "access_key_id": args.access_key_id,
+        "secret_access_key": args.secret_access_key,
+    }
+
+    def scraper() -> Any:
+        return portal_scraper(services)
+
+    services = Services.build(settings, AwsClients(**where), scraper_factory=Containers(scraper))
+    raspa_app.use(services)
+    pollers = AwsClients(**where)  # the event sources' own clients (Lambda's), not the app's
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     runtime = lanes(
-        sqs,
+        pollers.client("sqs"),
         raspa_app.scrape_worker,
         resources(settings),
         urls,
         timeout_seconds=settings.scrape_timeout_seconds,
         wait_seconds=1,
     ).start()
-    ready.write_text("polling\n")
+    args.ready.write_text("polling\n")
     stopped.wait()
     runtime.stop()
     return 0

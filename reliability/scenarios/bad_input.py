@@ -46,7 +46,7 @@ _ID = "0123456789abcdef0123456789abcdef"
 @dataclass
 class Params:
     first_os: int = 660_000
-    #: RASPA_BATCH_MAX_LINES for the run (a file one line over it is sent).
+    #: The settings' batch_max_lines for the run (a file one line over it is sent).
     max_lines: int = 2000
     timeout: float = 240
 
@@ -487,9 +487,9 @@ def batch_corpus(
 
 def run(h: Harness, p: Params) -> Row:
     row = Row("bad_input", TITLE, as_dict(p))
-    env = {"RASPA_BATCH_MAX_LINES": str(p.max_lines), "RASPA_RETRY_BASE_DELAY_SECONDS": "1"}
+    changes = {"batch_max_lines": p.max_lines, "retry_base_delay_seconds": 1}
     corpus = Corpus()
-    with h.stack("bad_input", **env) as stack:
+    with h.stack("bad_input", **changes) as stack:
         [who] = stack.requesters(1)
         stack.worker()
         log = IngestLog(stack.app.batch_ingest)

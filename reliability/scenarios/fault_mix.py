@@ -48,15 +48,15 @@ class Params:
 
 def run(h: Harness, p: Params) -> Row:
     row = Row("fault_mix", TITLE, as_dict(p))
-    env = {
-        "RASPA_RETRY_BASE_DELAY_SECONDS": str(p.retry_base_delay),
-        "RASPA_READ_TIMEOUT_SECONDS": str(p.read_timeout),
-        "RASPA_CONNECT_TIMEOUT_SECONDS": "1",
-        "RASPA_SCRAPE_TIMEOUT_SECONDS": str(p.scrape_timeout),
-        "RASPA_RATE_LIMIT": str(-(-p.os // p.requesters)),
-        "RASPA_VIP_RATE_LIMIT": str(-(-p.os // p.requesters)),
+    changes = {
+        "retry_base_delay_seconds": p.retry_base_delay,
+        "read_timeout_seconds": p.read_timeout,
+        "connect_timeout_seconds": 1.0,
+        "scrape_timeout_seconds": p.scrape_timeout,
+        "rate_limit": -(-p.os // p.requesters),
+        "vip_rate_limit": -(-p.os // p.requesters),
     }
-    with h.stack("fault_mix", **env) as stack:
+    with h.stack("fault_mix", **changes) as stack:
         max_attempts = stack.settings.max_attempts
         h.faults(
             error_rate=p.error_rate,

@@ -15,7 +15,8 @@ from typing import Any
 from local.portal import OffsiteServer
 from local.portal.data import record_for
 from local.portal.templates import detail_page
-from reliability.harness import PORTAL_CREDENTIALS, Harness, Stack
+from local.sandbox import DEMO_CREDENTIALS
+from reliability.harness import Harness, Stack
 from reliability.report import Row
 from reliability.scenarios.common import (
     as_dict,
@@ -60,7 +61,8 @@ class Params:
 
 
 class TimedScrapes:
-    """The worker's scrapers, each attempt timed: (OS, seconds, error reason or "ok")."""
+    """A scraper factory around the worker's (``containers``), each attempt timed: (OS,
+    seconds, error reason or "ok")."""
 
     def __init__(self, containers: Any) -> None:
         self.containers = containers
@@ -92,13 +94,13 @@ class _Timed:
 
 
 def _started(stack: Stack, p: Params) -> tuple[TimedScrapes, float, list]:
-    """The stack's worker running with timed scrapers; (timer, scrape budget, requesters)."""
-    timer = TimedScrapes(stack.containers)
-    worker = stack.app.get_worker()
-    worker.scraper = timer
+    """The stack's worker running (its scrapers timed: the stack's ``scrapers=TimedScrapes``);
+    (timer, scrape budget, requesters)."""
+    timer = stack.scrapers
+    assert isinstance(timer, TimedScrapes)
     people = stack.requesters(p.requesters, vip=p.vip)
     stack.worker()
-    return timer, float(worker.time_budget), people
+    return timer, float(stack.services.worker.time_budget), people
 
 
 def _phase(h: Harness, stack: Stack, people: list, wanted: list[str], p: Params, **faults: Any):
@@ -120,24 +122,24 @@ def _reasons(tasks: list) -> dict[str, int]:
 def run(h: Harness, p: Params) -> Row:
     row = Row("hostile_portal", TITLE, as_dict(p))
     lookups = p.os * (len(OFFSITE_MODES) + 2)
-    env = {
-        "RASPA_SCRAPE_TIMEOUT_SECONDS": str(p.scrape_timeout),
-        "RASPA_READ_TIMEOUT_SECONDS": str(p.read_timeout),
-        "RASPA_CONNECT_TIMEOUT_SECONDS": "1",
-        "RASPA_MAX_ATTEMPTS": str(p.max_attempts),
-        "RASPA_RETRY_BASE_DELAY_SECONDS": str(p.retry_base_delay),
-        "RASPA_RATE_LIMIT": str(lookups),
-        "RASPA_VIP_RATE_LIMIT": str(lookups),
+    changes = {
+        "scrape_timeout_seconds": p.scrape_timeout,
+        "read_timeout_seconds": p.read_timeout,
+        "connect_timeout_seconds": 1.0,
+        "max_attempts": p.max_attempts,
+        "retry_base_delay_seconds": p.retry_base_delay,
+        "rate_limit": lookups,
+        "vip_rate_limit": lookups,
     }
     wanted = [numbers(p.first_os + 1_000 * i, p.os) for i in range(len(OFFSITE_MODES) + 2)]
     drip_os, big_os = wanted[-2], wanted[-1]
     roomy = {
-        **env,
-        "RASPA_SCRAPE_TIMEOUT_SECONDS": str(p.big_scrape_timeout),
-        "RASPA_READ_TIMEOUT_SECONDS": str(p.big_read_timeout),
+        **changes,
+        "scrape_timeout_seconds": p.big_scrape_timeout,
+        "read_timeout_seconds": p.big_read_timeout,
     }
-    with OffsiteServer(PORTAL_CREDENTIALS["password"]) as offsite:
-        with h.stack("hostile_portal", **env) as stack:
+    with OffsiteServer(DEMO_CREDENTIALS["password"]) as offsite:
+        with h.stack("hostile_portal", scrapers=TimedScrapes, **changes) as stack:
             timer, budget, people = _started(stack, p)
             page_limit = stack.settings.max_page_bytes
             asked_all: list = []
@@ -159,7 +161,7 @@ def run(h: Harness, p: Params) -> Row:
             settle(stack, {t.pk for t in tight}, 60, dead_letters=len(tight), every=0.5)
             told = notifications(asked_all)
             letters = stack.dead_letters()
-        with h.stack("hostile_portal_big", **roomy) as stack:
+        with h.stack("hostile_portal_big", scrapers=TimedScrapes, **roomy) as stack:
             big_timer, _, people = _started(stack, p)
             big_asked, big_tasks, settled = _phase(
                 h, stack, people, big_os, p, history_rows=p.history_rows

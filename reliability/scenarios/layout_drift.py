@@ -35,8 +35,8 @@ class Params:
 def run(h: Harness, p: Params) -> Row:
     row = Row("layout_drift", TITLE, as_dict(p))
     definitions = AlarmDefinitions()  # synthesized while the scenario runs
-    env = {"RASPA_RATE_LIMIT": str(p.os), "RASPA_VIP_RATE_LIMIT": str(p.os)}
-    with h.stack("layout_drift", **env) as stack:
+    changes = {"rate_limit": p.os, "vip_rate_limit": p.os}
+    with h.stack("layout_drift", **changes) as stack:
         mark = h.emf.mark()
         h.faults(layout="drifted")
         people = stack.requesters(p.requesters, vip=p.vip)

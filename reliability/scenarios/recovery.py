@@ -29,13 +29,13 @@ class Params:
 
 def run(h: Harness, p: Params) -> Row:
     row = Row("recovery", TITLE, as_dict(p))
-    per_user = str(-(-p.os // p.requesters))
-    env = {
-        "RASPA_RETRY_BASE_DELAY_SECONDS": str(p.retry_base_delay),
-        "RASPA_RATE_LIMIT": per_user,
-        "RASPA_VIP_RATE_LIMIT": per_user,
+    per_user = -(-p.os // p.requesters)
+    changes = {
+        "retry_base_delay_seconds": p.retry_base_delay,
+        "rate_limit": per_user,
+        "vip_rate_limit": per_user,
     }
-    with h.stack("recovery", **env) as stack:
+    with h.stack("recovery", **changes) as stack:
         people = stack.requesters(p.requesters, vip=p.vip)
         h.portal_stop()
         stack.worker()

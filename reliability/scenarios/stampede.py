@@ -37,8 +37,8 @@ class Params:
 
 def run(h: Harness, p: Params) -> Row:
     row = Row("stampede", TITLE, as_dict(p))
-    env = {"RASPA_RATE_LIMIT": str(p.os), "RASPA_VIP_RATE_LIMIT": str(p.os)}
-    with h.stack("stampede", **env) as stack:
+    changes = {"rate_limit": p.os, "vip_rate_limit": p.os}
+    with h.stack("stampede", **changes) as stack:
         h.faults(latency_ms=p.latency_ms)
         people = stack.requesters(p.users, vip=p.vip)
         worker = stack.worker()

@@ -42,15 +42,15 @@ class Params:
 
 def run(h: Harness, p: Params) -> Row:
     row = Row("throttling", TITLE, as_dict(p))
-    per_user = str(2 * -(-p.os // p.requesters))  # room for a lookup asked again after a 503
-    env = {
-        "RASPA_RATE_LIMIT": per_user,
-        "RASPA_VIP_RATE_LIMIT": per_user,
-        "RASPA_SCRAPE_TIMEOUT_SECONDS": str(p.scrape_timeout),
-        "RASPA_READ_TIMEOUT_SECONDS": str(p.read_timeout),
-        "RASPA_RETRY_BASE_DELAY_SECONDS": "1",
+    per_user = 2 * -(-p.os // p.requesters)  # room for a lookup asked again after a 503
+    changes = {
+        "rate_limit": per_user,
+        "vip_rate_limit": per_user,
+        "scrape_timeout_seconds": p.scrape_timeout,
+        "read_timeout_seconds": p.read_timeout,
+        "retry_base_delay_seconds": 1,
     }
-    with h.stack("throttling", **env) as stack:
+    with h.stack("throttling", **changes) as stack:
         throttler = Throttler(p.share, seed=p.seed)
         throttler.hook(stack.app_clients())
         people = stack.requesters(p.requesters, vip=p.vip)

@@ -5,10 +5,8 @@ and nothing is stored or announced twice."""
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -50,11 +48,10 @@ class WorkerProcess:
     def __init__(self, stack: Stack, name: str) -> None:
         folder = Path(tempfile.mkdtemp(prefix=f"raspa-{name}-"))
         self.ready, self.log_path = folder / "ready", folder / "worker.log"
-        urls = json.dumps(stack.urls)
-        env = stack.worker_env()
+        command, env = stack.worker_process(self.ready)
         self.log = self.log_path.open("wb")
         self.process = subprocess.Popen(  # noqa: S603 - this interpreter, this module
-            [sys.executable, "-m", "reliability.worker_process", urls, str(self.ready)],
+            command,
             cwd=str(ROOT),
             env=env,
             stdout=self.log,
@@ -90,14 +87,14 @@ class WorkerProcess:
 
 def run(h: Harness, p: Params) -> Row:
     row = Row("worker_death", TITLE, as_dict(p))
-    env = {
-        "RASPA_SCRAPE_TIMEOUT_SECONDS": str(p.scrape_timeout),
-        "RASPA_READ_TIMEOUT_SECONDS": str(max(2.0, 2 * p.latency_ms / 1000)),
-        "RASPA_RETRY_BASE_DELAY_SECONDS": "1",
-        "RASPA_RATE_LIMIT": str(p.os),
+    changes = {
+        "scrape_timeout_seconds": p.scrape_timeout,
+        "read_timeout_seconds": max(2.0, 2 * p.latency_ms / 1000),
+        "retry_base_delay_seconds": 1,
+        "rate_limit": p.os,
     }
     workers: list[WorkerProcess] = []
-    with h.stack("worker_death", **env) as stack, contextlib.ExitStack() as cleanup:
+    with h.stack("worker_death", **changes) as stack, contextlib.ExitStack() as cleanup:
         visibility = 6 * stack.settings.scrape_timeout_seconds
         people = stack.requesters(p.requesters)
         h.faults(latency_ms=p.latency_ms)

@@ -100,14 +100,30 @@ class Aws:
         return self.scraper
 
 
-@pytest.fixture
-def aws() -> Iterator[Aws]:
-    with Sandbox(aws="memory", portal=False, gateway=False) as box:
-        made = Aws(box, None, box.tokens)  # type: ignore[arg-type]
-        made.deployment = box.deploy(
-            box.settings(**TEST_SETTINGS), scraper_factory=made.scraper_of_container
-        )
+@pytest.fixture(scope="package")
+def box() -> Iterator[Sandbox]:
+    """moto in memory, with the users and their tokens, for the whole functional suite
+    (each test deploys its own resources on it)."""
+    with Sandbox(aws="memory", portal=False, gateway=False) as made:
         yield made
+
+
+@pytest.fixture
+def aws(box: Sandbox) -> Iterator[Aws]:
+    made = Aws(box, None, box.tokens)  # type: ignore[arg-type]
+    made.deployment = box.deploy(
+        box.settings("auto", **TEST_SETTINGS), scraper_factory=made.scraper_of_container
+    )
+    yield made
+    raspa_app.use(None)
+
+
+@pytest.fixture
+def operator_shell(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ops CLI reads the deployment's names from ``RASPA_*``, as an operator's shell
+    has them: this test's names."""
+    for key, value in aws.settings.to_env().items():
+        monkeypatch.setenv(key, value)
 
 
 class AuthedHTTP:

@@ -148,7 +148,7 @@ def test_given_a_cancel_while_the_file_is_ingesting_then_no_task_is_left_waiting
     assert list(models.Lock.batch_get([f"os#{t.numero_os}" for t in tasks])) == []
 
 
-def test_ops_cancel_cancels_any_users_batch(kit, scraper):
+def test_ops_cancel_cancels_any_users_batch(kit, scraper, operator_shell):
     batch_id = kit.upload(csv_of(*numbers(5, start=760000)), user="bruno")
     kit.ingest()
     code, out, err = run_ops("cancel", batch_id)
@@ -162,7 +162,7 @@ def test_ops_cancel_cancels_any_users_batch(kit, scraper):
 
 
 def test_given_waiting_and_retrying_tasks_when_ops_purge_their_lane_then_they_fail_purged_and_free_their_os(  # noqa: E501
-    client, aws, driver, scripted
+    client, aws, driver, scripted, operator_shell
 ):
     from chalicelib.errors import TransientScrapeError
 

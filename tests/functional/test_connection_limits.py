@@ -39,9 +39,7 @@ def connect(connection_id: str, token: str) -> dict:
     return raspa_app.ws_connect(event, LambdaContext("ws", 30))
 
 
-def test_a_closed_connection_frees_its_place_and_one_that_vanished_is_pruned(
-    client, aws, api_gw
-):
+def test_a_closed_connection_frees_its_place_and_one_that_vanished_is_pruned(client, aws, api_gw):
     # Given a limit of 3, reached
     aws.reconfigure(max_connections_per_user=3)
     token = token_of(client)

@@ -6,9 +6,13 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
+
 import app as raspa_app
 from chalicelib.errors import LayoutChangedError
 from infra import ops
+
+pytestmark = pytest.mark.usefixtures("operator_shell")
 
 
 def run(*args: str) -> tuple[int, str, str]:

@@ -1,5 +1,5 @@
-"""Reliability fixtures: the local stack on loopback (``reliability.harness``), one per
-module; its environment changes are undone when the module ends."""
+"""Reliability fixtures: the local stack on loopback (``reliability.harness``, a sandbox
+of ``local.sandbox``), one per module, stopped when the module ends."""
 
 from __future__ import annotations
 
