@@ -76,6 +76,8 @@ class LocalStack:
         from chalice.cli.factory import CLIFactory
         from chalice.local import create_local_server
 
+        from chalicelib.domain.lanes import SETTINGS as LANE_SETTINGS
+        from chalicelib.domain.lanes import lane_configs
         from infra.spec import resources
         from local.awsserver import AwsServer
         from local.event_source import ingest, lanes
@@ -170,10 +172,12 @@ class LocalStack:
             "portal_url": portal.url,
             "aws_endpoint_url": aws.url,
             "region": REGION,
-            "queue_url": queue_urls[settings.queue_name],
-            "priority_queue_url": queue_urls[settings.priority_queue_name],
+            # Each lane's URL under the name of its URL setting (``lanes.SETTINGS``).
+            **{
+                LANE_SETTINGS[c.lane].queue_url: queue_urls[c.queue_name]
+                for c in lane_configs(settings)
+            },
             "dlq_url": queue_urls[settings.dlq_name],
-            "batch_queue_url": queue_urls[settings.batch_queue_name],
             "ingest_queue_url": queue_urls[settings.ingest_queue_name],
             "batch_bucket": settings.batch_bucket,
             "os_table": settings.os_table,

@@ -11,6 +11,7 @@ from chalicelib.errors import ScrapeError
 
 __all__ = [
     "ACTIVE",
+    "TASK_ID_PATTERN",
     "TERMINAL",
     "Decision",
     "TaskStatus",
@@ -21,7 +22,9 @@ __all__ = [
     "progress_for",
 ]
 
-_TASK_ID = re.compile(r"[0-9a-f]{32}")
+#: A task id's shape (``uuid4().hex``, or ``uuid5().hex`` for a batch's tasks), unanchored.
+TASK_ID_PATTERN = "[0-9a-f]{32}"
+_TASK_ID = re.compile(TASK_ID_PATTERN)
 
 
 def is_task_id(value: object) -> bool:
