@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
+import uuid
 from dataclasses import dataclass
 
 from chalicelib.domain.messages import user_message
@@ -19,6 +20,7 @@ __all__ = [
     "can_transition",
     "decide_after_error",
     "is_task_id",
+    "new_task_id",
     "progress_for",
 ]
 
@@ -30,6 +32,11 @@ _TASK_ID = re.compile(TASK_ID_PATTERN)
 def is_task_id(value: object) -> bool:
     """Whether ``value`` has the shape of a task id (``uuid4().hex``)."""
     return isinstance(value, str) and _TASK_ID.fullmatch(value) is not None
+
+
+def new_task_id() -> str:
+    """A fresh task id (a lookup's; a batch's tasks get ``batches.task_id_for``)."""
+    return uuid.uuid4().hex
 
 
 #: SQS refuses visibility timeouts above 12 hours.
