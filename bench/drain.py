@@ -11,6 +11,7 @@ from typing import Any
 
 from bench.harness import Harness, Scenario, run_threads, users
 from bench.pages import numbers_with_pages
+from chalicelib.domain.tasks import TaskStatus
 
 __all__ = ["DrainFigures", "measure_drain", "single_scrape"]
 
@@ -106,7 +107,7 @@ def measure_drain(
     drain = max(finished) - started
     peak = harness.portal_stats()["peak_concurrent"]
     tasks = sc.wait_terminal(task_ids, timeout=30)
-    failures = sum(1 for t in tasks if t.status != "SUCCESS")
+    failures = sum(1 for t in tasks if t.status != TaskStatus.SUCCESS)
     mean = statistics.mean(float(t.finished_at) - float(t.started_at) for t in tasks)
     return DrainFigures(
         label,

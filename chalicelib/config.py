@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import Mapping
 
+from chalicelib.domain.lanes import SETTINGS as LANE_SETTINGS
 from chalicelib.errors import ConfigurationError
 
 __all__ = ["Settings"]
@@ -43,7 +44,8 @@ class Settings:
     connections_table: str = "raspa-connections"
     queue_name: str = "raspa-scrape"
     queue_url: str = ""
-    #: The VIP lane: served before the standard queue, never starving it.
+    #: The VIP lane (``chalicelib.domain.lanes`` maps lanes to these fields): served
+    #: before the standard queue, never starving it.
     priority_queue_name: str = "raspa-scrape-priority"
     priority_queue_url: str = ""
     dlq_name: str = "raspa-scrape-dlq"
@@ -200,8 +202,11 @@ class Settings:
             raise ConfigurationError("RASPA_MAX_ATTEMPTS must be at least 1")
         if self.concurrency < 1:
             raise ConfigurationError("RASPA_CONCURRENCY must be at least 1")
-        caps = ("priority", "standard", "batch", "ingest")
-        if min(getattr(self, f"{lane}_max_concurrency") for lane in caps) < 2:
+        caps = [
+            *(lane.max_concurrency for lane in LANE_SETTINGS.values()),
+            "ingest_max_concurrency",
+        ]
+        if min(getattr(self, name) for name in caps) < 2:
             raise ConfigurationError(
                 "RASPA_PRIORITY_, RASPA_STANDARD_, RASPA_BATCH_ and RASPA_INGEST_MAX_CONCURRENCY"
                 " must be at least 2 (the minimum of an SQS event source's MaximumConcurrency)"

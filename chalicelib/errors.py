@@ -17,6 +17,7 @@ __all__ = [
     "ItemRefusedError",
     "LayoutChangedError",
     "LoginFailedError",
+    "MalformedMessageError",
     "ObjectMissingError",
     "OffSiteError",
     "OsNotFoundError",
@@ -109,6 +110,11 @@ class InvalidRequestError(RaspaError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class MalformedMessageError(RaspaError, ValueError):
+    """A queue message's body is not one raspa writes: not JSON, or a field missing or
+    invalid. Also a ValueError, which the worker and the ingest treat as malformed."""
 
 
 class ScrapeError(RaspaError):

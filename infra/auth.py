@@ -78,7 +78,7 @@ class Auth(Construct):
             "VipGroup",
             user_pool_id=pool.user_pool_id,
             group_name=vip_group,
-            description="VIP users: their lookups go to the priority lane",
+            description="VIP users: their lookups go to the VIP lane",
         )
         NagSuppressions.add_resource_suppressions(
             pool,

@@ -13,12 +13,14 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from chalicelib.domain.lanes import ALIASES as LANE_ALIASES
+from chalicelib.domain.lanes import Lane
+
 __all__ = [
     "DLQ",
     "INGEST",
     "LANES",
     "QUEUES",
-    "STANDARD",
     "DeadLetter",
     "Disposition",
     "describe",
@@ -29,21 +31,14 @@ __all__ = [
     "summarise",
 ]
 
-VIP, STANDARD, BATCH, INGEST, DLQ = "vip", "standard", "batch", "ingest", "dlq"
+#: The queues that are not scrape lanes.
+INGEST, DLQ = "ingest", "dlq"
 #: The scrape lanes a message's ``lane`` may name, by precedence (VIP first).
-LANES = (VIP, STANDARD, BATCH)
+LANES = tuple(Lane)
 #: Every queue ops can name, in display order.
-QUEUES = (VIP, STANDARD, BATCH, INGEST, DLQ)
+QUEUES = (*LANES, INGEST, DLQ)
 #: The names an operator may type for each queue.
-ALIASES = {
-    VIP: VIP,
-    "priority": VIP,
-    STANDARD: STANDARD,
-    BATCH: BATCH,
-    INGEST: INGEST,
-    "batch-ingest": INGEST,
-    DLQ: DLQ,
-}
+ALIASES = {**LANE_ALIASES, INGEST: INGEST, "batch-ingest": INGEST, DLQ: DLQ}
 
 
 @dataclass(frozen=True)
@@ -109,7 +104,7 @@ def earlier(lane: str, than: str) -> bool:
     """Whether scrape lane ``lane`` is served before ``than`` (VIP, standard, batch)."""
     if lane not in LANES or than not in LANES:
         return False
-    return LANES.index(lane) < LANES.index(than)
+    return Lane(lane).rank < Lane(than).rank
 
 
 def lane_of_queue(queue_arn_or_url: str, queue_names: Mapping[str, str]) -> str | None:
@@ -143,7 +138,8 @@ def describe(
     if isinstance(payload, dict) and payload.get("task_id") and payload.get("numero_os"):
         lane = payload.get("lane")
         if lane not in LANES:
-            lane = source_lane if source_lane in LANES else STANDARD
+            lane = source_lane if source_lane in LANES else Lane.STANDARD
+        lane = Lane(lane)
         return DeadLetter(
             kind="scrape",
             lane=lane,

@@ -25,6 +25,8 @@ from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from chalice.cdk import Chalice
 
 from chalicelib.config import Settings
+from chalicelib.domain.lanes import SETTINGS as LANE_SETTINGS
+from chalicelib.domain.lanes import Lane, LaneConfig, lane_configs
 from infra.access import Access
 from infra.auth import Auth
 from infra.data import Data
@@ -227,10 +229,9 @@ class Functions:
     # ----------------------------------------------------------------- wiring
     def _resolved(self, auth: Auth) -> dict[str, str]:
         s, data = self.settings, self.data
+        lanes = lane_configs(s)
         return {
-            "queue_url": data.queue(s.queue_name).queue_url,
-            "priority_queue_url": data.queue(s.priority_queue_name).queue_url,
-            "batch_queue_url": data.queue(s.batch_queue_name).queue_url,
+            **{LANE_SETTINGS[c.lane].queue_url: data.queue(c.queue_name).queue_url for c in lanes},
             "ingest_queue_url": data.queue(s.ingest_queue_name).queue_url,
             "ws_endpoint": self.websocket_endpoint,
             "ws_url": self.websocket_url,
@@ -307,7 +308,7 @@ class Functions:
                 a.tables(),
                 a.read_objects(bucket.upload_prefix),
                 a.write_objects(bucket.results_prefix),
-                a.send(s.batch_queue_name, ingest),
+                a.send(LaneConfig.of(s, Lane.BATCH).queue_name, ingest),
                 a.consume(ingest),
                 a.manage_connections(),
             ]

@@ -36,15 +36,15 @@ from botocore.exceptions import (
 from pynamodb.exceptions import PynamoDBException
 
 from chalicelib.config import Settings
+from chalicelib.domain.lanes import SETTINGS as LANE_SETTINGS
+from chalicelib.domain.lanes import Lane, lane_configs
+from chalicelib.domain.tasks import TaskStatus, is_task_id
 from chalicelib.errors import RaspaError
 from infra.dlq import (
-    BATCH,
     DLQ,
     INGEST,
     LANES,
     QUEUES,
-    STANDARD,
-    VIP,
     DeadLetter,
     Disposition,
     describe,
@@ -83,11 +83,10 @@ _NO_MOVE_TASK = {
     "500",
     "501",
 }
-#: ``.raspa/local.json`` keys of the queue URLs ``make run`` writes.
+#: ``.raspa/local.json`` keys of the queue URLs ``make run`` writes (a lane's: the name
+#: of its URL setting, ``chalicelib.domain.lanes.SETTINGS``).
 _LOCAL_KEYS = {
-    VIP: "priority_queue_url",
-    STANDARD: "queue_url",
-    BATCH: "batch_queue_url",
+    **{lane: LANE_SETTINGS[lane].queue_url for lane in Lane},
     INGEST: "ingest_queue_url",
     DLQ: "dlq_url",
 }
@@ -190,10 +189,9 @@ def connect(*, local: bool = False, state: Path | None = None, region: str | Non
     settings = Settings.from_env()
     if region:
         settings = dataclasses.replace(settings, region=region)
+    lanes = lane_configs(settings)
     names = {
-        VIP: settings.priority_queue_name,
-        STANDARD: settings.queue_name,
-        BATCH: settings.batch_queue_name,
+        **{c.lane: c.queue_name for c in lanes},
         INGEST: settings.ingest_queue_name,
         DLQ: settings.dlq_name,
     }
@@ -211,9 +209,7 @@ def connect(*, local: bool = False, state: Path | None = None, region: str | Non
         _probe(sqs, urls, endpoint)
     else:
         configured = {
-            VIP: settings.priority_queue_url,
-            STANDARD: settings.queue_url,
-            BATCH: settings.batch_queue_url,
+            **{c.lane: c.queue_url for c in lanes},
             INGEST: settings.ingest_queue_url,
         }
         urls = {q: u for q, u in configured.items() if u}
@@ -320,8 +316,6 @@ def peek(ops: Ops, limit: int = 100) -> list[DeadLetter]:
 
 def read_tasks(ops: Ops, task_ids: Sequence[str]) -> dict[str, Any]:
     """The task items of ``task_ids`` that exist, by id (BatchGetItem, 100 at a time)."""
-    from chalicelib.domain.tasks import is_task_id
-
     wanted = [t for t in dict.fromkeys(task_ids) if is_task_id(t)]
     Task = ops.store.m.Task
     found = {}
@@ -365,7 +359,7 @@ def failures(letters: Sequence[DeadLetter], tasks: Mapping[str, Any]) -> list[di
     rows = []
     for letter in letters:
         task = tasks.get(letter.task_id or "")
-        if task is None or task.status != "FAILURE":
+        if task is None or task.status != TaskStatus.FAILURE:
             continue
         rows.append(
             {
@@ -517,7 +511,8 @@ def purge(ops: Ops, queue: str) -> int:
             continue  # it started or finished meanwhile: it keeps its own message
         dropped += 1
         if current.batch_id or current.waiters:
-            current.status, current.error, current.error_reason = "FAILURE", message, "purged"
+            current.status = TaskStatus.FAILURE.value
+            current.error, current.error_reason = message, "purged"
             batch_service(ops).task_finished(current)
     return dropped
 
@@ -547,7 +542,7 @@ def batch_service(ops: Ops) -> Any:
             models,
             ops.store,
             bucket=BatchBucket(boto3.client("s3", region_name=s.region), s.batch_bucket),
-            batch_queue=ScrapeQueue(ops.sqs, ops.url(BATCH), "batch"),
+            batch_queue=ScrapeQueue(ops.sqs, ops.url(Lane.BATCH), Lane.BATCH),
             ingest_queue=ScrapeQueue(ops.sqs, ops.url(INGEST)),
             profile=profile,
             notifier=Notifier(registry, None),
@@ -768,7 +763,6 @@ def _cancel(ops: Ops, args: argparse.Namespace, con: Console) -> int:
 
 def _task(ops: Ops, args: argparse.Namespace, con: Console) -> int:
     from chalicelib.adapters.dynamo.models import lock_key
-    from chalicelib.domain.tasks import is_task_id
 
     if not is_task_id(args.task_id):
         raise OpsError(f"not a task id: {args.task_id!r} (task ids are 32 hex digits)")

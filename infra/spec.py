@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from chalicelib.adapters.dynamo.models import QUEUE_INDEX
 from chalicelib.config import Settings
 from chalicelib.domain.batchfile import RESULTS_PREFIX, UPLOAD_PREFIX, UPLOAD_SUFFIX
+from chalicelib.domain.lanes import Lane, lane_configs
 
 __all__ = [
     "BucketSpec",
@@ -58,9 +59,11 @@ class EventSourceSpec:
 
     queue: str
     max_concurrency: int
-    #: Lower ranks are served first when a slot frees up (VIP 0, standard 1, batch 2);
-    #: the local runtime applies it, AWS has only the ``max_concurrency`` caps.
+    #: Lower ranks are served first when a slot frees up (``Lane.rank``: VIP 0, standard
+    #: 1, batch 2); the local runtime applies it, AWS has only the ``max_concurrency`` caps.
     rank: int = 1
+    #: The scrape lane the queue is (None: not a scrape lane, e.g. the batch ingest).
+    lane: Lane | None = None
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ class Resources:
     secret_name: str
     #: The worker's reserved concurrency: the portal's limit of scrapes at once.
     worker_reserved_concurrency: int = 3
-    #: The worker's event sources, VIP lane first (see README, "VIP priority").
+    #: The worker's event sources, one per lane in rank order (see README, "VIP priority").
     worker_sources: tuple[EventSourceSpec, ...] = ()
     #: Uploaded batch files and their results.
     bucket: BucketSpec | None = None
@@ -104,31 +107,21 @@ def resources(settings: Settings) -> Resources:
     )
     connections_table = TableSpec(settings.connections_table, ("connection_id", "S"), "expires_at")
     dlq = QueueSpec(settings.dlq_name, visibility_timeout=30, retention_seconds=14 * 86_400)
-    queue = QueueSpec(
-        settings.queue_name,
-        visibility_timeout=VISIBILITY_FACTOR * settings.scrape_timeout_seconds,
-        retention_seconds=settings.lock_ttl_seconds,
-        dead_letter=dlq.name,
-        max_receive_count=settings.max_receive_count,
-    )
-    priority = QueueSpec(
-        settings.priority_queue_name,
-        visibility_timeout=queue.visibility_timeout,
-        retention_seconds=queue.retention_seconds,
-        dead_letter=dlq.name,
-        max_receive_count=settings.max_receive_count,
-    )
-    batch = QueueSpec(
-        settings.batch_queue_name,
-        visibility_timeout=queue.visibility_timeout,
-        retention_seconds=queue.retention_seconds,
-        dead_letter=dlq.name,
-        max_receive_count=settings.max_receive_count,
-    )
+    lanes = lane_configs(settings)
+    scrape = {
+        c.lane: QueueSpec(
+            c.queue_name,
+            visibility_timeout=VISIBILITY_FACTOR * settings.scrape_timeout_seconds,
+            retention_seconds=settings.lock_ttl_seconds,
+            dead_letter=dlq.name,
+            max_receive_count=settings.max_receive_count,
+        )
+        for c in lanes
+    }
     ingest = QueueSpec(
         settings.ingest_queue_name,
         visibility_timeout=VISIBILITY_FACTOR * settings.ingest_timeout_seconds,
-        retention_seconds=queue.retention_seconds,
+        retention_seconds=settings.lock_ttl_seconds,
         dead_letter=dlq.name,
         max_receive_count=INGEST_RECEIVES,
     )
@@ -143,13 +136,12 @@ def resources(settings: Settings) -> Resources:
     )
     return Resources(
         tables=(os_table, tasks_table, connections_table),
-        queues=(dlq, queue, priority, batch, ingest),
+        queues=(dlq, *scrape.values(), ingest),
         secret_name=settings.portal_secret_name,
         worker_reserved_concurrency=settings.concurrency,
-        worker_sources=(
-            EventSourceSpec(priority.name, settings.priority_max_concurrency, rank=0),
-            EventSourceSpec(queue.name, settings.standard_max_concurrency, rank=1),
-            EventSourceSpec(batch.name, settings.batch_max_concurrency, rank=2),
+        worker_sources=tuple(
+            EventSourceSpec(c.queue_name, c.max_concurrency, rank=c.rank, lane=c.lane)
+            for c in lanes
         ),
         bucket=bucket,
         ingest_source=EventSourceSpec(ingest.name, settings.ingest_max_concurrency),

@@ -80,7 +80,7 @@ class RaspaStack(Stack):
         if spec.ingest_source is not None:
             lanes.append(spec.ingest_source.queue)
         # A batch upload fills its own lane and drains for hours: only lookups page ops.
-        interactive = {s.queue for s in spec.worker_sources} - {settings.batch_queue_name}
+        interactive = {s.queue for s in spec.worker_sources if s.lane and s.lane.interactive}
         self.monitoring = Monitoring(
             self,
             "Monitoring",

@@ -10,7 +10,8 @@ source one poller more than its cap, which holds the next message while the lane
 Several sources share one ``Slots``: the function's reserved concurrency. A poller
 holding a message waits for a slot, as Lambda's poller retries a throttled invoke while
 the message stays in flight; a freed slot goes to the waiting poller of the lowest rank
-(VIP, then standard, then batch). ``WorkerRuntime`` wires the lanes this way (``lanes``).
+(``Lane.rank``: VIP, then standard, then batch). ``lanes`` wires the worker's sources this
+way, one per lane of ``infra.spec``'s ``worker_sources``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 if TYPE_CHECKING:
+    from chalicelib.domain.lanes import Lane
     from infra.spec import Resources
 
 __all__ = ["LambdaContext", "Slots", "SqsEventSource", "WorkerRuntime", "ingest", "lanes"]
@@ -119,11 +121,14 @@ class SqsEventSource:
         slots: Slots | None = None,
         rank: int = 1,
         spare_pollers: int = 0,
+        lane: Lane | None = None,
     ) -> None:
         self.sqs, self.queue_url, self.handler = sqs, queue_url, handler
         #: The reserved concurrency this source shares with the function's other sources.
         self.slots = slots or Slots(concurrency)
         self.rank = rank
+        #: The scrape lane this source polls (None: not a lane, e.g. the batch ingest).
+        self.lane = lane
         self.function_name = function_name
         self.concurrency = concurrency
         #: Pollers beyond ``concurrency`` hold the next message while the lane is busy (as
@@ -277,6 +282,7 @@ def lanes(
             concurrency=min(source.max_concurrency, slots.total),
             slots=slots,
             rank=source.rank,
+            lane=source.lane,
             spare_pollers=1,
             **options,
         )

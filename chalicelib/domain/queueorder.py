@@ -12,6 +12,8 @@ queue (``batch_release_window`` of them), which start in the order they were rel
 
 from __future__ import annotations
 
+from chalicelib.domain.lanes import Lane
+
 __all__ = [
     "GROUP_BATCH",
     "GROUP_HELD",
@@ -27,11 +29,10 @@ __all__ = [
     "place",
 ]
 
-QUEUE_VIP = "vip"
-QUEUE_STANDARD = "standard"
-QUEUE_BATCH = "batch"
+#: Former names of the lanes, kept while callers move to ``Lane``.
+QUEUE_VIP, QUEUE_STANDARD, QUEUE_BATCH = Lane.VIP, Lane.STANDARD, Lane.BATCH
 #: The lanes, earliest first: the worker takes VIP, then standard, then batch work.
-LANE_ORDER = (QUEUE_VIP, QUEUE_STANDARD, QUEUE_BATCH)
+LANE_ORDER = tuple(Lane)
 GROUP_INTERACTIVE = "interactive"
 GROUP_BATCH = "batch"
 #: Batch tasks not released to the batch queue yet, in fair order.
@@ -43,16 +44,19 @@ GROUP_RETRY = "retry"
 LANE_SPAN = 10_000_000_000
 
 
-def group_of(lane: str) -> str:
-    return GROUP_BATCH if lane == QUEUE_BATCH else GROUP_INTERACTIVE
+def group_of(lane: Lane | str) -> str:
+    """The index partition of ``lane``'s waiting tasks (any lane but batch: interactive)."""
+    return GROUP_BATCH if lane == Lane.BATCH else GROUP_INTERACTIVE
 
 
-def place(lane: str, queued_at: float) -> tuple[str, float]:
-    """The (partition, sort key) of a task waiting in ``lane`` since ``queued_at``."""
-    return group_of(lane), LANE_ORDER.index(lane) * LANE_SPAN + queued_at
+def place(lane: Lane | str, queued_at: float) -> tuple[str, float]:
+    """The (partition, sort key) of a task waiting in ``lane`` since ``queued_at``.
+
+    Raises ValueError for a value that is no lane."""
+    return group_of(lane), Lane(lane).rank * LANE_SPAN + queued_at
 
 
-def band(lane: str) -> tuple[float, float]:
+def band(lane: Lane | str) -> tuple[float, float]:
     """The sort keys of ``lane``'s tasks: [low, high)."""
-    low = LANE_ORDER.index(lane) * LANE_SPAN
+    low = Lane(lane).rank * LANE_SPAN
     return low, low + LANE_SPAN

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
+import uuid
 from dataclasses import dataclass
 
 from chalicelib.domain.messages import user_message
@@ -11,6 +12,7 @@ from chalicelib.errors import ScrapeError
 
 __all__ = [
     "ACTIVE",
+    "TASK_ID_PATTERN",
     "TERMINAL",
     "Decision",
     "TaskStatus",
@@ -18,15 +20,23 @@ __all__ = [
     "can_transition",
     "decide_after_error",
     "is_task_id",
+    "new_task_id",
     "progress_for",
 ]
 
-_TASK_ID = re.compile(r"[0-9a-f]{32}")
+#: A task id's shape (``uuid4().hex``, or ``uuid5().hex`` for a batch's tasks), unanchored.
+TASK_ID_PATTERN = "[0-9a-f]{32}"
+_TASK_ID = re.compile(TASK_ID_PATTERN)
 
 
 def is_task_id(value: object) -> bool:
     """Whether ``value`` has the shape of a task id (``uuid4().hex``)."""
     return isinstance(value, str) and _TASK_ID.fullmatch(value) is not None
+
+
+def new_task_id() -> str:
+    """A fresh task id (a lookup's; a batch's tasks get ``batches.task_id_for``)."""
+    return uuid.uuid4().hex
 
 
 #: SQS refuses visibility timeouts above 12 hours.

@@ -1,4 +1,5 @@
-"""JSON responses for the HTTP API, and the mapping of raspa's errors to HTTP statuses."""
+"""JSON responses for the HTTP API, and raspa's errors as answers (``errortable`` gives
+each code its status and message)."""
 
 from __future__ import annotations
 
@@ -11,30 +12,26 @@ from typing import Any, Callable
 from chalice import Response
 
 from chalicelib.errors import (
-    BatchFinishedError,
-    BatchNotFoundError,
-    BucketError,
-    ConfigurationError,
     InvalidOsNumberError,
     InvalidRequestError,
-    QueueError,
     RaspaError,
     RateLimitedError,
-    StorageError,
-    TaskNotFoundError,
 )
+from chalicelib.http.errortable import BY_CODE, MAX_BODY_BYTES, spec_for, status_of
 
 __all__ = [
+    "BACKEND_RETRY_SECONDS",
     "MAX_BODY_BYTES",
     "body_problem",
+    "coded_error",
     "error",
     "handles_errors",
     "json_response",
     "too_many_connections",
 ]
 
-#: A lookup carries everything in its path; a body, if any, is a small JSON object.
-MAX_BODY_BYTES = 1024
+#: The ``Retry-After`` of a ``backend_unavailable`` answer.
+BACKEND_RETRY_SECONDS = 5
 
 logger = logging.getLogger(__name__)
 
@@ -54,16 +51,22 @@ def error(status: int, code: str, message: str, **extra: Any) -> Response:
     return json_response(status, {"error": code, "message": message, **extra})
 
 
+def coded_error(code: str, message: str, **extra: Any) -> Response:
+    """``error`` with the status the error table gives ``code``."""
+    return error(BY_CODE[code].status, code, message, **extra)
+
+
 def too_many_connections(limit: int) -> dict[str, Any]:
     """The $connect answer refusing a user's connection over the limit: API Gateway refuses
     the handshake with this status; the body names the problem for clients that read it."""
+    spec = BY_CODE["too_many_connections"]
     body = {
-        "error": "too_many_connections",
+        "error": spec.code,
         "message": f"at most {limit} open connections per user; close another tab or window",
         "limit": limit,
     }
     return {
-        "statusCode": 429,
+        "statusCode": spec.status,
         "headers": {"Content-Type": "application/json"},
         "body": json.dumps(body),
     }
@@ -75,59 +78,44 @@ def body_problem(request: Any) -> Response | None:
     try:
         raw = request.raw_body
     except UnicodeError:  # an event body Chalice cannot encode (e.g. a lone surrogate)
-        return error(400, "invalid_body", "the body must be UTF-8 JSON")
+        return coded_error("invalid_body", "the body must be UTF-8 JSON")
     if raw and len(raw) > MAX_BODY_BYTES:
-        return error(413, "body_too_large", f"the body may hold at most {MAX_BODY_BYTES} bytes")
+        return coded_error("body_too_large", f"the body may hold at most {MAX_BODY_BYTES} bytes")
     if not raw or not raw.strip():
         return None
     try:
         parsed = json.loads(raw)
     except (ValueError, RecursionError):
-        return error(400, "invalid_body", "the body must be a JSON object or empty")
+        return coded_error("invalid_body", "the body must be a JSON object or empty")
     if not isinstance(parsed, dict):
-        return error(400, "invalid_body", "the body must be a JSON object or empty")
+        return coded_error("invalid_body", "the body must be a JSON object or empty")
     return None
 
 
 def _for_exception(exc: RaspaError) -> Response:
+    if isinstance(exc, InvalidRequestError):  # its code says what is wrong
+        return error(status_of(exc.code), exc.code, str(exc))
+    spec = spec_for(exc)
+    if spec.log:
+        logger.error(spec.log, extra={"error": str(exc)})
+    message = spec.message.format_map(vars(exc)) if spec.message else str(exc)
     if isinstance(exc, InvalidOsNumberError):
-        return error(400, "invalid_os_number", str(exc), rule=exc.rule)
+        return error(spec.status, spec.code, message, rule=exc.rule)
     if isinstance(exc, RateLimitedError):
         next_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + exc.retry_after))
         return json_response(
-            429,
+            spec.status,
             {
-                "error": "rate_limited",
-                "message": str(exc),
+                "error": spec.code,
+                "message": message,
                 "retry_after": exc.retry_after,
                 "next_allowed_at": next_at,
                 "limit": exc.limit,
             },
             {"Retry-After": str(exc.retry_after)},
         )
-    if isinstance(exc, TaskNotFoundError):
-        return error(404, "task_not_found", "no such task")
-    if isinstance(exc, BatchNotFoundError):
-        return error(404, "batch_not_found", "no such batch")
-    if isinstance(exc, BatchFinishedError):
-        return error(409, "batch_finished", f"the batch is {exc.status}; nothing to cancel")
-    if isinstance(exc, InvalidRequestError):
-        return error(400, exc.code, str(exc))
-    if isinstance(exc, (StorageError, QueueError, BucketError)):
-        logger.error("backend unavailable", extra={"error": str(exc)})
-        return json_response(
-            503,
-            {
-                "error": "backend_unavailable",
-                "message": "storage or queue unavailable; try again shortly",
-            },
-            {"Retry-After": "5"},
-        )
-    if isinstance(exc, ConfigurationError):
-        logger.error("configuration error", extra={"error": str(exc)})
-        return error(503, "misconfigured", "raspa is misconfigured; operators were alerted")
-    logger.error("unexpected raspa error", extra={"error": str(exc)})
-    return error(503, "unavailable", "raspa could not answer; try again shortly")
+    headers = {"Retry-After": str(BACKEND_RETRY_SECONDS)} if "Retry-After" in spec.headers else {}
+    return json_response(spec.status, {"error": spec.code, "message": message}, headers)
 
 
 def handles_errors(view: Callable[..., Any]) -> Callable[..., Any]:

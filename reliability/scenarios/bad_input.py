@@ -17,6 +17,7 @@ import requests
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from chalicelib.domain.tasks import TaskStatus
 from reliability.clients import Requester
 from reliability.harness import Harness, Stack, wait_until
 from reliability.report import Row
@@ -510,7 +511,9 @@ def run(h: Harness, p: Params) -> Row:
         task_ids = {a.task_id for _, a in answers if a.task_id}
         served = settle(stack, task_ids, 120, asked=answers)
         told = notifications(answers)
-        succeeded = sum(1 for t in stack.tasks() if t.pk in task_ids and t.status == "SUCCESS")
+        succeeded = sum(
+            1 for t in stack.tasks() if t.pk in task_ids and t.status == TaskStatus.SUCCESS
+        )
         record = who.http.get(f"{h.api_url}/os/{fresh[0]}", timeout=60)
         ingest_errors = ingest.stats.errors
         letters = stack.dead_letters()

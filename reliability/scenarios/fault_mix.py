@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from chalicelib.domain.tasks import TERMINAL, TaskStatus
 from reliability.harness import Harness
 from reliability.report import Row
 from reliability.scenarios.common import (
@@ -27,7 +28,7 @@ TITLE = "portal faults (500s, hangs, 503 + Retry-After, session expiry) under lo
 class Params:
     os: int = 500
     requesters: int = 10
-    #: Requesters who are VIP: their scrapes take the priority lane, so all three of the
+    #: Requesters who are VIP: their scrapes take the VIP lane, so all three of the
     #: worker's slots are contended (standard lookups alone use at most two).
     vip: int = 3
     error_rate: float = 0.20
@@ -73,7 +74,7 @@ def run(h: Harness, p: Params) -> Row:
         task_ids = {a.task_id for _, a in asked if a.task_id}
         settle(stack, task_ids, p.timeout, asked=asked)
         tasks = stack.tasks()
-        failed = [t for t in tasks if t.status == "FAILURE"]
+        failed = [t for t in tasks if t.status == TaskStatus.FAILURE]
         dead = [t for t in failed if t.error_reason != "not_found"]
         # A failed task's message reaches the DLQ after its allowance of receives.
         settle(stack, task_ids, 60, dead_letters=len(dead), every=0.5)
@@ -84,8 +85,8 @@ def run(h: Harness, p: Params) -> Row:
         writes = stack.record_writes()
         slots_peak = worker.slots.peak
 
-    succeeded = {t.numero_os: t.pk for t in tasks if t.status == "SUCCESS"}
-    terminal = [t for t in tasks if t.status in ("SUCCESS", "FAILURE")]
+    succeeded = {t.numero_os: t.pk for t in tasks if t.status == TaskStatus.SUCCESS}
+    terminal = [t for t in tasks if t.status in TERMINAL]
     attempts = Counter(int(t.attempts) for t in tasks)
     reasons = Counter(t.error_reason for t in failed)
     by_status = portal["by_status"]

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.domain.tasks import TaskStatus
 from local.portal import OffsiteServer
 from local.portal.data import record_for
 from local.portal.templates import detail_page
@@ -205,14 +206,16 @@ def run(h: Harness, p: Params) -> Row:
         f"{reached['connections']} connections, {reached['secret_seen']} with the password"
         + (f": {reached['paths'][:5]}" if reached["paths"] else ""),
     )
-    off_ok = [t for t in off_tasks if t.status == "FAILURE" and t.error_reason == "off_site"]
+    off_ok = [
+        t for t in off_tasks if t.status == TaskStatus.FAILURE and t.error_reason == "off_site"
+    ]
     row.check(
         "every off-site task ends FAILURE as off_site, after one attempt",
         len(off_ok) == len(off_tasks) == p.os * len(OFFSITE_MODES)
         and all(int(t.attempts) == 1 for t in off_tasks),
         f"{len(off_ok)}/{p.os * len(OFFSITE_MODES)}; {_reasons(off_tasks)}",
     )
-    drip_failed = [t for t in drip_tasks if t.status == "FAILURE"]
+    drip_failed = [t for t in drip_tasks if t.status == TaskStatus.FAILURE]
     row.check(
         f"every drip task is retried then ends FAILURE (transient, {p.max_attempts} attempts)",
         len(drip_failed) == len(drip_tasks) == p.os
@@ -227,7 +230,9 @@ def run(h: Harness, p: Params) -> Row:
         bool(drip_attempts) and longest <= budget + p.margin,
         f"longest {longest:.2f} s of {len(drip_attempts)}, budget {budget:g} s",
     )
-    big_ok = [t for t in big_tasks if t.status == "FAILURE" and t.error_reason == "too_large"]
+    big_ok = [
+        t for t in big_tasks if t.status == TaskStatus.FAILURE and t.error_reason == "too_large"
+    ]
     row.check(
         "the oversized page ends FAILURE as too_large after one attempt",
         page_bytes > page_limit

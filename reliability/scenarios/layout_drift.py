@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chalicelib.domain.tasks import TaskStatus
 from reliability.alarms import AlarmDefinitions
 from reliability.harness import Harness
 from reliability.probes import evaluate_alarm
@@ -50,7 +51,9 @@ def run(h: Harness, p: Params) -> Row:
         portal = h.portal_stats()
         drift = h.emf.values("LayoutDrift", since=mark, service="raspa")
         retried = h.emf.total("ScrapeRetried", since=mark)
-    failed = [t for t in tasks if t.status == "FAILURE" and t.error_reason == "layout_changed"]
+    failed = [
+        t for t in tasks if t.status == TaskStatus.FAILURE and t.error_reason == "layout_changed"
+    ]
     emitted = sum(v for _, v in drift)
     try:
         alarm = definitions.get()["LayoutDrift"]

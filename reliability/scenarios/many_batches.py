@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.domain.tasks import TERMINAL, TaskStatus
 from reliability.harness import Harness, wait_until
 from reliability.report import Row
 from reliability.scenarios.bad_input import batch_view, upload
@@ -60,9 +61,7 @@ def run(h: Harness, p: Params) -> Row:
         waiters = int(stack.task(task_id).waiters or 0)
         sizes = _transaction_sizes(stack)
         worker = stack.worker()
-        finished = wait_until(
-            lambda: stack.task(task_id).status in ("SUCCESS", "FAILURE"), p.timeout, 0.5
-        )
+        finished = wait_until(lambda: stack.task(task_id).status in TERMINAL, p.timeout, 0.5)
         finish_seconds = time.perf_counter() - started - upload_seconds
         views: list[dict] = []
 
@@ -107,7 +106,7 @@ def run(h: Harness, p: Params) -> Row:
     )
     row.check(
         "the OS was scraped once and its task succeeded",
-        finished and task.status == "SUCCESS" and portal["by_kind"]["detail"] == 1,
+        finished and task.status == TaskStatus.SUCCESS and portal["by_kind"]["detail"] == 1,
         f"{task.status}, {portal['by_kind']['detail']} detail request(s)",
     )
     row.check(

@@ -7,6 +7,7 @@ import io
 import json
 from dataclasses import dataclass
 
+from chalicelib.domain.tasks import TaskStatus
 from infra import ops
 from reliability.harness import Harness
 from reliability.report import Row
@@ -42,7 +43,7 @@ def run(h: Harness, p: Params) -> Row:
         asked = ask(people, numbers(p.first_os, p.os))
         task_ids = {a.task_id for _, a in asked if a.task_id}
         down = settle(stack, task_ids, p.timeout, asked=asked, dead_letters=p.os)
-        failed = [t for t in stack.tasks() if t.status == "FAILURE"]
+        failed = [t for t in stack.tasks() if t.status == TaskStatus.FAILURE]
         dead = len(stack.dead_letters())
         h.portal_start()
         before = h.portal_stats()["by_kind"]["detail"]
@@ -59,7 +60,7 @@ def run(h: Harness, p: Params) -> Row:
         left = stack.depth(stack.dlq_url)
         answers = {who.user: who.socket.received() for who in people if who.socket}
 
-    succeeded = [t for t in tasks if t.status == "SUCCESS"]
+    succeeded = [t for t in tasks if t.status == TaskStatus.SUCCESS]
     sent = sum((report.get("sent") or {}).values())
     told_after = sum(
         1

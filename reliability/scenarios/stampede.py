@@ -10,6 +10,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from chalicelib.domain.tasks import TaskStatus
 from reliability.clients import TERMINAL_STATES, Answer, Requester
 from reliability.harness import Harness, wait_until
 from reliability.report import Row
@@ -118,7 +119,7 @@ def run(h: Harness, p: Params) -> Row:
     )
     row.check(
         "every scrape succeeds",
-        settled and all(t.status == "SUCCESS" for t in tasks),
+        settled and all(t.status == TaskStatus.SUCCESS for t in tasks),
         f"{sum(1 for t in tasks if t.status == 'SUCCESS')}/{len(tasks)}",
     )
     row.check(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from chalicelib.domain.tasks import TaskStatus
 from reliability.harness import Harness
 from reliability.probes import Throttler
 from reliability.report import Row
@@ -69,9 +70,9 @@ def run(h: Harness, p: Params) -> Row:
         portal = h.portal_stats()
         handler_errors = sum(source.stats.errors for source in worker.sources)
 
-    success_by_os = Counter(t.numero_os for t in tasks if t.status == "SUCCESS")
+    success_by_os = Counter(t.numero_os for t in tasks if t.status == TaskStatus.SUCCESS)
     retried = sum(1 for t in tasks if int(t.attempts or 0) > 1)
-    others = Counter(t.error_reason or t.status for t in tasks if t.status != "SUCCESS")
+    others = Counter(t.error_reason or t.status for t in tasks if t.status != TaskStatus.SUCCESS)
     injected = throttler.injected_by_service()
     sent = dict(throttler.sent)
     answered = Counter(a.status for _, a in asked)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chalicelib.domain.tasks import TaskStatus
 from reliability.harness import ROOT, Harness, Stack, wait_until
 from reliability.report import Row
 from reliability.scenarios.common import (
@@ -27,7 +28,7 @@ from reliability.scenarios.common import (
 __all__ = ["Params", "run"]
 
 TITLE = "the worker process killed mid-scrape"
-RUNNING = ("STARTED", "PROGRESS")
+RUNNING = (TaskStatus.STARTED, TaskStatus.PROGRESS)
 
 
 @dataclass
@@ -130,12 +131,14 @@ def run(h: Harness, p: Params) -> Row:
         letters = stack.dead_letters()
         portal = h.portal_stats()
 
-    succeeded = [t for t in tasks.values() if t.status == "SUCCESS"]
+    succeeded = [t for t in tasks.values() if t.status == TaskStatus.SUCCESS]
     redelivered = {
         pk: float(tasks[pk].started_at) - first for pk, first in in_flight.items() if pk in tasks
     }
     resumed = [
-        pk for pk in in_flight if tasks.get(pk) is not None and tasks[pk].status == "SUCCESS"
+        pk
+        for pk in in_flight
+        if tasks.get(pk) is not None and tasks[pk].status == TaskStatus.SUCCESS
     ]
     row.figures.update(
         {

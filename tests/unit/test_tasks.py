@@ -132,3 +132,12 @@ def test_progress_for_known_steps_and_scraper_percentages():
     assert progress_for("detail") == 40
     assert progress_for("history", 70) == 70
     assert progress_for("history", 150) == 99
+
+
+def test_given_new_and_batch_task_ids_then_both_have_the_task_id_shape():
+    from chalicelib.domain.batches import task_id_for
+    from chalicelib.domain.tasks import is_task_id, new_task_id
+
+    assert is_task_id(new_task_id()) and new_task_id() != new_task_id()
+    assert is_task_id(task_id_for("b1", "123456"))
+    assert not is_task_id("A" * 32) and not is_task_id("a" * 31) and not is_task_id(None)
