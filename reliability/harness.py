@@ -424,11 +424,9 @@ class Stack:
     def app_clients(self) -> list[Any]:
         """The botocore clients the app makes its DynamoDB and SQS calls with: its SQS
         client and every model's PynamoDB connection."""
-        models = self.app.get_models()
-        clients = [self.app.get_sqs()]
-        for f in dataclasses.fields(models):
-            clients.append(getattr(models, f.name)._get_connection().connection.client)
-        return clients
+        from chalicelib.adapters.dynamo.connection import dynamodb_clients
+
+        return [self.app.get_sqs(), *dynamodb_clients(self.app.get_models())]
 
     # ------------------------------------------------------------ reading
     @property

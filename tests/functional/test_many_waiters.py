@@ -10,6 +10,7 @@ from collections import Counter
 import pytest
 
 import app as raspa_app
+from chalicelib.adapters.dynamo.connection import dynamodb_clients
 from chalicelib.adapters.dynamo.models import lock_key
 from chalicelib.services.notify import Subscription
 from tests.functional.test_security import forge
@@ -23,21 +24,16 @@ BATCHES = 150
 def transaction_sizes():
     """The item count of every TransactWriteItems the app sends during the test."""
     sizes: list[int] = []
-    clients = {
-        id(c): c
-        for c in (
-            m._get_connection().connection.client for m in vars(raspa_app.get_models()).values()
-        )
-    }
+    clients = dynamodb_clients(raspa_app.get_models())
 
     def record(params: dict, **_: object) -> None:
         sizes.append(len(params.get("TransactItems", ())))
 
     event = "provide-client-params.dynamodb.TransactWriteItems"
-    for client in clients.values():
+    for client in clients:
         client.meta.events.register(event, record, unique_id=f"sizes-{id(sizes)}")
     yield sizes
-    for client in clients.values():
+    for client in clients:
         client.meta.events.unregister(event, unique_id=f"sizes-{id(sizes)}")
 
 

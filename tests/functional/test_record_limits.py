@@ -8,6 +8,7 @@ import json
 import pytest
 
 import app as raspa_app
+from chalicelib.adapters.dynamo.connection import dynamodb_clients
 from chalicelib.adapters.dynamo.models import lock_key
 
 
@@ -61,12 +62,11 @@ def refuse_record_writes():
         http = AWSResponse("https://dynamodb.us-east-1.amazonaws.com/", 400, {}, None)
         return http, {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
 
-    models = vars(raspa_app.get_models()).values()
-    clients = {id(c): c for c in (m._get_connection().connection.client for m in models)}
-    for client in clients.values():
+    clients = dynamodb_clients(raspa_app.get_models())
+    for client in clients:
         client.meta.events.register("before-call.dynamodb.TransactWriteItems", refuse)
     yield
-    for client in clients.values():
+    for client in clients:
         client.meta.events.unregister("before-call.dynamodb.TransactWriteItems", refuse)
 
 
