@@ -58,18 +58,10 @@ def get_models() -> Any:
 
 @lru_cache(maxsize=1)
 def get_store() -> Any:
-    from chalicelib.adapters.dynamo.store import Store
+    """Every DynamoDB store, one per concern (``DynamoStores``)."""
+    from chalicelib.adapters.dynamo.stores import DynamoStores
 
-    s = get_settings()
-    return Store(
-        get_models(),
-        cache_ttl_seconds=s.cache_ttl_seconds,
-        not_found_ttl_seconds=s.not_found_ttl_seconds,
-        task_retention_seconds=s.task_retention_seconds,
-        lock_ttl_seconds=s.lock_ttl_seconds,
-        stale_after_seconds=s.scrape_timeout_seconds,
-        max_requesters=s.max_requesters_per_task,
-    )
+    return DynamoStores.build(get_settings(), get_models())
 
 
 @lru_cache(maxsize=1)
@@ -153,7 +145,6 @@ def get_batches() -> Any:
 
     return build_batch_service(
         get_settings(),
-        get_models(),
         get_store(),
         bucket=get_bucket(),
         batch_queue=get_batch_queue(),
@@ -195,13 +186,16 @@ def get_lookup() -> Any:
     from chalicelib.services.lookup import Limits, LookupService, MeanDuration
 
     s = get_settings()
-    store = get_store()
+    stores = get_store()
     return LookupService(
-        store,
         get_lanes(),
         get_profile(),
+        cache=stores.cache,
+        tasks=stores.tasks,
+        runs=stores.runs,
+        queue_index=stores.queue_index,
         concurrency=s.concurrency,
-        mean_duration=MeanDuration(store.mean_scrape_seconds, s.default_scrape_seconds),
+        mean_duration=MeanDuration(stores.stats.mean_scrape_seconds, s.default_scrape_seconds),
         limits=Limits(s.rate_limit, s.vip_rate_limit, s.rate_window_seconds),
     )
 
@@ -242,16 +236,10 @@ def get_secrets() -> Any:
 
 @lru_cache(maxsize=1)
 def get_notifier() -> Any:
-    from chalicelib.services.notify import Notifier, Registry
+    from chalicelib.services.notify import Notifier
 
     s = get_settings()
-    registry = Registry(
-        get_models(),
-        connection_ttl_seconds=s.connection_ttl_seconds,
-        max_connections_per_user=s.max_connections_per_user,
-        max_subscribers=s.max_subscribers_per_task,
-    )
-    return Notifier(registry, _management_client if s.ws_endpoint else None)
+    return Notifier(get_store().connections, _management_client if s.ws_endpoint else None)
 
 
 @lru_cache(maxsize=1)
@@ -275,14 +263,16 @@ def get_worker() -> Any:
     from chalicelib.services.worker import ScrapeWorker
 
     s = get_settings()
+    stores = get_store()
     return ScrapeWorker(
-        get_store(),
         {
             s.queue_name: get_queue(),
             s.priority_queue_name: get_priority_queue(),
             s.batch_queue_name: get_batch_queue(),
         },
         get_scraper,
+        tasks=stores.tasks,
+        runs=stores.runs,
         max_attempts=s.max_attempts,
         retry_base_delay_seconds=s.retry_base_delay_seconds,
         # Stop starting requests early enough to record the outcome before Lambda's limit.

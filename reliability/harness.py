@@ -438,7 +438,7 @@ class Stack:
         return list(Task.scan(Task.kind == "task", consistent_read=True))
 
     def task(self, task_id: str) -> Any:
-        return self.app.get_store().get_task(task_id)
+        return self.app.get_store().tasks.get_task(task_id)
 
     def records(self) -> list[Any]:
         return list(self.m.OsRecord.scan(consistent_read=True))

@@ -66,13 +66,13 @@ def test_positions_count_tasks_ahead_and_estimates_use_concurrency_three(client)
 
 
 def test_estimate_comes_from_measured_scrape_durations(client, aws):
-    store = raspa_app.get_store()
-    stats = store.m.Stats(f"stats#{time.strftime('%Y%m%d%H', time.gmtime())}")
+    Stats = raspa_app.get_models().Stats
+    stats = Stats(f"stats#{time.strftime('%Y%m%d%H', time.gmtime())}")
     stats.update(
         actions=[
-            store.m.Stats.scrapes.add(4),
-            store.m.Stats.seconds.add(26.0),
-            store.m.Stats.kind.set("stats"),
+            Stats.scrapes.add(4),
+            Stats.seconds.add(26.0),
+            Stats.kind.set("stats"),
         ]
     )
     _, body = post(client, "300001")
@@ -95,7 +95,7 @@ def test_status_of_a_queued_task_is_pending_with_position(client):
 
 
 def _store_record(numero: str, *, expires_in: float, outcome: str = "ok") -> None:
-    models = raspa_app.get_store().m
+    models = raspa_app.get_models()
     now = time.time()
     models.OsRecord(
         numero,
@@ -164,7 +164,7 @@ def test_queue_failure_answers_503_and_frees_the_os(client, aws, monkeypatch):
     monkeypatch.setattr(queue.client, "send_message", broken)
     status, body = post(client, "123456")
     assert status == 503 and body["error"] == "backend_unavailable"
-    task = raspa_app.get_store().m.Task.scan(raspa_app.get_store().m.Task.kind == "task").next()
+    task = raspa_app.get_models().Task.scan(raspa_app.get_models().Task.kind == "task").next()
     assert task.status == TaskStatus.FAILURE.value
     monkeypatch.undo()
     status, body = post(client, "123456")

@@ -50,14 +50,14 @@ def test_given_150_one_line_batches_waiting_on_one_os_when_its_scrape_ends_then_
         upload(kit.s3, kit.bucket, "ana", batch_id, csv_of("610000"))
     assert set(kit.ingest(limit=2000)) == {"ok"}
     store = raspa_app.get_store()
-    assert int(store.get_task(task_id).waiters) == BATCHES
+    assert int(store.tasks.get_task(task_id).waiters) == BATCHES
     # When its one message is scraped
     transaction_sizes.clear()
     assert kit.scrape_standard_lane() == ["ok"]
     # Then the OS was scraped once, the task finished in one small transaction and its lock
     # is free, and each of the batches counted the outcome exactly once
     assert scraper.calls == ["610000"]
-    task = store.get_task(task_id)
+    task = store.tasks.get_task(task_id)
     assert task.status == "SUCCESS"
     assert max(transaction_sizes) <= 4, Counter(transaction_sizes)
     models = raspa_app.get_models()
@@ -90,7 +90,7 @@ def test_given_more_requesters_than_the_task_item_keeps_then_each_of_them_sees_t
     assert {a.status_code for a in answers} == {202} and len(task_ids) == 1
     task_id = task_ids.pop()
     # Then the item keeps three, every one of the eight may read the task, others may not
-    task = raspa_app.get_store().get_task(task_id)
+    task = raspa_app.get_store().tasks.get_task(task_id)
     assert len(task.requesters) == 3
     for user in users:
         status = client.http.get(f"/scraping-status/{task_id}", headers=headers[user])

@@ -22,7 +22,7 @@ def settled(client, aws, task_id: str, numero: str) -> dict:
     """The task's status, after checking that nothing is left locked or queued."""
     models = raspa_app.get_models()
     assert list(models.Lock.batch_get([lock_key(numero)])) == []
-    assert raspa_app.get_store().any_record(numero) is None
+    assert raspa_app.get_store().cache.any_record(numero) is None
     assert aws.queue_depth() == 0
     return json.loads(client.http.get(f"/scraping-status/{task_id}").body)
 
@@ -43,7 +43,7 @@ def test_given_a_record_over_the_limit_when_scraped_then_the_task_fails_too_larg
     assert body["status"] == "FAILURE" and body["attempts"] == 1
     assert body["error"]["reason"] == "too_large" and "grande demais" in body["result"]
     assert aws.queue_depth(aws.dlq_url) == 1
-    detail = raspa_app.get_store().get_task(task_id).error_detail
+    detail = raspa_app.get_store().tasks.get_task(task_id).error_detail
     assert "RASPA_MAX_RECORD_BYTES" in detail
     # And a later lookup starts a new task instead of joining a stuck one
     assert enqueue(client, "640001") != task_id
