@@ -189,7 +189,7 @@ def measure_notifications(
     sc = harness.scenario(rate_limit=100)  # every lookup is ana's (her connection)
     harness.portal_reset(latency_ms=latency_ms)
     reader = Reader(harness)
-    store = sc.services.store
+    tasks = sc.services.store.tasks
     delays, e2e = [], []
     context = LambdaContext("api_handler", 30)
     try:
@@ -209,7 +209,7 @@ def measure_notifications(
                 assert "task_id" in body, body
                 task_id = body["task_id"]
                 received = reader.wait_final(task_id)
-                task = store.get_task(task_id)
+                task = tasks.get_task(task_id)
                 if i:  # the first one logs in to the portal
                     e2e.append(received - began)
                     delays.append(received - float(task.finished_at))

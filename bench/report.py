@@ -517,21 +517,23 @@ raspa's bill depends on the cache-hit ratio as above; the peer's is the same fix
 
 ## Code changed to meet the targets
 
-* **Worker notifications** (`chalicelib/worker.py`, `notify.py`, `store.py`,
-  `models.py`): a task's WebSocket subscribers live on the task item (`subscribers`)
-  instead of a separate `sub#<task>` item, so the worker's own writes (start, each
-  progress step) return them and progress events need no read; the result goes first to
-  the connections the last write saw, then to any that subscribed since (one read). A
-  2-page scrape went from 9 calls + 4 per connection to {v["worker_fixed"]} + {v["per_conn"]:.0f}.
-* **Batch ingest** (`chalicelib/batchstore.py` `create_tasks`): task and lock of 50
-  numbers per transaction instead of one PutItem per lock and a BatchWriteItem per 25
-  tasks; a number whose OS is taken gets no task at all (its holder comes back in the
-  cancellation reason) instead of a task written and deleted.
-* **Enqueue** (`chalicelib/lookup.py`, `store.py`, `ratelimit.py`, `queueorder.py`): the
-  cache entry and the caller's rate log are read in one BatchGetItem (the rate limit was
-  ten slot items read apart from the cache); the limit is a rolling log of start times
-  in one item, appended in the task's transaction while the window has room; the queue
-  index sorts VIP before standard tasks in one partition, so the position is one COUNT
-  query instead of two. A new scrape went from 6 calls (VIP 5) to {v["enq"]} (VIP
-  {v["enq_vip"]}), a join from 6 to {v["join"]}.
+* **Worker notifications** (`chalicelib/services/worker.py`, `notify.py`,
+  `adapters/dynamo/runs.py`, `models.py`): a task's WebSocket subscribers live on the
+  task item (`subscribers`) instead of a separate `sub#<task>` item, so the worker's own
+  writes (start, each progress step) return them and progress events need no read; the
+  result goes first to the connections the last write saw, then to any that subscribed
+  since (one read). A 2-page scrape went from 9 calls + 4 per connection to
+  {v["worker_fixed"]} + {v["per_conn"]:.0f}.
+* **Batch ingest** (`chalicelib/adapters/dynamo/batchtasks.py` `create_tasks`): task and
+  lock of 50 numbers per transaction instead of one PutItem per lock and a
+  BatchWriteItem per 25 tasks; a number whose OS is taken gets no task at all (its
+  holder comes back in the cancellation reason) instead of a task written and deleted.
+* **Enqueue** (`chalicelib/services/lookup.py`, `adapters/dynamo/tasks.py`,
+  `ratelog.py`, `cache.py`, `ratelimit.py`, `queueorder.py`): the cache entry and the
+  caller's rate log are read in one BatchGetItem (the rate limit was ten slot items read
+  apart from the cache); the limit is a rolling log of start times in one item, appended
+  in the task's transaction while the window has room; the queue index sorts VIP before
+  standard tasks in one partition, so the position is one COUNT query instead of two. A
+  new scrape went from 6 calls (VIP 5) to {v["enq"]} (VIP {v["enq_vip"]}), a join from 6
+  to {v["join"]}.
 """

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.auth import TokenVerifier
     from chalicelib.adapters.bucket import BatchBucket
     from chalicelib.adapters.dynamo.models import Models
-    from chalicelib.adapters.dynamo.store import Store
+    from chalicelib.adapters.dynamo.stores import DynamoStores
     from chalicelib.adapters.queue import ScrapeQueue
     from chalicelib.adapters.scraper import PortalScraper
     from chalicelib.domain.profile import Profile
@@ -120,19 +120,11 @@ class Services:
         )
 
     @part
-    def store(self) -> Store:
-        from chalicelib.adapters.dynamo.store import Store
+    def store(self) -> DynamoStores:
+        """Every DynamoDB store, one per concern."""
+        from chalicelib.adapters.dynamo.stores import DynamoStores
 
-        s = self.settings
-        return Store(
-            self.models,
-            cache_ttl_seconds=s.cache_ttl_seconds,
-            not_found_ttl_seconds=s.not_found_ttl_seconds,
-            task_retention_seconds=s.task_retention_seconds,
-            lock_ttl_seconds=s.lock_ttl_seconds,
-            stale_after_seconds=s.scrape_timeout_seconds,
-            max_requesters=s.max_requesters_per_task,
-        )
+        return DynamoStores.build(self.settings, self.models)
 
     def _queue(self, name: str, url: str, lane: str | None) -> ScrapeQueue:
         from chalicelib.adapters.queue import ScrapeQueue
@@ -240,29 +232,25 @@ class Services:
     # ------------------------------------------------------------ services
     @part
     def notifier(self) -> Notifier:
-        from chalicelib.services.notify import Notifier, Registry
+        from chalicelib.services.notify import Notifier
 
-        s = self.settings
-        registry = Registry(
-            self.models,
-            connection_ttl_seconds=s.connection_ttl_seconds,
-            max_connections_per_user=s.max_connections_per_user,
-            max_subscribers=s.max_subscribers_per_task,
-        )
-        enabled = s.ws_endpoint or self._management_api is not None
-        return Notifier(registry, self.management_api if enabled else None)
+        enabled = self.settings.ws_endpoint or self._management_api is not None
+        return Notifier(self.store.connections, self.management_api if enabled else None)
 
     @part
     def lookup(self) -> LookupService:
         from chalicelib.services.lookup import Limits, LookupService, MeanDuration
 
-        s = self.settings
+        s, stores = self.settings, self.store
         return LookupService(
-            self.store,
             self.lanes,
             self.profile,
+            cache=stores.cache,
+            tasks=stores.tasks,
+            runs=stores.runs,
+            queue_index=stores.queue_index,
             concurrency=s.concurrency,
-            mean_duration=MeanDuration(self.store.mean_scrape_seconds, s.default_scrape_seconds),
+            mean_duration=MeanDuration(stores.stats.mean_scrape_seconds, s.default_scrape_seconds),
             limits=Limits(s.rate_limit, s.vip_rate_limit, s.rate_window_seconds),
         )
 
@@ -272,7 +260,6 @@ class Services:
 
         return build_batch_service(
             self.settings,
-            self.models,
             self.store,
             bucket=self.bucket,
             batch_queue=self.batch_queue,
@@ -293,13 +280,14 @@ class Services:
 
         s = self.settings
         return ScrapeWorker(
-            self.store,
             {
                 s.queue_name: self.standard_queue,
                 s.priority_queue_name: self.priority_queue,
                 s.batch_queue_name: self.batch_queue,
             },
             self.scraper,
+            tasks=self.store.tasks,
+            runs=self.store.runs,
             max_attempts=s.max_attempts,
             retry_base_delay_seconds=s.retry_base_delay_seconds,
             # Stop starting requests early enough to record the outcome before Lambda's limit.

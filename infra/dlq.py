@@ -70,7 +70,8 @@ class Disposition:
     KEEP = "keep"  # left in the DLQ for a person to look at
 
 
-#: ``Store.reopen``'s answers (``Reopen`` in the DynamoDB store) and what becomes of the letter.
+#: ``Reopener.reopen``'s answers (``Reopen``, ``chalicelib/adapters/dynamo/reopen.py``) and what
+#: becomes of the letter.
 _BY_REOPEN = {
     "reopened": Disposition.SEND,
     "active": Disposition.SEND,

@@ -256,21 +256,10 @@ def _probe(sqs: Any, urls: Mapping[str, str], endpoint: str) -> None:
 
 
 def _store(settings: Settings) -> Any:
-    from chalicelib.adapters.dynamo.models import build_models
-    from chalicelib.adapters.dynamo.store import Store
+    """Every DynamoDB store (``DynamoStores``), over the tables ``settings`` name."""
+    from chalicelib.adapters.dynamo.stores import DynamoStores
 
-    models = build_models(
-        settings.os_table, settings.tasks_table, settings.region, settings.connections_table
-    )
-    return Store(
-        models,
-        cache_ttl_seconds=settings.cache_ttl_seconds,
-        not_found_ttl_seconds=settings.not_found_ttl_seconds,
-        task_retention_seconds=settings.task_retention_seconds,
-        lock_ttl_seconds=settings.lock_ttl_seconds,
-        stale_after_seconds=settings.scrape_timeout_seconds,
-        max_requesters=settings.max_requesters_per_task,
-    )
+    return DynamoStores.build(settings)
 
 
 # ------------------------------------------------------------------ reading
@@ -291,7 +280,7 @@ def queue_counts(ops: Ops) -> dict[str, dict[str, Any]]:
         row: dict[str, Any] = {"name": ops.names[queue]}
         row.update({k: int(attrs.get(v, 0)) for k, v in keys.items()})
         if queue in LANES:
-            row["tasks_pending"] = ops.store.waiting(queue)
+            row["tasks_pending"] = ops.store.queue_index.waiting(queue)
         counts[queue] = row
     return counts
 
@@ -315,20 +304,12 @@ def peek(ops: Ops, limit: int = 100) -> list[DeadLetter]:
 
 
 def read_tasks(ops: Ops, task_ids: Sequence[str]) -> dict[str, Any]:
-    """The task items of ``task_ids`` that exist, by id (BatchGetItem, 100 at a time)."""
-    wanted = [t for t in dict.fromkeys(task_ids) if is_task_id(t)]
-    Task = ops.store.m.Task
-    found = {}
-    for start in range(0, len(wanted), 100):
-        for item in Task.batch_get(wanted[start : start + 100]):
-            if item.kind == "task":
-                found[item.pk] = item
-    return found
+    """The tasks of ``task_ids`` that exist, by id (BatchGetItem, 100 at a time)."""
+    return {task.pk: task for task in ops.store.tasks.get_many(task_ids)}
 
 
 def task_view(task: Any) -> dict[str, Any]:
-    """A task item as plain JSON values (sets sorted, timestamps as epoch seconds)."""
-    result = task.result
+    """A task record as plain JSON values (sets sorted, timestamps as epoch seconds)."""
     return {
         "task_id": task.pk,
         "numero_os": task.numero_os,
@@ -350,7 +331,7 @@ def task_view(task: Any) -> dict[str, Any]:
         "finished_at": _epoch(task.finished_at),
         "updated_at": _epoch(task.updated_at),
         "expires_at": task.expires_at.timestamp() if task.expires_at else None,
-        "result": result.as_dict() if hasattr(result, "as_dict") else result,
+        "result": task.result,
     }
 
 
@@ -378,7 +359,7 @@ def failures(letters: Sequence[DeadLetter], tasks: Mapping[str, Any]) -> list[di
 
 # ------------------------------------------------------------------ changing
 def redrive(ops: Ops, *, limit: int | None = None) -> RedriveReport:
-    """Every dead letter back to its lane, its task made runnable again (``Store.reopen``).
+    """Every dead letter back to its lane, its task made runnable again (``Reopener.reopen``).
 
     Receives and resends, so each letter goes to the lane its body names. A task another
     active task has replaced, one whose OS is cached since or one already done is not run
@@ -435,11 +416,11 @@ def _redrive_one(
     if letter.task_id in lane_of_task:
         first = lane_of_task[letter.task_id]
         if earlier(letter.lane, first):
-            task = ops.store.get_task(letter.task_id)
-            if task is not None and ops.store.promote(task, letter.lane):
+            task = ops.store.tasks.get_task(letter.task_id)
+            if task is not None and ops.store.tasks.promote(task, letter.lane):
                 return send(f"moved up from {first}")
         return Redriven(letter, Disposition.DROP, f"duplicate (sent to {first})")
-    outcome = ops.store.reopen(letter.task_id, letter.lane)
+    outcome = ops.store.reopener.reopen(letter.task_id, letter.lane)
     action = disposition(outcome.result)
     if action == Disposition.SEND:
         return send(_why(outcome))
@@ -465,7 +446,7 @@ def redrive_by_move_task(ops: Ops, *, limit: int = 1000) -> RedriveReport:
     for message in _receive(ops.sqs, url, limit, HOLD_SECONDS):
         letter = describe(message, ops.names)
         if letter.kind == "scrape" and letter.task_id and letter.lane in LANES:
-            outcome = ops.store.reopen(letter.task_id, letter.lane)
+            outcome = ops.store.reopener.reopen(letter.task_id, letter.lane)
             if disposition(outcome.result) == Disposition.DROP:
                 ops.sqs.delete_message(QueueUrl=url, ReceiptHandle=letter.receipt_handle)
                 report.letters.append(Redriven(letter, Disposition.DROP, _why(outcome)))
@@ -505,15 +486,16 @@ def purge(ops: Ops, queue: str) -> int:
         return 0
     dropped = 0
     message = user_message("purged")
-    for task in list(ops.store.waiting_tasks(queue)):
-        current = ops.store.get_task(task.pk)
-        if current is None or not ops.store.fail_waiting(current, message=message, reason="purged"):
+    for task in list(ops.store.queue_index.waiting_tasks(queue)):
+        current = ops.store.tasks.get_task(task.pk)
+        failed = None
+        if current is not None:
+            failed = ops.store.runs.fail_waiting(current, message=message, reason="purged")
+        if failed is None:
             continue  # it started or finished meanwhile: it keeps its own message
         dropped += 1
-        if current.batch_id or current.waiters:
-            current.status = TaskStatus.FAILURE.value
-            current.error, current.error_reason = message, "purged"
-            batch_service(ops).task_finished(current)
+        if failed.batch_id or failed.waiters:
+            batch_service(ops).task_finished(failed)
     return dropped
 
 
@@ -530,22 +512,20 @@ def batch_service(ops: Ops) -> Any:
         from chalicelib.adapters.queue import ScrapeQueue
         from chalicelib.domain.profile import DEFAULT_PROFILE_PATH, load_profile
         from chalicelib.services.batches import build_batch_service
-        from chalicelib.services.notify import Notifier, Registry
+        from chalicelib.services.notify import Notifier
 
-        s, models = ops.settings, ops.store.m
+        s = ops.settings
         profile = load_profile(
             s.profile_path or DEFAULT_PROFILE_PATH, base_url=s.portal_base_url or None
         )
-        registry = Registry(models, connection_ttl_seconds=s.connection_ttl_seconds)
         ops.batches = build_batch_service(
             s,
-            models,
             ops.store,
             bucket=BatchBucket(boto3.client("s3", region_name=s.region), s.batch_bucket),
             batch_queue=ScrapeQueue(ops.sqs, ops.url(Lane.BATCH), Lane.BATCH),
             ingest_queue=ScrapeQueue(ops.sqs, ops.url(INGEST)),
             profile=profile,
-            notifier=Notifier(registry, None),
+            notifier=Notifier(ops.store.connections, None),
         )
     return ops.batches
 
@@ -762,19 +742,14 @@ def _cancel(ops: Ops, args: argparse.Namespace, con: Console) -> int:
 
 
 def _task(ops: Ops, args: argparse.Namespace, con: Console) -> int:
-    from chalicelib.adapters.dynamo.models import lock_key
 
     if not is_task_id(args.task_id):
         raise OpsError(f"not a task id: {args.task_id!r} (task ids are 32 hex digits)")
-    task = ops.store.get_task(args.task_id)
+    task = ops.store.tasks.get_task(args.task_id)
     if task is None:
         raise OpsError(f"no task {args.task_id} in {ops.settings.tasks_table}")
     view = task_view(task)
-    Lock = ops.store.m.Lock
-    try:
-        holder = Lock.get(lock_key(task.numero_os), consistent_read=True).task_id
-    except Lock.DoesNotExist:
-        holder = None
+    holder = ops.store.locks.holder(task.numero_os, consistent=True)
     view["os_lock"] = holder
     if args.json:
         con.json(view)

@@ -299,11 +299,9 @@ class Stack:
     def app_clients(self) -> list[Any]:
         """The botocore clients the app makes its DynamoDB and SQS calls with: its SQS
         client and every model's PynamoDB connection."""
-        models = self.m
-        clients = [self.services.aws.client("sqs")]
-        for f in dataclasses.fields(models):
-            clients.append(getattr(models, f.name)._get_connection().connection.client)
-        return clients
+        from chalicelib.adapters.dynamo.connection import dynamodb_clients
+
+        return [self.services.aws.client("sqs"), *dynamodb_clients(self.services.models)]
 
     # ------------------------------------------------------------ reading
     @property
@@ -315,7 +313,7 @@ class Stack:
         return list(Task.scan(Task.kind == "task", consistent_read=True))
 
     def task(self, task_id: str) -> Any:
-        return self.services.store.get_task(task_id)
+        return self.services.store.tasks.get_task(task_id)
 
     def records(self) -> list[Any]:
         return list(self.m.OsRecord.scan(consistent_read=True))

@@ -3,8 +3,8 @@
 A user's recent scrape starts are one list; a new scrape is admitted while fewer than
 the limit fall inside the window. The store adds the start in the same transaction that
 creates the task, on a condition that holds only while the window has room (see
-``Store._add_start``), so the limit is exact under any concurrency; joins and cache hits,
-which create no task, add nothing.
+``RateLogStore.add_start`` in ``chalicelib/adapters/dynamo/ratelog.py``), so the limit
+is exact under any concurrency; joins and cache hits, which create no task, add nothing.
 """
 
 from __future__ import annotations

@@ -19,9 +19,15 @@ from typing import Any, Callable
 
 from chalicelib.adapters.auth import Identity
 from chalicelib.adapters.bucket import TooLargeError
-from chalicelib.adapters.dynamo.batchlane import BatchLane
-from chalicelib.adapters.dynamo.batchstore import BatchStore, QuotaExceeded
-from chalicelib.adapters.dynamo.batchwaits import BatchWaits
+from chalicelib.adapters.dynamo.batches import BatchStore, QuotaExceeded
+from chalicelib.adapters.dynamo.batchtasks import BatchTasks
+from chalicelib.adapters.dynamo.cache import OsCache
+from chalicelib.adapters.dynamo.lane import BatchLane
+from chalicelib.adapters.dynamo.records import BatchRecord, TaskRecord
+from chalicelib.adapters.dynamo.runs import TaskRuns
+from chalicelib.adapters.dynamo.stores import DynamoStores
+from chalicelib.adapters.dynamo.tasks import TaskStore
+from chalicelib.adapters.dynamo.waits import BatchWaits
 from chalicelib.domain.batches import (
     BatchOutcome,
     BatchStatus,
@@ -69,8 +75,6 @@ LEASE_SECONDS = 120
 PROGRESS_EVERY = 1.0
 #: After an ingest, the batch lane is topped up once more this much later.
 RELEASE_AGAIN_SECONDS = 10
-#: How long a batch's counted outcomes (and waits) are kept: a batch may run for weeks.
-OUTCOME_RETENTION_SECONDS = 30 * 86_400
 _FILENAME = re.compile(r"[^\w.\- ()]+")
 _USER = re.compile(r"[A-Za-z0-9._@+-]{1,128}")
 
@@ -94,19 +98,27 @@ class BatchService:
     def __init__(
         self,
         batches: BatchStore,
-        store: Any,
         bucket: Any,
         lane: BatchLane,
         ingest: Any,
         profile: Any,
         notifier: Any,
         *,
+        batch_tasks: BatchTasks,
+        tasks: TaskStore,
+        runs: TaskRuns,
+        cache: OsCache,
         waits: BatchWaits,
         limits: BatchLimits,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.batches = batches
-        self.store = store
+        #: Creating a chunk's tasks, reading them back, and cancelling those that wait.
+        self.batch_tasks = batch_tasks
+        self.tasks = tasks
+        self.runs = runs
+        #: Numbers answered from the OS cache.
+        self.cache = cache
         self.bucket = bucket
         #: The batch lane's fair order and its queue, and the ingest queue (continuations).
         self.lane = lane
@@ -274,7 +286,9 @@ class BatchService:
             return "rejected"
         return "already_started"
 
-    def _ingest(self, batch: Any, parsed: ParsedFile, remaining_ms: Callable[[], int]) -> str:
+    def _ingest(
+        self, batch: BatchRecord, parsed: ParsedFile, remaining_ms: Callable[[], int]
+    ) -> str:
         """Work through the numbers from the saved offset, one chunk at a time; the batch
         lane is topped up after each chunk (``BatchLane.release``)."""
         numbers = [numero for numero, _ in parsed.numbers]
@@ -326,14 +340,14 @@ class BatchService:
         for round_ in range(5):  # a task finishing while we join it: look at its number again
             if not pending:
                 break
-            records = self.batches.records(pending)
+            entries = self.cache.entries(pending)
             now = self.clock()
             cached = {}
-            for numero, item in records.items():
-                if item.expires_at.timestamp() > now:
+            for numero, entry in entries.items():
+                if entry.fresh(now):
                     cached[numero] = (
                         (BatchOutcome.OK, "")
-                        if item.outcome == "ok"
+                        if entry.outcome == "ok"
                         else (BatchOutcome.NOT_FOUND, user_message("not_found", numero=numero))
                     )
             rest = [n for n in pending if n not in cached]
@@ -343,7 +357,7 @@ class BatchService:
             for outcome, _ in self.batches.mark_cached(batch_id, cached, careful=check).values():
                 counts[outcome.counter] += 1
             counts["cached"] += len(cached)
-            created = self.batches.create_tasks(
+            created = self.batch_tasks.create_tasks(
                 batch_id,
                 owner,
                 rest,
@@ -420,13 +434,13 @@ class BatchService:
         self.release(strict=False)
         return "cancelled"
 
-    def _cancel_numbers(self, batch: Any, numbers: list[str]) -> int:
+    def _cancel_numbers(self, batch: BatchRecord, numbers: list[str]) -> int:
         ids = [task_id_for(batch.batch_id, numero) for numero in numbers]
         message = user_message("cancelled")
         done = 0
-        for task in self.batches.tasks(ids):
+        for task in self.tasks.get_many(ids):
             if task.status == TaskStatus.PENDING.value and task.queue == QUEUE_BATCH:
-                done += self.store.cancel_waiting(
+                done += self.runs.cancel_waiting(
                     task, owner=batch.owner, message=message, reason="cancelled"
                 )
         return done
@@ -454,7 +468,7 @@ class BatchService:
         )
         return batch.status
 
-    def task_finished(self, task: Any) -> list[str]:
+    def task_finished(self, task: TaskRecord) -> list[str]:
         """The worker's hook once a task is terminal: count its outcome in every batch
         waiting for it (raises ``StorageError`` if that fails: the worker has the message
         delivered again, and counting again changes nothing), then tell their owners."""
@@ -478,13 +492,12 @@ class BatchService:
         numbers = [numero for numero, _ in parsed.numbers]
         marks = self.batches.marks(batch_id, numbers)
         found = [n for n, mark in marks.items() if mark.outcome == BatchOutcome.OK.value]
-        records = self.batches.records(found)
+        entries = self.cache.entries(found)
         outcomes: dict[str, tuple[str, str, Any]] = {}
         for numero, mark in marks.items():
             data = None
-            if mark.outcome == BatchOutcome.OK.value and numero in records:
-                stored = records[numero].data
-                data = stored.as_dict() if hasattr(stored, "as_dict") else stored
+            if mark.outcome == BatchOutcome.OK.value and numero in entries:
+                data = entries[numero].data
             outcomes[numero] = (mark.outcome, mark.message or "", data)
         rows = result_lines(parsed, outcomes)
         stem = f"results/{batch.owner}/{batch_id}"
@@ -505,7 +518,7 @@ class BatchService:
         return "complete"
 
 
-def summary(batch: Any) -> dict[str, Any]:
+def summary(batch: BatchRecord) -> dict[str, Any]:
     counts = counts_of(batch)
     done = counts["succeeded"] + counts["failed"] + counts["not_found"]
     return {
@@ -528,8 +541,7 @@ def _iso(epoch: float | None) -> str | None:
 
 def build_batch_service(
     settings: Any,
-    models: Any,
-    store: Any,
+    stores: DynamoStores,
     *,
     bucket: Any,
     batch_queue: Any,
@@ -537,32 +549,21 @@ def build_batch_service(
     profile: Any,
     notifier: Any,
 ) -> BatchService:
-    """The batch use cases over ``models``, as ``settings`` say (the API's functions and the
+    """The batch use cases over ``stores``, as ``settings`` say (the API's functions and the
     ops CLI build them alike)."""
     s = settings
     return BatchService(
-        BatchStore(
-            models,
-            task_retention_seconds=s.task_retention_seconds,
-            lock_ttl_seconds=s.lock_ttl_seconds,
-            outcome_retention_seconds=OUTCOME_RETENTION_SECONDS,
-        ),
-        store,
+        stores.batches,
         bucket,
-        BatchLane(
-            models,
-            batch_queue,
-            window=s.batch_release_window,
-            task_retention_seconds=s.task_retention_seconds,
-        ),
+        stores.batch_lane(batch_queue),
         ingest_queue,
         profile,
         notifier,
-        waits=BatchWaits(
-            models,
-            mark_retention_seconds=OUTCOME_RETENTION_SECONDS,
-            batch_retention_seconds=s.task_retention_seconds,
-        ),
+        batch_tasks=stores.batch_tasks,
+        tasks=stores.tasks,
+        runs=stores.runs,
+        cache=stores.cache,
+        waits=stores.waits,
         limits=BatchLimits(
             max_bytes=s.batch_max_bytes,
             max_lines=s.batch_max_lines,

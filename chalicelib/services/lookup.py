@@ -8,7 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from chalicelib.adapters.auth import Identity
-from chalicelib.adapters.dynamo.store import Promotion
+from chalicelib.adapters.dynamo.cache import OsCache
+from chalicelib.adapters.dynamo.queueindex import QueueIndex
+from chalicelib.adapters.dynamo.records import CacheEntry, RateState, TaskRecord
+from chalicelib.adapters.dynamo.runs import TaskRuns
+from chalicelib.adapters.dynamo.tasks import Promotion, TaskStore
 from chalicelib.domain.estimate import estimate_seconds
 from chalicelib.domain.queueorder import QUEUE_STANDARD, QUEUE_VIP
 from chalicelib.domain.ratelimit import RatePolicy
@@ -29,14 +33,14 @@ class LookupResult:
     body: dict[str, Any] = field(default_factory=dict)
 
 
-def record_view(item: Any) -> dict[str, Any]:
-    """The public view of a stored OS item."""
+def record_view(entry: CacheEntry) -> dict[str, Any]:
+    """The public view of a cached OS."""
     return {
-        "numero_os": item.numero_os,
-        "outcome": item.outcome,
-        "data": item.data.as_dict() if hasattr(item.data, "as_dict") else item.data,
-        "scraped_at": _iso(item.scraped_at),
-        "expires_at": _iso(item.expires_at.timestamp()),
+        "numero_os": entry.numero_os,
+        "outcome": entry.outcome,
+        "data": entry.data,
+        "scraped_at": _iso(entry.scraped_at),
+        "expires_at": _iso(entry.expires_at.timestamp() if entry.expires_at else None),
     }
 
 
@@ -44,10 +48,6 @@ def _iso(epoch: float | None) -> str | None:
     if epoch is None:
         return None
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(epoch)))
-
-
-def _plain(value: Any) -> Any:
-    return value.as_dict() if hasattr(value, "as_dict") else value
 
 
 @dataclass(frozen=True)
@@ -90,15 +90,22 @@ class LookupService:
 
     def __init__(
         self,
-        store: Any,
         queues: Mapping[str, Any],
         profile: Any,
         *,
+        cache: OsCache,
+        tasks: TaskStore,
+        runs: TaskRuns,
+        queue_index: QueueIndex,
         concurrency: int,
         mean_duration: Callable[[], float],
         limits: Limits | None = None,
     ) -> None:
-        self.store = store
+        self.cache = cache
+        self.tasks = tasks
+        #: Only to abandon a task whose message could not be sent.
+        self.runs = runs
+        self.queue_index = queue_index
         self.queues = queues
         self.profile = profile
         self.concurrency = concurrency
@@ -119,11 +126,11 @@ class LookupService:
         lane = QUEUE_VIP if identity and identity.vip else QUEUE_STANDARD
         rate = self.limits.policy_for(identity) if self.limits and identity else None
         # One read: the cache and, for a miss, the caller's rate log its transaction needs.
-        cached, rate_log = self.store.read_for_lookup(numero, rate.user if rate else None)
+        cached, rate_log = self.cache.read_for_lookup(numero, rate.user if rate else None)
         if cached is not None and not refresh:
             return self._cached(cached)
         try:
-            outcome = self.store.create_or_join(
+            outcome = self.tasks.create_or_join(
                 numero,
                 requested_by=user,
                 respect_cache=not refresh,
@@ -142,19 +149,20 @@ class LookupService:
             try:
                 self.queues[lane].send(task.pk, numero)
             except QueueError:
-                self.store.abandon(task, "the scrape queue could not be reached; try again")
+                self.runs.abandon(task, "the scrape queue could not be reached; try again")
                 raise
             message = "OS adicionada à fila de processamento"
             count("Enqueued")
         else:
             message = "OS já está sendo processada"
             count("Joins")
-            if self._move_up(task, lane, rate, rate_log) is Promotion.RATE_LIMITED:
+            moved, task = self._move_up(task, lane, rate, rate_log)
+            if moved is Promotion.RATE_LIMITED:
                 message = (
                     "OS já está na fila; seu limite de consultas novas foi atingido, então ela "
                     "segue na vez dela"
                 )
-        position = self.store.queue_position(task)
+        position = self.queue_index.position(task)
         return LookupResult(
             202,
             {
@@ -170,40 +178,45 @@ class LookupService:
             },
         )
 
-    def _move_up(self, task: Any, lane: str, rate: RatePolicy | None, rate_log: Any) -> Promotion:
+    def _move_up(
+        self,
+        task: TaskRecord,
+        lane: str,
+        rate: RatePolicy | None,
+        rate_log: RateState | None,
+    ) -> tuple[Promotion, TaskRecord]:
         """A waiting task joined from an earlier lane (a VIP, or anyone joining a batch's
         task) gets a message there too; the first delivery runs it, the other is dropped.
 
         Moving it is a new interactive scrape for the caller: it counts against their rate
-        limit, and a caller out of room joins without moving it (``Store.promote``).
+        limit, and a caller out of room joins without moving it (``TaskStore.promote``).
+        Returns what happened and the task as it now waits.
         """
-        previous = (task.queue, task.lane, task.queue_group, task.queue_order)
-        moved = self.store.promote(task, lane, rate=rate, rate_log=rate_log)
-        if moved is Promotion.RATE_LIMITED:
+        moved = self.tasks.promote(task, lane, rate=rate, rate_log=rate_log)
+        if moved.result is Promotion.RATE_LIMITED:
             count("PromotionsRateLimited")
-        if moved is not Promotion.PROMOTED:
-            return moved
+        if moved.result is not Promotion.PROMOTED:
+            return moved.result, moved.task
         count("Promotions")
         try:
             self.queues[lane].send(task.pk, task.numero_os)
         except QueueError:
             # Without that message a held batch task would have none at all: put it back.
             logger.warning("moving a task to an earlier lane failed", extra={"task_id": task.pk})
-            self.store.unpromote(task, previous)
-            return Promotion.MISSED
-        return moved
+            return Promotion.MISSED, self.tasks.unpromote(moved.task, task)
+        return moved.result, moved.task
 
-    def _cached(self, item: Any) -> LookupResult:
+    def _cached(self, entry: CacheEntry) -> LookupResult:
         count("CacheHits")
-        view = record_view(item)
-        if item.outcome == "not_found":
+        view = record_view(entry)
+        if entry.outcome == "not_found":
             return LookupResult(
                 404,
                 {
                     "status": "not_found",
                     "error": "os_not_found",
-                    "message": f"OS {item.numero_os} não encontrada no portal",
-                    "numero_os": item.numero_os,
+                    "message": f"OS {entry.numero_os} não encontrada no portal",
+                    "numero_os": entry.numero_os,
                     "checked_at": view["scraped_at"],
                 },
             )
@@ -211,7 +224,7 @@ class LookupService:
             200,
             {
                 "status": "found",
-                "numero_os": item.numero_os,
+                "numero_os": entry.numero_os,
                 "data": view["data"],
                 "scraped_at": view["scraped_at"],
             },
@@ -219,8 +232,8 @@ class LookupService:
 
     def status(self, task_id: str, user: str | None = None) -> dict[str, Any]:
         """The task's state; TaskNotFoundError for ids that do not exist or are not ``user``'s."""
-        task = self.store.get_task(task_id)
-        if task is None or not self.store.can_see(task, user):
+        task = self.tasks.get_task(task_id)
+        if task is None or not self.tasks.can_see(task, user):
             raise TaskNotFoundError(task_id)
         status = TaskStatus(task.status)
         body: dict[str, Any] = {
@@ -233,12 +246,12 @@ class LookupService:
             "result": None,
         }
         if status is TaskStatus.SUCCESS:
-            body["result"] = _plain(task.result)
+            body["result"] = task.result
         elif status in (TaskStatus.FAILURE, TaskStatus.RETRY):
             body["result"] = task.error
             body["error"] = {"reason": task.error_reason, "message": task.error}
         elif status is TaskStatus.PENDING:
-            position = self.store.queue_position(task)
+            position = self.queue_index.position(task)
             body["position"] = position
             body["estimated_time"] = estimate_seconds(
                 position, self.mean_duration(), self.concurrency
@@ -247,7 +260,7 @@ class LookupService:
 
     def record(self, raw_numero: str) -> dict[str, Any] | None:
         numero = self.profile.validate_number(raw_numero)
-        item = self.store.any_record(numero)
-        if item is None or item.outcome != "ok":
+        entry = self.cache.any_record(numero)
+        if entry is None or entry.outcome != "ok":
             return None
-        return record_view(item)
+        return record_view(entry)

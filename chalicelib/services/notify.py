@@ -1,23 +1,20 @@
 """WebSocket notifications: the messages (pure) and their delivery over API Gateway's
 @connections API. A notification failure never fails a scrape: errors are logged.
+
+Who is connected and who follows which task is ``chalicelib.adapters.dynamo.connections``.
 """
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
-import time
-from datetime import UTC, datetime
 from typing import Any, Callable, Iterable
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pynamodb.exceptions import PynamoDBException, UpdateError
-from pynamodb.expressions.condition import size
 
-from chalicelib.adapters.dynamo.models import Models, user_connections_key
-from chalicelib.config import MAX_CONNECTION_ID_LENGTH
-from chalicelib.domain.tasks import ACTIVE
+from chalicelib.adapters.dynamo.connections import Registry, Subscription
+from chalicelib.adapters.dynamo.records import TaskRecord
+from chalicelib.errors import StorageError
 from chalicelib.observability import count
 
 __all__ = [
@@ -70,169 +67,6 @@ def encode(message: dict[str, Any]) -> bytes:
     return json.dumps(slim, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-class Subscription(enum.StrEnum):
-    """What ``Registry.subscribe`` did."""
-
-    SUBSCRIBED = "subscribed"
-    #: The task has ended (or expired): the caller tells the connection itself.
-    ENDED = "ended"
-    #: The task has ``max_subscribers`` already: the connection should poll the status.
-    FULL = "full"
-
-
-class Registry:
-    """Open connections and each task's subscribers, in DynamoDB.
-
-    Both sets are bounded: a user keeps at most ``max_connections_per_user`` connections
-    (their set is one item), and a task at most ``max_subscribers`` (kept on the task item,
-    whose size DynamoDB limits to 400 KB).
-    """
-
-    def __init__(
-        self,
-        models: Models,
-        *,
-        connection_ttl_seconds: int,
-        max_connections_per_user: int = 20,
-        max_subscribers: int = 500,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.m = models
-        self.connection_ttl = connection_ttl_seconds
-        self.max_connections = max_connections_per_user
-        self.max_subscribers = max_subscribers
-        self.clock = clock
-
-    def _expiry(self, seconds: int) -> datetime:
-        return datetime.fromtimestamp(self.clock() + seconds, tz=UTC)
-
-    def register(self, connection_id: str, user: str | None = None) -> bool:
-        """Record an open connection; False (nothing recorded) if ``user`` has
-        ``max_connections_per_user`` open already (closed ones are pruned first)."""
-        if len(connection_id) > MAX_CONNECTION_ID_LENGTH:
-            raise ValueError("connection id too long")
-        if user and not self._add_user_connection(user, connection_id):
-            self._prune(user)
-            if not self._add_user_connection(user, connection_id):
-                return False
-        self.m.Connection(
-            connection_id,
-            user=user,
-            connected_at=self.clock(),
-            expires_at=self._expiry(self.connection_ttl),
-        ).save()
-        return True
-
-    def _add_user_connection(self, user: str, connection_id: str) -> bool:
-        mine = self.m.UserConnections
-        try:
-            mine(user_connections_key(user)).update(
-                actions=[
-                    mine.connections.add({connection_id}),
-                    mine.kind.set("user_connections"),
-                    mine.expires_at.set(self._expiry(self.connection_ttl)),
-                ],
-                condition=mine.connections.does_not_exist()
-                | (size(mine.connections) < self.max_connections),
-            )
-        except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise
-            return False
-        return True
-
-    def _prune(self, user: str) -> None:
-        """Forget the user's connections that closed without a $disconnect."""
-        for connection_id in sorted(self.user_connections(user)):
-            if not self.is_open(connection_id):
-                self.forget_user_connection(user, connection_id)
-
-    def unregister(self, connection_id: str) -> None:
-        user = self.owner(connection_id)
-        self.m.Connection(connection_id).delete()
-        if user:
-            self.forget_user_connection(user, connection_id)
-
-    def forget_user_connection(self, user: str, connection_id: str) -> None:
-        mine = self.m.UserConnections
-        mine(user_connections_key(user)).update(actions=[mine.connections.delete({connection_id})])
-
-    def user_connections(self, user: str) -> set[str]:
-        """The connections ``user`` has open (for events about their batches)."""
-        try:
-            item = self.m.UserConnections.get(user_connections_key(user))
-        except self.m.UserConnections.DoesNotExist:
-            return set()
-        return set(item.connections or ())
-
-    def owner(self, connection_id: str) -> str | None:
-        """The user of an open connection, or None if it is closed or unknown."""
-        try:
-            item = self.m.Connection.get(connection_id)
-        except self.m.Connection.DoesNotExist:
-            return None
-        if item.expires_at.timestamp() <= self.clock():
-            return None
-        return item.user or ""
-
-    def is_open(self, connection_id: str) -> bool:
-        return self.owner(connection_id) is not None
-
-    def subscribe(self, task_id: str, connection_id: str) -> Subscription:
-        """Add a connection to the subscribers of an active task (kept on the task item).
-
-        ENDED if the task has ended (or expired): the caller tells the connection itself;
-        FULL if it has ``max_subscribers`` already. The condition makes this exact: a
-        connection added while the task is active is on the item when the worker's
-        finishing write lands, and the worker reads the subscribers after that write; one
-        refused here was never on it.
-        """
-        Task = self.m.Task
-        active = [status.value for status in ACTIVE]
-        try:
-            Task(task_id).update(
-                actions=[Task.subscribers.add({connection_id})],
-                condition=Task.pk.exists()
-                & Task.status.is_in(*active)
-                & (
-                    Task.subscribers.does_not_exist()
-                    | (size(Task.subscribers) < self.max_subscribers)
-                    | Task.subscribers.contains(connection_id)
-                ),
-            )
-        except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise
-            try:
-                task = self.m.Task.get(task_id, consistent_read=True)
-            except self.m.Task.DoesNotExist:
-                return Subscription.ENDED
-            if task.status not in active:
-                return Subscription.ENDED
-            return Subscription.FULL
-        return Subscription.SUBSCRIBED
-
-    def unsubscribe(self, task_id: str, connection_id: str) -> None:
-        Task = self.m.Task
-        try:
-            # Conditional: a task that expired is not recreated as a bare subscriber list.
-            Task(task_id).update(
-                actions=[Task.subscribers.delete({connection_id})], condition=Task.pk.exists()
-            )
-        except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise
-
-    def subscribers(self, task_id: str) -> set[str]:
-        try:
-            # Strongly consistent: read after the finishing write, it must see every
-            # connection added before it.
-            item = self.m.Task.get(task_id, attributes_to_get=["subscribers"], consistent_read=True)
-        except self.m.Task.DoesNotExist:
-            return set()
-        return set(item.subscribers or ())
-
-
 class Notifier:
     """Pushes messages to connections; forgets connections API Gateway says are gone."""
 
@@ -274,7 +108,7 @@ class Notifier:
         if connections is None:
             try:
                 connections = self.registry.subscribers(task_id)
-            except PynamoDBException as exc:
+            except StorageError as exc:
                 logger.warning(
                     "reading subscribers failed", extra={"task_id": task_id, "error": str(exc)}
                 )
@@ -293,7 +127,7 @@ class Notifier:
             return 0
         try:
             connections = self.registry.user_connections(user)
-        except PynamoDBException as exc:
+        except StorageError as exc:
             logger.warning("reading connections failed", extra={"error": str(exc)})
             return 0
         sent = 0
@@ -303,13 +137,13 @@ class Notifier:
             elif not self._still_open(connection_id):
                 try:
                     self.registry.forget_user_connection(user, connection_id)
-                except PynamoDBException as exc:
+                except StorageError as exc:
                     logger.warning("removing a stale connection failed", extra={"error": str(exc)})
         return sent
 
     def task_event(
         self,
-        task: Any,
+        task: TaskRecord,
         kind: str,
         connections: Iterable[str] | None = None,
         *,
@@ -336,17 +170,17 @@ class Notifier:
     def _still_open(self, connection_id: str) -> bool:
         try:
             return self.registry.is_open(connection_id)
-        except PynamoDBException:
+        except StorageError:
             return True
 
     def _forget(self, connection_id: str) -> None:
         try:
             self.registry.unregister(connection_id)
-        except PynamoDBException as exc:
+        except StorageError as exc:
             logger.warning("removing a stale connection failed", extra={"error": str(exc)})
 
     def _drop(self, task_id: str, connection_id: str) -> None:
         try:
             self.registry.unsubscribe(task_id, connection_id)
-        except PynamoDBException as exc:
+        except StorageError as exc:
             logger.warning("removing a stale subscriber failed", extra={"error": str(exc)})

@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import replace
 from typing import Any, Callable, Mapping
 
+from chalicelib.adapters.dynamo.records import TaskRecord
+from chalicelib.adapters.dynamo.runs import TaskRuns
+from chalicelib.adapters.dynamo.tasks import TaskStore
 from chalicelib.adapters.queue import ScrapeMessage
 from chalicelib.domain.messages import user_message
 from chalicelib.domain.queueorder import QUEUE_BATCH
@@ -43,11 +47,11 @@ class RedeliverError(Exception):
     """
 
 
-def _subscribers(item: Any, known: set[str]) -> set[str]:
-    """The subscribers on a task item a write returned; ``known`` if there is none."""
-    if item is None or not hasattr(item, "subscribers"):
+def _subscribers(task: TaskRecord | None, known: set[str]) -> set[str]:
+    """The subscribers on the task a write returned; ``known`` if there is none."""
+    if task is None:
         return known
-    return set(item.subscribers or ())
+    return set(task.subscribers)
 
 
 class ScrapeWorker:
@@ -55,20 +59,22 @@ class ScrapeWorker:
 
     def __init__(
         self,
-        store: Any,
         queues: Mapping[str, Any],
         scraper: Callable[[], Any],
         *,
+        tasks: TaskStore,
+        runs: TaskRuns,
         max_attempts: int,
         retry_base_delay_seconds: float,
         time_budget_seconds: float = 285,
         max_record_bytes: int = 200 * 1024,
         clock: Callable[[], float] = time.monotonic,
         notify: Callable[..., None] | None = None,
-        on_finished: Callable[[Any], Any] | None = None,
+        on_finished: Callable[[TaskRecord], Any] | None = None,
         on_batch_slot: Callable[[], Any] | None = None,
     ) -> None:
-        self.store = store
+        self.tasks = tasks
+        self.runs = runs
         #: The queues messages come from, by queue name (the VIP, standard and batch lanes).
         self.queues = queues
         self.scraper = scraper
@@ -114,7 +120,7 @@ class ScrapeWorker:
                 self._free_batch_slot()
 
     def _handle(self, msg: ScrapeMessage) -> str:
-        task = self.store.start(msg.task_id)
+        task = self.runs.start(msg.task_id)
         if task is None:
             return self._not_startable(msg)
         correlate(task.pk, task_id=task.pk, numero_os=task.numero_os)
@@ -138,10 +144,10 @@ class ScrapeWorker:
         def on_progress(step: str, percent: int | None = None) -> None:
             nonlocal latest, connections
             value = progress_for(step, percent)
-            written = self.store.record_progress(task.pk, step, value)
+            written = self.runs.record_progress(task.pk, step, value)
             connections = _subscribers(written, connections)
             if written is not None:
-                latest.waiters = written.waiters
+                latest = replace(latest, waiters=written.waiters)
             self.notify(task, "progress", step=step, progress=value, connections=connections)
 
         try:
@@ -159,21 +165,20 @@ class ScrapeWorker:
         on_progress("save")
         duration = self.clock() - started
         try:
-            finished = self.store.finish_success(latest, record, duration)
+            finished = self.runs.finish_success(latest, record, duration)
         except ItemRefusedError as exc:
             # DynamoDB refused the record (a size the settings' budget did not foresee):
             # the task fails with the reason instead of staying unfinishable.
             logger.error("record refused by the store", extra={"error": str(exc)})
             self._fail(msg, latest, "not_storable", user_message("not_storable"), str(exc))
             return self._to_dead_letter(msg, "not_storable")
-        if finished:
+        if finished is not None:
             count("ScrapeSucceeded")
             timing("ScrapeDuration", duration)
             # The result goes first to the connections the last write saw, then to any
             # that subscribed since (read once more, after the finish).
             self.notify(task, "success", result=record, connections=connections, recheck=True)
-            latest.status = TaskStatus.SUCCESS.value
-            self._finished(msg, latest)
+            self._finished(msg, finished)
         logger.info(
             "scrape succeeded",
             extra={"task_id": task.pk, "numero_os": task.numero_os, "seconds": round(duration, 3)},
@@ -188,7 +193,7 @@ class ScrapeWorker:
             )
 
     def _not_startable(self, msg: ScrapeMessage) -> str:
-        task = self.store.get_task(msg.task_id)
+        task = self.tasks.get_task(msg.task_id)
         if task is None:
             logger.warning("message for an unknown task dropped", extra={"task_id": msg.task_id})
             return "unknown_task"
@@ -200,7 +205,9 @@ class ScrapeWorker:
             return "already_finished"  # a duplicate delivery: nothing changes
         return "not_startable"
 
-    def _after_error(self, msg: ScrapeMessage, task: Any, exc: ScrapeError, attempt: int) -> str:
+    def _after_error(
+        self, msg: ScrapeMessage, task: TaskRecord, exc: ScrapeError, attempt: int
+    ) -> str:
         decision = decide_after_error(
             exc, attempt, self.max_attempts, self.retry_base_delay, task.numero_os
         )
@@ -215,7 +222,7 @@ class ScrapeWorker:
             logger.warning(
                 "scrape failed, will retry", extra={**log_extra, "delay": decision.delay_seconds}
             )
-            self.store.mark_retry(
+            self.runs.mark_retry(
                 task,
                 message=decision.message,
                 detail=decision.detail,
@@ -232,18 +239,20 @@ class ScrapeWorker:
             return self._to_dead_letter(msg, exc.reason)
         return exc.reason
 
-    def _fail(self, msg: ScrapeMessage, task: Any, reason: str, message: str, detail: str) -> None:
+    def _fail(
+        self, msg: ScrapeMessage, task: TaskRecord, reason: str, message: str, detail: str
+    ) -> None:
         """Finish ``task`` as FAILURE (once), tell its subscribers and count its batches."""
         negative = reason == "not_found"
-        if self.store.finish_failure(
+        failed = self.runs.finish_failure(
             task, message=message, detail=detail, reason=reason, negative=negative
-        ):
+        )
+        if failed is not None:
             count_failure(reason)
             self.notify(task, "error", message=message, reason=reason)
-            task.status, task.error, task.error_reason = TaskStatus.FAILURE.value, message, reason
-            self._finished(msg, task)
+            self._finished(msg, failed)
 
-    def _finished(self, msg: ScrapeMessage, task: Any) -> None:
+    def _finished(self, msg: ScrapeMessage, task: TaskRecord) -> None:
         """Count a terminal task's outcome in its batches; if that fails, the message comes
         back soon and the next delivery counts again (counting is idempotent)."""
         if not (task.batch_id or task.waiters):
@@ -264,7 +273,7 @@ class ScrapeWorker:
         except Exception:  # the next attempt, chunk or release message tries again
             logger.exception("releasing the next batch task failed")
 
-    def _redeliver_later(self, msg: ScrapeMessage, task: Any, delay: int) -> None:
+    def _redeliver_later(self, msg: ScrapeMessage, task: TaskRecord, delay: int) -> None:
         """Set the retry's back-off on the message; if the message is gone (an ops purge
         while the task ran), send the task a new one rather than leave it stranded."""
         queue = self._queue_of(msg.source_arn)

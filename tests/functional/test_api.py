@@ -66,13 +66,13 @@ def test_positions_count_tasks_ahead_and_estimates_use_concurrency_three(client)
 
 
 def test_estimate_comes_from_measured_scrape_durations(client, aws):
-    store = raspa_app.services().store
-    stats = store.m.Stats(f"stats#{time.strftime('%Y%m%d%H', time.gmtime())}")
+    Stats = raspa_app.services().models.Stats
+    stats = Stats(f"stats#{time.strftime('%Y%m%d%H', time.gmtime())}")
     stats.update(
         actions=[
-            store.m.Stats.scrapes.add(4),
-            store.m.Stats.seconds.add(26.0),
-            store.m.Stats.kind.set("stats"),
+            Stats.scrapes.add(4),
+            Stats.seconds.add(26.0),
+            Stats.kind.set("stats"),
         ]
     )
     _, body = post(client, "300001")
@@ -95,7 +95,7 @@ def test_status_of_a_queued_task_is_pending_with_position(client):
 
 
 def _store_record(numero: str, *, expires_in: float, outcome: str = "ok") -> None:
-    models = raspa_app.services().store.m
+    models = raspa_app.services().models
     now = time.time()
     models.OsRecord(
         numero,

@@ -86,7 +86,7 @@ def test_given_a_waiting_batch_when_its_owner_cancels_it_then_its_tasks_fail_can
     assert body["status"] == "cancelled" and body["batch_id"] == batch_id
     assert set(kit.ingest()) == {"ok"}
     store = raspa_app.services().store
-    tasks = {n: store.get_task(task_id_for(batch_id, n)) for n in wanted}
+    tasks = {n: store.tasks.get_task(task_id_for(batch_id, n)) for n in wanted}
     cancelled = [n for n, t in tasks.items() if t.status == "FAILURE"]
     assert cancelled == [n for n in wanted if n != shared]
     assert {tasks[n].error_reason for n in cancelled} == {"cancelled"}
@@ -140,7 +140,7 @@ def test_given_a_cancel_while_the_file_is_ingesting_then_no_task_is_left_waiting
     service.batches.commit_chunk = cancel_during_second_chunk
     kit.ingest()
     # Then every task the ingest created fails as cancelled: none waits, none holds its OS
-    tasks = service.batches.tasks([task_id_for(batch_id, n) for n in wanted])
+    tasks = raspa_app.services().store.tasks.get_many([task_id_for(batch_id, n) for n in wanted])
     assert tasks and {t.status for t in tasks} == {"FAILURE"}
     assert {t.error_reason for t in tasks} == {"cancelled"}
     assert kit.view(batch_id)[1]["status"] == "cancelled"
@@ -173,13 +173,13 @@ def test_given_waiting_and_retrying_tasks_when_ops_purge_their_lane_then_they_fa
     ]
     assert driver.deliver_once() == "error"
     store = raspa_app.services().store
-    assert sorted(store.get_task(t).status for t in ids) == ["PENDING", "PENDING", "RETRY"]
+    assert sorted(store.tasks.get_task(t).status for t in ids) == ["PENDING", "PENDING", "RETRY"]
     # When ops purge the standard lane
     code, out, err = run_ops("purge", "standard", "--yes")
     # Then each of them failed as purged, with its lock released
     assert code == 0, err
     assert "3 waiting task(s) failed as purged" in out
-    tasks = [store.get_task(t) for t in ids]
+    tasks = [store.tasks.get_task(t) for t in ids]
     assert {t.status for t in tasks} == {"FAILURE"} and {t.error_reason for t in tasks} == {
         "purged"
     }

@@ -28,7 +28,7 @@ def lock_holder(numero: str) -> str:
 
 
 def test_a_chunk_of_new_numbers_writes_its_tasks_and_locks_in_two_transactions(client):
-    batches = raspa_app.services().batches.batches
+    batches = raspa_app.services().batches.batch_tasks
     wanted = numbers(100)
     calls = dynamodb_calls(raspa_app.services().models)
     created = batches.create_tasks(BATCH, "ana", wanted, careful=False, reserve=keys)
@@ -36,11 +36,11 @@ def test_a_chunk_of_new_numbers_writes_its_tasks_and_locks_in_two_transactions(c
     assert [n for _, n in created.tasks] == wanted and not created.taken
     store = raspa_app.services().store
     for task_id, numero in created.tasks:
-        task = store.get_task(task_id)
+        task = store.tasks.get_task(task_id)
         assert task.status == "PENDING" and task.queue == "batch" and task.batch_id == BATCH
         assert task.queue_group == "batch-held" and task.expires_at is None  # held, in order
         assert lock_holder(numero) == task_id
-    orders = [store.get_task(task_id).queue_order for task_id, _ in created.tasks]
+    orders = [store.tasks.get_task(task_id).queue_order for task_id, _ in created.tasks]
     assert orders == sorted(orders) and int(orders[0]) == 1 and int(orders[-1]) == 100
 
 
@@ -48,19 +48,19 @@ def test_a_number_whose_os_is_being_scraped_is_taken_and_gets_no_task_of_its_own
     wanted = numbers(60)
     response = client.http.post(f"/buscar-os-async/{wanted[7]}")
     holder = json.loads(response.body)["task_id"]
-    batches = raspa_app.services().batches.batches
+    batches = raspa_app.services().batches.batch_tasks
     calls = dynamodb_calls(raspa_app.services().models)
     created = batches.create_tasks(BATCH, "ana", wanted, careful=False, reserve=keys)
     # The first group (50 numbers) was cancelled by the held lock and sent again without it
     assert calls == Counter({"TransactWriteItems": 3})
     assert created.taken == {wanted[7]: holder}
     assert [n for _, n in created.tasks] == [n for n in wanted if n != wanted[7]]
-    assert raspa_app.services().store.get_task(task_id_for(BATCH, wanted[7])) is None
+    assert raspa_app.services().store.tasks.get_task(task_id_for(BATCH, wanted[7])) is None
     assert lock_holder(wanted[7]) == holder
 
 
 def test_a_chunk_created_again_after_a_crash_keeps_its_tasks_and_locks(client):
-    batches = raspa_app.services().batches.batches
+    batches = raspa_app.services().batches.batch_tasks
     wanted = numbers(10)
     first = batches.create_tasks(BATCH, "ana", wanted, careful=False, reserve=keys)
     again = batches.create_tasks(BATCH, "ana", wanted, careful=True, reserve=keys)

@@ -321,8 +321,8 @@ def test_an_ingest_that_crashes_mid_file_resumes_without_losing_or_repeating_a_l
     # Given a file of 250 new numbers and an ingest that dies creating its third chunk's tasks
     numbers = _numbers(250, start=810000)
     batch_id = kit.upload(csv_of(*numbers))
-    store = raspa_app.services().batches.batches
-    original = store.create_tasks
+    batch_tasks = raspa_app.services().batches.batch_tasks
+    original = batch_tasks.create_tasks
     creates = {"n": 0}
 
     def flaky(batch, owner, chunk, **kwargs):
@@ -332,7 +332,7 @@ def test_an_ingest_that_crashes_mid_file_resumes_without_losing_or_repeating_a_l
             raise RuntimeError("Lambda timed out")
         return original(batch, owner, chunk, **kwargs)
 
-    monkeypatch.setattr(store, "create_tasks", flaky)
+    monkeypatch.setattr(batch_tasks, "create_tasks", flaky)
     assert kit.ingest(limit=1) == ["error"]
     # When the message comes back after its lease ran out
     models = raspa_app.services().models
@@ -347,7 +347,7 @@ def test_an_ingest_that_crashes_mid_file_resumes_without_losing_or_repeating_a_l
     assert view["counts"]["valid"] == 250
     waiting = [m["numero_os"] for m in kit.lane_messages()] + held_numbers()
     assert sorted(waiting) == numbers
-    tasks = raspa_app.services().batches.batches.tasks([task_id_for(batch_id, n) for n in numbers])
+    tasks = raspa_app.services().store.tasks.get_many([task_id_for(batch_id, n) for n in numbers])
     assert len(tasks) == 250 and {t.status for t in tasks} == {"PENDING"}
     # And scraping them all scrapes each number once and completes the batch
     kit.scrape_batch_lane(limit=1000)

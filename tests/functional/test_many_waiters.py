@@ -10,6 +10,7 @@ from collections import Counter
 import pytest
 
 import app as raspa_app
+from chalicelib.adapters.dynamo.connection import dynamodb_clients
 from chalicelib.adapters.dynamo.models import lock_key
 from chalicelib.services.notify import Subscription
 from tests.functional.test_security import forge
@@ -23,22 +24,16 @@ BATCHES = 150
 def transaction_sizes():
     """The item count of every TransactWriteItems the app sends during the test."""
     sizes: list[int] = []
-    clients = {
-        id(c): c
-        for c in (
-            m._get_connection().connection.client
-            for m in vars(raspa_app.services().models).values()
-        )
-    }
+    clients = dynamodb_clients(raspa_app.services().models)
 
     def record(params: dict, **_: object) -> None:
         sizes.append(len(params.get("TransactItems", ())))
 
     event = "provide-client-params.dynamodb.TransactWriteItems"
-    for client in clients.values():
+    for client in clients:
         client.meta.events.register(event, record, unique_id=f"sizes-{id(sizes)}")
     yield sizes
-    for client in clients.values():
+    for client in clients:
         client.meta.events.unregister(event, unique_id=f"sizes-{id(sizes)}")
 
 
@@ -55,14 +50,14 @@ def test_given_150_one_line_batches_waiting_on_one_os_when_its_scrape_ends_then_
         upload(kit.s3, kit.bucket, "ana", batch_id, csv_of("610000"))
     assert set(kit.ingest(limit=2000)) == {"ok"}
     store = raspa_app.services().store
-    assert int(store.get_task(task_id).waiters) == BATCHES
+    assert int(store.tasks.get_task(task_id).waiters) == BATCHES
     # When its one message is scraped
     transaction_sizes.clear()
     assert kit.scrape_standard_lane() == ["ok"]
     # Then the OS was scraped once, the task finished in one small transaction and its lock
     # is free, and each of the batches counted the outcome exactly once
     assert scraper.calls == ["610000"]
-    task = store.get_task(task_id)
+    task = store.tasks.get_task(task_id)
     assert task.status == "SUCCESS"
     assert max(transaction_sizes) <= 4, Counter(transaction_sizes)
     models = raspa_app.services().models
@@ -94,7 +89,7 @@ def test_given_more_requesters_than_the_task_item_keeps_then_each_of_them_sees_t
     assert {a.status_code for a in answers} == {202} and len(task_ids) == 1
     task_id = task_ids.pop()
     # Then the item keeps three, every one of the eight may read the task, others may not
-    task = raspa_app.services().store.get_task(task_id)
+    task = raspa_app.services().store.tasks.get_task(task_id)
     assert len(task.requesters) == 3
     for user in users:
         status = client.http.get(f"/scraping-status/{task_id}", headers=headers[user])

@@ -140,7 +140,7 @@ def live_api(client, aws) -> Iterator[str]:
 
 def seed_cache() -> None:
     """Fresh cache entries for the numbers generators try first: 1-9 found, 0 not found."""
-    models = raspa_app.services().store.m
+    models = raspa_app.services().models
     expires = datetime.now(UTC) + timedelta(hours=1)
     for n in range(10):
         numero = str(n)

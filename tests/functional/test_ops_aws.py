@@ -52,6 +52,6 @@ def test_given_a_dead_letter_when_redriven_against_aws_then_its_task_waits_in_it
     code, out, err = run("redrive", "--json")
     assert code == 0, err
     assert json.loads(out)["sent"] == {"standard": 1}
-    task = raspa_app.services().store.get_task(task_id)
+    task = raspa_app.services().store.tasks.get_task(task_id)
     assert task.status == "PENDING" and task.attempts == 0 and task.queue == "standard"
     assert aws.queue_depth(aws.dlq_url) == 0 and aws.queue_depth() == 1

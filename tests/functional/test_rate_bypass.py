@@ -34,7 +34,7 @@ def test_given_a_users_own_batch_when_they_look_up_each_number_then_only_their_l
     # the standard lane, each counted as a new scrape; the rest wait their batch turn
     assert {status for status, _ in answers} == {202}
     store = raspa_app.services().store
-    lanes = [store.get_task(task_id_for(batch_id, n)).queue for n in wanted]
+    lanes = [store.tasks.get_task(task_id_for(batch_id, n)).queue for n in wanted]
     limit = raspa_app.services().settings.rate_limit
     assert lanes.count("standard") == limit and lanes.count("batch") == 25 - limit
     assert starts("ana") == limit
@@ -60,7 +60,7 @@ def test_given_a_vip_joining_standard_tasks_then_only_their_limit_moves_to_the_v
     # new OS is refused
     assert {status for status, _ in answers} == {202}
     store = raspa_app.services().store
-    lanes = [store.get_task(body["task_id"]).queue for _, body in answers]
+    lanes = [store.tasks.get_task(body["task_id"]).queue for _, body in answers]
     assert lanes.count("vip") == 2 and lanes.count("standard") == 3
     assert aws.queue_depth(aws.priority_url) == 2
     assert lookup(client, "799990", "carla", aws)[0] == 429

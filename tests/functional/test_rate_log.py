@@ -1,7 +1,9 @@
-"""The rate log's two writes (chalicelib/adapters/dynamo/store.py ``_add_start``): appends while the
-window has room, a whole rewrite once as many old starts as the limit have piled up."""
+"""The rate log's two writes (chalicelib/adapters/dynamo/ratelog.py ``add_start``): appends while
+the window has room, a whole rewrite once as many old starts as the limit have piled up."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import pytest
 
@@ -14,15 +16,14 @@ POLICY = RatePolicy("ana", limit=3, window_seconds=100)
 
 @pytest.fixture
 def store(client):
-    store = raspa_app.services().store
+    stores = raspa_app.services().store
     now = [1_000_000.0]
-    store.clock = lambda: now[0]
-    store.now = now
-    return store
+    stores.tasks.clock = lambda: now[0]
+    return SimpleNamespace(tasks=stores.tasks, ratelog=stores.ratelog, now=now)
 
 
 def start(store, numero: str) -> None:
-    store.create_or_join(numero, requested_by="ana", rate=POLICY)
+    store.tasks.create_or_join(numero, requested_by="ana", rate=POLICY)
 
 
 def test_starts_are_appended_and_the_window_is_exact_with_old_ones_in_the_list(store):
@@ -35,7 +36,7 @@ def test_starts_are_appended_and_the_window_is_exact_with_old_ones_in_the_list(s
     # Then a fourth is refused, and the list kept the old start (appends never prune)
     with pytest.raises(RateLimitedError):
         start(store, "900020")
-    log = store.rate_state("ana")
+    log = store.ratelog.state("ana")
     assert len(log.starts) == 4 and log.version == 1
 
 
@@ -49,7 +50,7 @@ def test_a_log_with_as_many_old_starts_as_the_limit_is_rewritten_with_the_window
     # When the next start comes
     start(store, "901010")
     # Then the log was rewritten: only the new start, a new version
-    log = store.rate_state("ana")
+    log = store.ratelog.state("ana")
     assert log.starts == (store.now[0],) and log.version == 2
     # And the window still counts exactly
     start(store, "901011")
@@ -60,11 +61,11 @@ def test_a_log_with_as_many_old_starts_as_the_limit_is_rewritten_with_the_window
 
 def test_a_log_changed_since_it_was_read_is_read_again_from_the_cancellation(store):
     # Given a log read when it was empty, then filled by other lookups of the same user
-    stale = store.rate_state("ana")
+    stale = store.ratelog.state("ana")
     for n in range(3):
         start(store, f"90200{n}")
     # When a lookup tries to start with the stale read
     with pytest.raises(RateLimitedError):
-        store.create_or_join("902009", requested_by="ana", rate=POLICY, rate_log=stale)
+        store.tasks.create_or_join("902009", requested_by="ana", rate=POLICY, rate_log=stale)
     # Then it was refused, not admitted over the limit
-    assert len(store.rate_state("ana").starts) == 3
+    assert len(store.ratelog.state("ana").starts) == 3

@@ -8,6 +8,7 @@ import json
 import pytest
 
 import app as raspa_app
+from chalicelib.adapters.dynamo.connection import dynamodb_clients
 from chalicelib.adapters.dynamo.models import lock_key
 
 
@@ -21,7 +22,7 @@ def settled(client, aws, task_id: str, numero: str) -> dict:
     """The task's status, after checking that nothing is left locked or queued."""
     models = raspa_app.services().models
     assert list(models.Lock.batch_get([lock_key(numero)])) == []
-    assert raspa_app.services().store.any_record(numero) is None
+    assert raspa_app.services().store.cache.any_record(numero) is None
     assert aws.queue_depth() == 0
     return json.loads(client.http.get(f"/scraping-status/{task_id}").body)
 
@@ -42,7 +43,7 @@ def test_given_a_record_over_the_limit_when_scraped_then_the_task_fails_too_larg
     assert body["status"] == "FAILURE" and body["attempts"] == 1
     assert body["error"]["reason"] == "too_large" and "grande demais" in body["result"]
     assert aws.queue_depth(aws.dlq_url) == 1
-    detail = raspa_app.services().store.get_task(task_id).error_detail
+    detail = raspa_app.services().store.tasks.get_task(task_id).error_detail
     assert "RASPA_MAX_RECORD_BYTES" in detail
     # And a later lookup starts a new task instead of joining a stuck one
     assert enqueue(client, "640001") != task_id
@@ -61,12 +62,11 @@ def refuse_record_writes():
         http = AWSResponse("https://dynamodb.us-east-1.amazonaws.com/", 400, {}, None)
         return http, {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
 
-    models = vars(raspa_app.services().models).values()
-    clients = {id(c): c for c in (m._get_connection().connection.client for m in models)}
-    for client in clients.values():
+    clients = dynamodb_clients(raspa_app.services().models)
+    for client in clients:
         client.meta.events.register("before-call.dynamodb.TransactWriteItems", refuse)
     yield
-    for client in clients.values():
+    for client in clients:
         client.meta.events.unregister("before-call.dynamodb.TransactWriteItems", refuse)
 
 

@@ -1,4 +1,5 @@
-"""``Store.reopen``: a failed task made runnable again for ops' redrive, never a second scrape."""
+"""``Reopener.reopen``: a failed task made runnable again for ops' redrive, never a second
+scrape."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 import app as raspa_app
 from chalicelib.adapters.dynamo.models import lock_key
-from chalicelib.adapters.dynamo.store import Reopen
+from chalicelib.adapters.dynamo.reopen import Reopen
 from chalicelib.adapters.queue import ScrapeQueue
 from chalicelib.domain.tasks import TaskStatus
 from chalicelib.errors import LayoutChangedError
@@ -32,13 +33,13 @@ def failed_task(client, aws, driver, scripted) -> str:
     scripted(LayoutChangedError("http://portal/os/123456", "cliente"))
     task_id = enqueue(client)
     drain(driver)
-    assert raspa_app.services().store.get_task(task_id).status == "FAILURE"
+    assert raspa_app.services().store.tasks.get_task(task_id).status == "FAILURE"
     assert aws.queue_depth(aws.dlq_url) == 1
     return task_id
 
 
 def lock_holder(numero: str = "123456") -> str | None:
-    Lock = raspa_app.services().store.m.Lock
+    Lock = raspa_app.services().models.Lock
     try:
         return Lock.get(lock_key(numero), consistent_read=True).task_id
     except Lock.DoesNotExist:
@@ -49,19 +50,19 @@ def test_given_a_failed_task_when_reopened_then_it_waits_again_with_no_attempts_
     failed_task,
 ):
     store = raspa_app.services().store
-    outcome = store.reopen(failed_task, "vip")
+    outcome = store.reopener.reopen(failed_task, "vip")
     assert outcome.result is Reopen.REOPENED
-    task = store.get_task(failed_task)
+    task = store.tasks.get_task(failed_task)
     assert task.status == "PENDING" and task.attempts == 0 and task.step == "queued"
     assert task.error is None and task.error_reason is None and task.finished_at is None
     assert task.queue == "vip" and task.queued_at is not None
     assert lock_holder() == failed_task
-    assert store.queue_position(task) == 0
+    assert store.queue_index.position(task) == 0
     # Reopening again (a second letter of the same task) leaves it as it is.
-    assert store.reopen(failed_task, "batch").result is Reopen.ACTIVE
-    assert store.get_task(failed_task).queue == "vip"
+    assert store.reopener.reopen(failed_task, "batch").result is Reopen.ACTIVE
+    assert store.tasks.get_task(failed_task).queue == "vip"
     with pytest.raises(ValueError, match="lane"):
-        store.reopen(failed_task, "express")
+        store.reopener.reopen(failed_task, "express")
 
 
 def test_given_a_failed_task_when_its_message_comes_back_then_it_runs_only_if_reopened(
@@ -73,12 +74,13 @@ def test_given_a_failed_task_when_its_message_comes_back_then_it_runs_only_if_re
     lane.send(failed_task, "123456")
     assert driver.deliver_once() == "error"
     assert scraper.calls == []
-    assert raspa_app.services().store.get_task(failed_task).status == "FAILURE"
+    assert raspa_app.services().store.tasks.get_task(failed_task).status == "FAILURE"
     # Reopened, its message is scraped once and the task succeeds.
-    assert raspa_app.services().store.reopen(failed_task, "standard").result is Reopen.REOPENED
+    reopener = raspa_app.services().store.reopener
+    assert reopener.reopen(failed_task, "standard").result is Reopen.REOPENED
     lane.send(failed_task, "123456")
     assert "ok" in drain(driver)
-    task = raspa_app.services().store.get_task(failed_task)
+    task = raspa_app.services().store.tasks.get_task(failed_task)
     assert task.status == "SUCCESS" and task.attempts == 1
     assert scraper.calls == ["123456"]
     assert lock_holder() is None
@@ -88,9 +90,9 @@ def test_given_a_newer_active_task_for_the_os_when_reopened_then_the_old_one_sta
     failed_task, client
 ):
     newer = enqueue(client)  # asked again: a new task holds the OS
-    outcome = raspa_app.services().store.reopen(failed_task, "standard")
+    outcome = raspa_app.services().store.reopener.reopen(failed_task, "standard")
     assert outcome.result is Reopen.SUPERSEDED and outcome.holder == newer
-    assert raspa_app.services().store.get_task(failed_task).status == "FAILURE"
+    assert raspa_app.services().store.tasks.get_task(failed_task).status == "FAILURE"
     assert lock_holder() == newer
 
 
@@ -100,10 +102,10 @@ def test_given_the_os_was_scraped_since_when_reopened_then_the_task_stays_failed
     scripted(RECORD)
     newer = enqueue(client)
     drain(driver)
-    assert raspa_app.services().store.get_task(newer).status == "SUCCESS"
-    outcome = raspa_app.services().store.reopen(failed_task, "standard")
+    assert raspa_app.services().store.tasks.get_task(newer).status == "SUCCESS"
+    outcome = raspa_app.services().store.reopener.reopen(failed_task, "standard")
     assert outcome.result is Reopen.CACHED
-    assert raspa_app.services().store.get_task(failed_task).status == "FAILURE"
+    assert raspa_app.services().store.tasks.get_task(failed_task).status == "FAILURE"
     assert lock_holder() is None
 
 
@@ -115,7 +117,7 @@ def test_given_a_successful_a_waiting_or_no_task_when_reopened_then_nothing_chan
     done = enqueue(client, "111111")
     drain(driver)
     waiting = enqueue(client, "222222")
-    assert store.reopen(done, "standard").result is Reopen.DONE
-    assert store.reopen(waiting, "standard").result is Reopen.ACTIVE
-    assert store.get_task(waiting).status == TaskStatus.PENDING.value
-    assert store.reopen("0" * 32, "standard").result is Reopen.MISSING
+    assert store.reopener.reopen(done, "standard").result is Reopen.DONE
+    assert store.reopener.reopen(waiting, "standard").result is Reopen.ACTIVE
+    assert store.tasks.get_task(waiting).status == TaskStatus.PENDING.value
+    assert store.reopener.reopen("0" * 32, "standard").result is Reopen.MISSING

@@ -59,5 +59,5 @@ def test_a_failed_scrape_tells_the_user_a_reason_and_a_message_without_portal_ur
     told = json.dumps([body, api_gw.sent["follower"]], ensure_ascii=False)
     assert body["result"] and not any(bit in told for bit in SECRET_BITS), told
     # And operators keep the whole story on the task
-    detail = raspa_app.services().store.get_task(task_id).error_detail
+    detail = raspa_app.services().store.tasks.get_task(task_id).error_detail
     assert "portal.example" in detail

@@ -206,8 +206,8 @@ def test_a_connection_subscribing_mid_scrape_gets_the_steps_after_it_and_the_res
     connect("late")
     task_id = enqueue(client)
     send("early", {"action": "subscribe", "task_id": task_id})
-    store = raspa_app.services().store
-    original = store.record_progress
+    runs = raspa_app.services().store.runs
+    original = runs.record_progress
 
     def record_progress(task: str, step: str, percent: int) -> Any:
         written = original(task, step, percent)
@@ -217,7 +217,7 @@ def test_a_connection_subscribing_mid_scrape_gets_the_steps_after_it_and_the_res
             send("late", {"action": "subscribe", "task_id": task_id})
         return written
 
-    monkeypatch.setattr(store, "record_progress", record_progress)
+    monkeypatch.setattr(runs, "record_progress", record_progress)
     driver.deliver_once()
     statuses = {c: [m.get("step") or m["status"] for m in api_gw.sent[c][1:]] for c in api_gw.sent}
     assert statuses["early"] == ["detail", "history", "save", "success"]
@@ -231,7 +231,7 @@ def test_subscribing_to_a_task_that_expired_creates_nothing(client, api_gw):
     missing = "0123456789abcdef0123456789abcdef"
     registry.subscribe(missing, "c1")
     assert registry.subscribers(missing) == set()
-    assert raspa_app.services().store.get_task(missing) is None
+    assert raspa_app.services().store.tasks.get_task(missing) is None
 
 
 def test_a_task_ending_between_the_subscribe_read_and_write_is_announced_exactly_once(

@@ -40,7 +40,7 @@ def test_successful_scrape_stores_record_with_ttl_and_finishes_task(client, aws,
     body = status(client, task_id)
     assert body["status"] == "SUCCESS" and body["progress"] == 100
     assert body["result"]["cliente"] == "Ana" and body["attempts"] == 1
-    item = raspa_app.services().store.fresh_record("123456")
+    item = raspa_app.services().store.cache.fresh_record("123456")
     ttl = item.expires_at.timestamp() - float(item.scraped_at)
     assert abs(ttl - aws.settings.cache_ttl_seconds) < 2
     assert scraper.calls == ["123456"]
@@ -50,10 +50,10 @@ def test_successful_scrape_stores_record_with_ttl_and_finishes_task(client, aws,
 
 def test_progress_is_recorded_while_scraping(client, aws, driver, scripted, monkeypatch):
     seen = []
-    store = raspa_app.services().store
-    original = store.record_progress
+    runs = raspa_app.services().store.runs
+    original = runs.record_progress
     monkeypatch.setattr(
-        store,
+        runs,
         "record_progress",
         lambda task_id, step, pct: (seen.append((step, pct)), original(task_id, step, pct))[1],
     )
@@ -72,7 +72,7 @@ def test_transient_error_marks_retry_and_delays_redelivery_by_backoff(
     body = status(client, task_id)
     assert body["status"] == "RETRY" and body["attempts"] == 1
     assert body["error"]["reason"] == "transient" and "nova tentativa" in body["result"]
-    assert "500" in raspa_app.services().store.get_task(task_id).error_detail  # for ops only
+    assert "500" in raspa_app.services().store.tasks.get_task(task_id).error_detail  # for ops only
     assert driver.receive() == []  # invisible for the 60 s back-off
     assert aws.queue_depth() == 1
 
@@ -97,7 +97,7 @@ def test_four_failed_attempts_fail_the_task_and_send_the_message_to_the_dlq(
     body = status(client, task_id)
     assert body["status"] == "FAILURE" and body["attempts"] == 4
     assert body["result"] == "o portal ficou indisponível em 4 tentativas; tente mais tarde"
-    assert "after 4 attempts" in raspa_app.services().store.get_task(task_id).error_detail
+    assert "after 4 attempts" in raspa_app.services().store.tasks.get_task(task_id).error_detail
     assert len(scraper.calls) == 4
     assert aws.queue_depth() == 0
     assert aws.queue_depth(aws.dlq_url) == 1
@@ -141,9 +141,9 @@ def test_redelivered_message_of_a_finished_task_changes_nothing(client, aws, dri
 
     event = lambda_event([message], driver.arn)
     client.lambda_.invoke("scrape_worker", event)
-    before = raspa_app.services().store.any_record("123456").scraped_at
+    before = raspa_app.services().store.cache.any_record("123456").scraped_at
     client.lambda_.invoke("scrape_worker", event)  # at-least-once: the same message again
-    assert raspa_app.services().store.any_record("123456").scraped_at == before
+    assert raspa_app.services().store.cache.any_record("123456").scraped_at == before
     assert len(scraper.calls) == 1
 
 
@@ -152,7 +152,7 @@ def test_a_task_whose_last_attempt_died_is_failed_on_the_next_delivery(
 ):
     scraper = scripted(RECORD)
     task_id = enqueue(client)
-    models = raspa_app.services().store.m
+    models = raspa_app.services().models
     task = models.Task.get(task_id)
     silent_since = time.time() - aws.settings.scrape_timeout_seconds - 1
     task.update(
@@ -174,7 +174,7 @@ def test_a_second_message_for_a_task_being_scraped_starts_no_second_scrape(
     # Given a task whose scrape is running (it reported progress a moment ago)
     scraper = scripted(RECORD)
     task_id = enqueue(client)
-    models = raspa_app.services().store.m
+    models = raspa_app.services().models
     models.Task.get(task_id).update(
         actions=[models.Task.status.set("PROGRESS"), models.Task.attempts.set(1)]
     )
@@ -210,7 +210,7 @@ def test_status_reports_every_state_the_task_goes_through(client, aws, driver, s
     drain(driver)
     states.append(status(client, task_id)["status"])
     assert states == ["PENDING", "STARTED", "PROGRESS", "SUCCESS"]
-    assert store.get_task(task_id).status == TaskStatus.SUCCESS.value
+    assert store.tasks.get_task(task_id).status == TaskStatus.SUCCESS.value
 
 
 def test_an_unreadable_portal_secret_is_retried_not_crashed(client, aws, driver):
@@ -220,5 +220,5 @@ def test_an_unreadable_portal_secret_is_retried_not_crashed(client, aws, driver)
     body = status(client, task_id)
     assert body["status"] == "RETRY"
     assert "no-such-secret" not in body["result"] and "password" not in body["result"]
-    detail = raspa_app.services().store.get_task(task_id).error_detail
+    detail = raspa_app.services().store.tasks.get_task(task_id).error_detail
     assert "no-such-secret" in detail and "password" not in detail

@@ -80,7 +80,7 @@ def test_interactive_lookups_start_within_one_scrape_while_a_big_batch_drains(ma
         waiting = next(
             n
             for n in reversed(numbers[:offset])
-            if store.get_task(task_id_for(batch_id, n)).status == "PENDING"
+            if store.tasks.get_task(task_id_for(batch_id, n)).status == "PENDING"
         )
         submitted = time.time()
         joined = lookup.lookup(waiting, identity=BRUNO)
@@ -89,7 +89,7 @@ def test_interactive_lookups_start_within_one_scrape_while_a_big_batch_drains(ma
         waits["join"] = invoked[joined.body["task_id"]][0] - submitted
         interactive = [t for t, (_, lane) in invoked.items() if lane != settings.batch_queue_name]
         done = wait_all_terminal(stack, interactive, timeout=60)
-        finished_batch = [store.get_task(t) for t in list(invoked) if t in batch_tasks]
+        finished_batch = [store.tasks.get_task(t) for t in list(invoked) if t in batch_tasks]
     scrapes = [
         float(t.finished_at) - float(t.started_at)
         for t in finished_batch

@@ -32,7 +32,7 @@ def wait_all_terminal(stack: Stack, task_ids: list[str], timeout: float = 60) ->
     store = stack.services.store
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        tasks = [store.get_task(t) for t in task_ids]
+        tasks = [store.tasks.get_task(t) for t in task_ids]
         if all(t.status in ("SUCCESS", "FAILURE") for t in tasks):
             return tasks
         time.sleep(0.05)
@@ -43,7 +43,7 @@ def wait_running(stack: Stack, task_ids: list[str], count: int, timeout: float =
     store = stack.services.store
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        started = [t for t in task_ids if store.get_task(t).started_at is not None]
+        started = [t for t in task_ids if store.tasks.get_task(t).started_at is not None]
         if len(started) >= count:
             return
         time.sleep(0.02)

@@ -84,7 +84,7 @@ def submit(stack: Stack, numero: str, who: Identity = ANA) -> str:
 
 def submit_batch(stack: Stack, numero: str) -> str:
     """A task of the batch lane, as a batch upload's ingest creates and sends it."""
-    outcome = stack.services.store.create_or_join(numero, requested_by="ana", lane="batch")
+    outcome = stack.services.store.tasks.create_or_join(numero, requested_by="ana", lane="batch")
     assert outcome.created
     ScrapeQueue(stack.sqs, stack.batch_url, "batch").send(outcome.task.pk, numero)
     return outcome.task.pk
@@ -101,7 +101,7 @@ def wait_until(check: Callable[[], bool], what: str, timeout: float = 30) -> Non
 
 def statuses(stack: Stack, task_ids: list[str]) -> dict[str, str]:
     store = stack.services.store
-    return {t: store.get_task(t).status for t in task_ids}
+    return {t: store.tasks.get_task(t).status for t in task_ids}
 
 
 def lanes_empty(stack: Stack) -> bool:
@@ -137,9 +137,9 @@ def details_scraped(stack: Stack) -> int:
 @pytest.fixture
 def scrapes(stack: Stack, monkeypatch) -> Counter[str]:
     """Scrape attempts the worker starts, by OS number."""
-    store = stack.services.store
+    runs = stack.services.store.runs
     started: Counter[str] = Counter()
-    start = store.start
+    start = runs.start
 
     def counting_start(task_id: str) -> Any:
         task = start(task_id)
@@ -147,7 +147,7 @@ def scrapes(stack: Stack, monkeypatch) -> Counter[str]:
             started[task.numero_os] += 1
         return task
 
-    monkeypatch.setattr(store, "start", counting_start)
+    monkeypatch.setattr(runs, "start", counting_start)
     return started
 
 
@@ -181,10 +181,10 @@ def test_given_the_portal_was_down_until_tasks_were_dead_lettered_when_it_is_bac
         wait_until(lambda: lanes_empty(stack), "the lanes to drain")
     # ... each scraped exactly once, in one attempt, and nothing is left dead
     store = stack.services.store
-    assert {int(store.get_task(t).attempts) for t in tasks} == {1}
+    assert {int(store.tasks.get_task(t).attempts) for t in tasks} == {1}
     assert scrapes == {f"53000{i}": 1 for i in range(1, 5)}
     assert details_scraped(stack) == len(tasks)
-    assert {store.any_record(f"53000{i}").task_id for i in range(1, 5)} == set(tasks)
+    assert {store.cache.any_record(f"53000{i}").task_id for i in range(1, 5)} == set(tasks)
     assert stack.depth(stack.dlq_url) == 0
 
 
@@ -334,7 +334,7 @@ def test_given_a_lane_with_messages_when_purge_is_declined_or_confirmed_then_onl
     assert stack.depth(stack.queue_url) == 0
     # The purged tasks failed with the reason and freed their OS: asking again starts anew
     assert submit(stack, "570001") not in purged
-    assert {stack.services.store.get_task(t).error_reason for t in purged} == {"purged"}
+    assert {stack.services.store.tasks.get_task(t).error_reason for t in purged} == {"purged"}
     assert len(prompts) == 2 and stack.settings.queue_name in prompts[0]
 
     submit(stack, "570003", CARLA)

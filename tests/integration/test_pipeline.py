@@ -144,7 +144,7 @@ def test_fifty_concurrent_requests_for_one_os_make_one_task_one_message_one_scra
     task_ids = {a.body["task_id"] for a in answers}
     assert len(task_ids) == 1
     assert stack.depth(stack.queue_url) == 2  # the warm-up's message and this OS's one
-    models = stack.services.store.m
+    models = stack.services.models
     tasks = list(models.Task.scan(models.Task.numero_os == "700001"))
     assert len(tasks) == 1
     with stack.worker():

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from chalicelib.adapters.dynamo.connection import dynamodb_clients
+
 
 def dynamodb_calls(models: Any) -> Counter:
     """Counts every DynamoDB call of ``models``' connections from now on, by operation."""
     calls: Counter = Counter()
-    for model in {id(m): m for m in vars(models).values()}.values():
-        client = model._get_connection().connection.client
+    for client in dynamodb_clients(models):
         client.meta.events.register(
             "before-call.dynamodb.*",
             lambda event_name, **_: calls.update([event_name.rsplit(".", 1)[1]]),

@@ -148,7 +148,7 @@ def test_what_reopening_a_task_found_decides_the_fate_of_its_letter(result, acti
 
 
 def test_every_reopen_result_of_the_store_has_a_disposition():
-    from chalicelib.adapters.dynamo.store import Reopen
+    from chalicelib.adapters.dynamo.reopen import Reopen
 
     assert {disposition(r) for r in Reopen} <= {"send", "drop", "keep"}
     with pytest.raises(ValueError):

@@ -16,6 +16,7 @@ exact under concurrency.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from pynamodb.attributes import (
@@ -29,9 +30,30 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-__all__ = ["Models", "build_models", "lock_key", "stats_key"]
+__all__ = [
+    "FAIR_CLOCK",
+    "QUEUE_INDEX",
+    "Models",
+    "batch_key",
+    "build_models",
+    "fair_key",
+    "lock_key",
+    "mark_key",
+    "quota_key",
+    "rate_key",
+    "requester_key",
+    "stats_key",
+    "ttl",
+    "user_connections_key",
+    "waiter_key",
+]
 
 QUEUE_INDEX = "queue-order-index"
+
+
+def ttl(epoch: float) -> datetime:
+    """An epoch time as a ``TTLAttribute`` value."""
+    return datetime.fromtimestamp(epoch, tz=UTC)
 
 
 def lock_key(numero_os: str) -> str:

@@ -14,9 +14,10 @@ from typing import Any
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.adapters.dynamo.connection import low_level
 from chalicelib.errors import ItemRefusedError, StorageError
 
-__all__ = ["Cancelled", "Transaction"]
+__all__ = ["MAX_ITEMS", "Cancelled", "Transaction", "transaction"]
 
 #: DynamoDB's limit of items in one transaction.
 MAX_ITEMS = 100
@@ -56,11 +57,12 @@ class Cancelled(Exception):
 class Transaction:
     """Collects named writes and commits them as one TransactWriteItems.
 
-    Use as ``with Transaction(connection) as tx: tx.save("lock", ...)``; leaving the block
+    Use as ``with transaction(models) as tx: tx.save("lock", ...)``; leaving the block
     commits, raising ``Cancelled`` (reasons by name) or ``StorageError``.
     """
 
     def __init__(self, connection: Any) -> None:
+        """``connection``: PynamoDB's low-level connection (see ``transaction(models)``)."""
         self._tx = TransactWrite(connection=connection)
         self._names: dict[str, list[str]] = {"check": [], "delete": [], "put": [], "update": []}
 
@@ -123,3 +125,8 @@ class Transaction:
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is None:
             self.commit()
+
+
+def transaction(models: Any) -> Transaction:
+    """A new transaction on the connection of ``models``' tables."""
+    return Transaction(low_level(models.Task))

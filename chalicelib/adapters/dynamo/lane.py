@@ -1,4 +1,5 @@
-"""DynamoDB and SQS adapter for the batch lane's fair order (``chalicelib.domain.fairshare``).
+"""The batch lane's fair order (``chalicelib.domain.fairshare``) and the release of held
+batch tasks to the batch queue.
 
 Batch tasks are created *held*: PENDING in the queue index's held partition, sorted by
 their fair key, with no message yet. ``release`` keeps at most ``window`` of them in the
@@ -12,13 +13,14 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
 from typing import Any, Callable
 
 from pynamodb.exceptions import PynamoDBException, UpdateError
 
-from chalicelib.adapters.dynamo.models import FAIR_CLOCK, Models, fair_key
-from chalicelib.adapters.dynamo.store import MAX_ROUNDS, _pause
+from chalicelib.adapters.dynamo.models import FAIR_CLOCK, Models, fair_key, ttl
+from chalicelib.adapters.dynamo.queueindex import QueueIndex
+from chalicelib.adapters.dynamo.records import TaskRecord
+from chalicelib.adapters.dynamo.retry import MAX_ROUNDS, pause
 from chalicelib.domain.fairshare import KeyRange, reserve
 from chalicelib.domain.queueorder import GROUP_BATCH, GROUP_HELD
 from chalicelib.domain.tasks import TaskStatus
@@ -29,16 +31,13 @@ __all__ = ["BatchLane"]
 logger = logging.getLogger(__name__)
 
 
-def _ts(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, tz=UTC)
-
-
 class BatchLane:
     """Fair keys for new batch tasks, and their release to the batch queue."""
 
     def __init__(
         self,
         models: Models,
+        queue_index: QueueIndex,
         queue: Any,
         *,
         window: int,
@@ -46,6 +45,8 @@ class BatchLane:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.m = models
+        self.queue_index = queue_index
+        #: The batch queue (``chalicelib.adapters.queue.ScrapeQueue``).
         self.queue = queue
         #: Released batch tasks that may wait in the batch queue at once.
         self.window = window
@@ -71,7 +72,7 @@ class BatchLane:
                 )
             except UpdateError as exc:
                 if exc.cause_response_code == "ConditionalCheckFailedException":
-                    _pause(round_)  # the same owner's other batch took keys meanwhile
+                    pause(round_)  # the same owner's other batch took keys meanwhile
                     continue
                 raise StorageError(f"reserving batch order failed: {exc.msg}") from exc
             return keys
@@ -93,15 +94,10 @@ class BatchLane:
         """Top the batch queue up to ``window`` released tasks, lowest keys first; returns
         how many were released. Two concurrent calls may release one task twice: its
         second message finds it started and is dropped."""
-        Task = self.m.Task
-        index = Task.queue_index
-        try:
-            room = self.window - index.count(GROUP_BATCH)
-            if room <= 0:
-                return 0
-            held = list(index.query(GROUP_HELD, limit=room, scan_index_forward=True))[:room]
-        except PynamoDBException as exc:
-            raise StorageError(f"reading the batch lane failed: {exc.msg}") from exc
+        room = self.window - self.queue_index.released()
+        if room <= 0:
+            return 0
+        held = self.queue_index.held(room)
         if not held:
             return 0
         self.queue.send_many([(task.pk, task.numero_os) for task in held])
@@ -111,13 +107,13 @@ class BatchLane:
         self._advance_clock(max(float(task.queue_order) for task in held))
         return len(held)
 
-    def _mark_released(self, task: Any, now: float) -> None:
+    def _mark_released(self, task: TaskRecord, now: float) -> None:
         Task = self.m.Task
         try:
             Task(task.pk).update(
                 actions=[
                     Task.queue_group.set(GROUP_BATCH),
-                    Task.expires_at.set(_ts(now + self.retention)),
+                    Task.expires_at.set(ttl(now + self.retention)),
                 ],
                 condition=(Task.status == TaskStatus.PENDING.value)
                 & (Task.queue_group == GROUP_HELD),

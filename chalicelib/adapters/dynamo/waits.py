@@ -1,4 +1,4 @@
-"""DynamoDB adapter for the batches waiting on a task, and the counting of its outcome.
+"""Batch waiters: the batches waiting for a task's outcome, and the counting of it.
 
 A task records the batch that created it (``batch_id``) and how many others joined it
 (``waiters``); each joined batch is an item of its own, ``bwait#<task>#<n>`` for n = 1 ..
@@ -12,14 +12,16 @@ counts nothing twice).
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
-from typing import Any, Callable
+from dataclasses import replace
+from typing import Callable
 
 from pynamodb.exceptions import PynamoDBException
 
-from chalicelib.adapters.dynamo.models import Models, batch_key, mark_key, waiter_key
-from chalicelib.adapters.dynamo.store import MAX_ROUNDS, _pause
-from chalicelib.adapters.dynamo.transaction import Cancelled, Transaction
+from chalicelib.adapters.dynamo.models import Models, batch_key, mark_key, ttl, waiter_key
+from chalicelib.adapters.dynamo.records import TaskRecord
+from chalicelib.adapters.dynamo.retry import MAX_ROUNDS, pause
+from chalicelib.adapters.dynamo.tasks import TaskStore
+from chalicelib.adapters.dynamo.transaction import Cancelled, transaction
 from chalicelib.domain.batches import BatchOutcome
 from chalicelib.domain.tasks import ACTIVE, TERMINAL, TaskStatus
 from chalicelib.errors import StorageError
@@ -30,11 +32,7 @@ __all__ = ["BatchWaits", "outcome_of"]
 _GET_BATCH = 100
 
 
-def _ts(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, tz=UTC)
-
-
-def outcome_of(task: Any) -> tuple[BatchOutcome, str]:
+def outcome_of(task: TaskRecord) -> tuple[BatchOutcome, str]:
     """What a terminal task means for a batch: its outcome and the message users see."""
     if task.status == TaskStatus.SUCCESS.value:
         return BatchOutcome.OK, ""
@@ -49,18 +47,20 @@ class BatchWaits:
     def __init__(
         self,
         models: Models,
+        tasks: TaskStore,
         *,
         mark_retention_seconds: int,
         batch_retention_seconds: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.m = models
+        self.tasks = tasks
         #: Outcomes are kept while a batch can still be running (it may take weeks).
         self.mark_retention = mark_retention_seconds
         self.batch_retention = batch_retention_seconds
         self.clock = clock
 
-    def join(self, task_id: str, batch_id: str) -> Any | None:
+    def join(self, task_id: str, batch_id: str) -> TaskRecord | None:
         """Make ``batch_id`` wait for an active task's outcome; None if it is not active.
 
         One transaction bumps the task's ``waiters`` from the count it was read with and
@@ -68,7 +68,7 @@ class BatchWaits:
         """
         Task, Waiter = self.m.Task, self.m.BatchWaiter
         for round_ in range(MAX_ROUNDS):
-            task = self._task(task_id)
+            task = self.tasks.get_task(task_id)
             if task is None or TaskStatus(task.status) not in ACTIVE:
                 return None
             if task.batch_id == batch_id:
@@ -81,7 +81,7 @@ class BatchWaits:
             )
             now = self.clock()
             try:
-                with Transaction(self._connection()) as tx:
+                with transaction(self.m) as tx:
                     tx.update(
                         "task",
                         Task(task_id),
@@ -93,19 +93,18 @@ class BatchWaits:
                         Waiter(
                             waiter_key(task_id, known + 1),
                             batch_id=batch_id,
-                            expires_at=_ts(now + self.mark_retention),
+                            expires_at=ttl(now + self.mark_retention),
                         ),
                     )
             except Cancelled as cancelled:
                 if cancelled.conflict or cancelled.failed("task"):
-                    _pause(round_)
+                    pause(round_)
                     continue  # another batch joined, or the task finished: read it again
                 raise StorageError(f"joining task failed: {cancelled}") from None
-            task.waiters = known + 1
-            return task
+            return replace(task, waiters=known + 1)
         raise StorageError(f"could not make batch {batch_id} wait for task {task_id}")
 
-    def waiting_batches(self, task: Any) -> list[str]:
+    def waiting_batches(self, task: TaskRecord) -> list[str]:
         """Every batch waiting for ``task``: the one that created it, then those that
         joined (read strongly consistent, 100 per call)."""
         found = [task.batch_id] if task.batch_id else []
@@ -118,7 +117,7 @@ class BatchWaits:
             raise StorageError(f"reading waiting batches failed: {exc.msg}") from exc
         return list(dict.fromkeys(found))  # a batch that joined twice counts once
 
-    def count_outcomes(self, task: Any) -> list[str]:
+    def count_outcomes(self, task: TaskRecord) -> list[str]:
         """Count a terminal task's outcome in every batch waiting for it, at most once per
         batch; returns the batches that wait for it (to tell their owners)."""
         if TaskStatus(task.status) not in TERMINAL:
@@ -135,14 +134,14 @@ class BatchWaits:
         for round_ in range(MAX_ROUNDS):
             now = self.clock()
             try:
-                with Transaction(self._connection()) as tx:
+                with transaction(self.m) as tx:
                     tx.save(
                         "mark",
                         Mark(
                             mark_key(batch_id, numero_os),
                             outcome=outcome.value,
                             message=message or None,
-                            expires_at=_ts(now + self.mark_retention),
+                            expires_at=ttl(now + self.mark_retention),
                         ),
                         condition=Mark.pk.does_not_exist(),
                     )
@@ -153,13 +152,13 @@ class BatchWaits:
                             getattr(Batch, outcome.counter).add(1),
                             Batch.updated_at.set(now),
                             # A running batch stays readable however long it runs.
-                            Batch.expires_at.set(_ts(now + self.batch_retention)),
+                            Batch.expires_at.set(ttl(now + self.batch_retention)),
                         ],
                         condition=Batch.pk.exists(),
                     )
             except Cancelled as cancelled:
                 if cancelled.conflict:
-                    _pause(round_)
+                    pause(round_)
                     continue
                 if cancelled.failed("mark"):
                     return False  # counted already (a redelivery)
@@ -168,15 +167,3 @@ class BatchWaits:
                 raise StorageError(f"counting a batch outcome failed: {cancelled}") from None
             return True
         raise StorageError(f"could not count the outcome of {numero_os} in batch {batch_id}")
-
-    def _task(self, task_id: str) -> Any | None:
-        try:
-            task = self.m.Task.get(task_id, consistent_read=True)
-        except self.m.Task.DoesNotExist:
-            return None
-        except PynamoDBException as exc:
-            raise StorageError(f"reading task failed: {exc.msg}") from exc
-        return task if task.kind == "task" else None
-
-    def _connection(self) -> Any:
-        return self.m.Task._get_connection().connection
