@@ -7,12 +7,12 @@ from typing import Any, Iterator
 
 import pytest
 from botocore.awsrequest import AWSResponse
-from moto import mock_aws
 
 from chalicelib.adapters.dynamo.connection import dynamodb_clients
 from chalicelib.adapters.dynamo.stores import DynamoStores
 from chalicelib.config import Settings
 from local.resources import create_all
+from local.sandbox import Sandbox
 
 
 class Clock:
@@ -34,15 +34,15 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def settings() -> Settings:
-    return Settings.from_env()
+def settings(box: Sandbox) -> Settings:
+    """Fresh tables on the functional suite's in-memory sandbox."""
+    return box.settings("auto")
 
 
 @pytest.fixture
-def stores(settings: Settings, clock: Clock) -> Iterator[DynamoStores]:
-    with mock_aws():
-        create_all(settings)
-        yield DynamoStores.build(settings, clock=clock)
+def stores(box: Sandbox, settings: Settings, clock: Clock) -> DynamoStores:
+    create_all(settings, box.clients)
+    return DynamoStores.build(settings, clock=clock)
 
 
 class Watch:
