@@ -21,10 +21,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, NamedTuple
-
-if TYPE_CHECKING:
-    from chalicelib.config import Settings
+from typing import Mapping, NamedTuple
 
 __all__ = ["ALIASES", "SETTINGS", "Lane", "LaneConfig", "LaneSettings", "lane_configs"]
 
@@ -99,8 +96,9 @@ class LaneConfig:
         return self.lane.rank
 
     @classmethod
-    def of(cls, settings: Settings, lane: Lane | str) -> LaneConfig:
-        """``lane``'s queue and cap in ``settings``."""
+    def of(cls, settings: object, lane: Lane | str) -> LaneConfig:
+        """``lane``'s queue and cap in ``settings`` (a ``chalicelib.config.Settings``, read by
+        field name: the domain does not import the configuration)."""
         lane = Lane(lane)
         names = SETTINGS[lane]
         return cls(
@@ -111,6 +109,6 @@ class LaneConfig:
         )
 
 
-def lane_configs(settings: Settings) -> tuple[LaneConfig, ...]:
+def lane_configs(settings: object) -> tuple[LaneConfig, ...]:
     """Every lane's configuration, in rank order (VIP first)."""
     return tuple(LaneConfig.of(settings, lane) for lane in Lane)
