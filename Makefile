@@ -64,7 +64,7 @@ test-infra: $(STAMP) ## the CDK stack's tests: assertions, cdk-nag, cfn-lint (ne
 .PHONY: ops
 CMD ?= status
 ops: $(STAMP) ## the ops CLI on the local stack: make ops CMD="dlq" (docs/ops.md)
-	$(BIN)/python -m infra.ops --local $(CMD)
+	$(BIN)/python -m ops --local $(CMD)
 
 .PHONY: bench
 BENCH_STAMP := $(VENV)/.bench-installed

@@ -213,7 +213,7 @@ class Monitoring(Construct):
             ),
             1,
             at_least,
-            "Messages are in the DLQ: see `python -m infra.ops dlq`, then `redrive`",
+            "Messages are in the DLQ: see `python -m ops dlq`, then `redrive`",
         )
         self._alarm(
             "ScrapesFailed",

@@ -372,50 +372,43 @@ class Stack:
         return wanted - done
 
     def ops(self) -> Any:
-        """The ops library's view of this stack (``infra.ops``)."""
-        from infra import ops
+        """The ops CLI's view of this stack (``ops.Ops``), as ``--local`` builds it from
+        ``ops_info``: raspa's services on clients of its own, never the app's."""
+        from ops.connect import on_local
 
-        s = self.settings
-        names = {
-            "vip": s.priority_queue_name,
-            "standard": s.queue_name,
-            "batch": s.batch_queue_name,
-            "ingest": s.ingest_queue_name,
-            "dlq": s.dlq_name,
-        }
-        urls = {queue: self.urls[name] for queue, name in names.items()}
-        return ops.Ops(self.sqs, self.services.store, s, urls, names, "the reliability stack", True)
+        return on_local(self.ops_info(), where="the reliability stack")
 
     def dead_letters(self) -> list[Any]:
         """Every message in the DLQ (read and left there), as the ops CLI describes them."""
-        from infra import ops
+        import ops
 
         return ops.peek(self.ops(), limit=100_000)
 
-    def ops_state(self) -> Path:
-        """A ``.raspa/local.json`` describing this stack, for ``python -m infra.ops --local``
-        (its queues and tables, as ``make run`` writes them)."""
+    def ops_info(self) -> dict[str, Any]:
+        """This stack as ``.raspa/local.json`` describes one (its endpoint, queues, tables
+        and bucket, as ``make run`` writes them)."""
         s = self.settings
         queues = self.deployment.queue_urls
+        return {
+            "aws_endpoint_url": self.h.aws_url,
+            "region": REGION,
+            "portal_url": self.h.portal_url,
+            "queue_url": queues["standard"],
+            "priority_queue_url": queues["vip"],
+            "batch_queue_url": queues["batch"],
+            "ingest_queue_url": queues["ingest"],
+            "dlq_url": queues["dlq"],
+            "batch_bucket": s.batch_bucket,
+            "os_table": s.os_table,
+            "tasks_table": s.tasks_table,
+            "connections_table": s.connections_table,
+        }
+
+    def ops_state(self) -> Path:
+        """A ``.raspa/local.json`` of this stack (``ops_info``), for ``python -m ops --local``."""
         folder = Path(tempfile.mkdtemp(prefix="raspa-reliability-"))
         path = folder / "local.json"
-        path.write_text(
-            json.dumps(
-                {
-                    "aws_endpoint_url": self.h.aws_url,
-                    "region": REGION,
-                    "portal_url": self.h.portal_url,
-                    "queue_url": queues["standard"],
-                    "priority_queue_url": queues["vip"],
-                    "batch_queue_url": queues["batch"],
-                    "ingest_queue_url": queues["ingest"],
-                    "dlq_url": queues["dlq"],
-                    "os_table": s.os_table,
-                    "tasks_table": s.tasks_table,
-                    "connections_table": s.connections_table,
-                }
-            )
-        )
+        path.write_text(json.dumps(self.ops_info()))
         return path
 
     def worker_process(self, ready: Path) -> tuple[list[str], dict[str, str]]:

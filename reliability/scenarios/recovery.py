@@ -1,5 +1,5 @@
 """Recovery: the portal is down until every task has failed into the DLQ; it comes back,
-ops run ``python -m infra.ops redrive``, and every task completes, scraped once."""
+ops run ``python -m ops redrive``, and every task completes, scraped once."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import io
 import json
 from dataclasses import dataclass
 
+import ops
 from chalicelib.domain.tasks import TaskStatus
-from infra import ops
 from reliability.harness import Harness
 from reliability.report import Row
 from reliability.scenarios.common import as_dict, ask, numbers, settle
@@ -112,7 +112,7 @@ def run(h: Harness, p: Params) -> Row:
     row.notes.append(
         f"The portal's server is stopped (connections refused) while {p.os} lookups are "
         "scraped; each task fails after its 4 attempts and its message reaches the DLQ through "
-        "the queues' redrive policy. The portal is started again and `python -m infra.ops "
-        "--local --state <this stack> redrive --json` runs (in process, `infra.ops.main`)."
+        "the queues' redrive policy. The portal is started again and `python -m ops "
+        "--local --state <this stack> redrive --json` runs (in process, `ops.main`)."
     )
     return row

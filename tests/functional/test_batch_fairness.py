@@ -8,8 +8,8 @@ import json
 from collections import Counter
 
 import app as raspa_app
+import ops
 from chalicelib.domain.batches import task_id_for
-from infra import ops
 from tests.support.batchkit import csv_of, held_numbers, numbers
 from tests.support.sqs import QueueDriver
 

@@ -9,8 +9,8 @@ import json
 import pytest
 
 import app as raspa_app
+import ops
 from chalicelib.errors import LayoutChangedError
-from infra import ops
 
 pytestmark = pytest.mark.usefixtures("operator_shell")
 

@@ -1,4 +1,4 @@
-"""The ops CLI (``python -m infra.ops --local``) against the local stack: moto server, demo
+"""The ops CLI (``python -m ops --local``) against the local stack: moto server, demo
 portal and the worker's lanes, with a ``local.json`` like the one ``make run`` writes."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any, Callable
 
 import pytest
 
+import ops
 from chalicelib.adapters.auth import Identity
 from chalicelib.adapters.queue import ScrapeQueue
-from infra import ops
 from local.portal import control
 from tests.support.stack import Stack
 
@@ -53,7 +53,7 @@ def state(stack: Stack, sandbox, tmp_path: Path, monkeypatch) -> Path:
 
 @pytest.fixture
 def cli(state: Path) -> Callable[..., tuple[int, str, str]]:
-    """Run ``python -m infra.ops --local <args>`` in process: (exit code, stdout, stderr).
+    """Run ``python -m ops --local <args>`` in process: (exit code, stdout, stderr).
 
     Output goes to buffers of its own: the worker's threads print logs to stdout meanwhile.
     """
@@ -369,8 +369,9 @@ def test_given_an_unknown_or_malformed_task_id_then_exit_2_with_one_line_naming_
         assert err.startswith(f"ops: {message}") and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("module", ["ops", "infra.ops"])  # infra.ops: its former name
 def test_given_a_local_stack_file_of_a_stopped_stack_then_the_cli_says_so_in_one_line_without_a_traceback(  # noqa: E501
-    tmp_path: Path,
+    tmp_path: Path, module: str
 ):
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
@@ -381,7 +382,7 @@ def test_given_a_local_stack_file_of_a_stopped_stack_then_the_cli_says_so_in_one
         json.dumps({"aws_endpoint_url": endpoint, "dlq_url": f"{endpoint}/1/raspa-scrape-dlq"})
     )
     done = subprocess.run(
-        [sys.executable, "-m", "infra.ops", "--local", "--state", str(stale), "status"],
+        [sys.executable, "-m", module, "--local", "--state", str(stale), "status"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -15,7 +15,7 @@ from chalicelib.domain.codec import (
 )
 from chalicelib.domain.lanes import Lane
 from chalicelib.errors import MalformedMessageError
-from infra.dlq import describe
+from ops.letters import describe
 
 TASK = "0123456789abcdef" * 2
 

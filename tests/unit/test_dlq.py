@@ -1,15 +1,25 @@
-"""The ops CLI's pure parts: reading dead letters, lanes, redrive decisions, output."""
+"""The ops CLI without AWS: reading dead letters, lanes, redrive decisions, output, and
+what each mode connects with."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from types import SimpleNamespace
 
 import pytest
 
-from infra import ops
-from infra.dlq import (
+import ops
+from chalicelib.adapters.aws import AwsClients
+from chalicelib.adapters.dynamo.reopen import Reopen
+from chalicelib.adapters.dynamo.tasks import Promoted, Promotion
+from chalicelib.config import Settings
+from chalicelib.domain.lanes import Lane
+from chalicelib.domain.tasks import TaskStatus
+from ops import connect
+from ops.cli import parser
+from ops.letters import (
     DeadLetter,
     Disposition,
     describe,
@@ -19,6 +29,7 @@ from infra.dlq import (
     queue_named,
     summarise,
 )
+from ops.output import table
 
 NAMES = {
     "vip": "raspa-scrape-priority",
@@ -183,7 +194,7 @@ def test_recent_failures_are_the_letters_failed_tasks_newest_first_once_each():
 
 
 def test_tables_pad_columns_and_align_numbers_right():
-    text = ops._table(["queue", "waiting"], [["vip", 3], ["standard", 12]])
+    text = table(["queue", "waiting"], [["vip", 3], ["standard", 12]])
     assert text.splitlines() == ["queue     waiting", "vip             3", "standard       12"]
 
 
@@ -212,16 +223,137 @@ def test_given_an_unknown_command_then_exit_2_with_one_line(capsys):
 
 def test_options_may_come_after_the_command_without_undoing_those_before_it(tmp_path):
     state = str(tmp_path / "x.json")
-    args = ops._parser().parse_args(["--local", "task", "abc", "--state", state, "--json"])
+    args = parser().parse_args(["--local", "task", "abc", "--state", state, "--json"])
     assert args.local and args.json and str(args.state) == state and args.task_id == "abc"
-    args = ops._parser().parse_args(["--json", "status"])
+    args = parser().parse_args(["--json", "status"])
     assert args.json and not args.local
 
 
-def test_the_environment_is_restored_after_a_command(monkeypatch):
+def test_a_command_leaves_the_environment_as_it_found_it(tmp_path, monkeypatch):
+    config = tmp_path / "config"
+    config.write_text("[profile prod]\nregion = sa-east-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
     monkeypatch.setenv("AWS_PROFILE", "prod")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with ops.environment({"AWS_ENDPOINT_URL": "http://127.0.0.1:4566"}):
-        assert os.environ["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4566"
-        assert "AWS_PROFILE" not in os.environ
-    assert "AWS_ENDPOINT_URL" not in os.environ and os.environ["AWS_PROFILE"] == "prod"
+    endpoint = "http://127.0.0.1:4566"
+    state = tmp_path / "local.json"
+    state.write_text(json.dumps({"aws_endpoint_url": endpoint, "dlq_url": f"{endpoint}/1/dlq"}))
+    before = dict(os.environ)
+    seen: list[tuple[dict, AwsClients]] = []
+
+    def queue_urls(services, **options):  # where a command starts talking to AWS
+        seen.append((dict(os.environ), services.aws))
+        return {}
+
+    monkeypatch.setattr(connect, "_probe", lambda *args: None)
+    monkeypatch.setattr(connect, "queue_urls", queue_urls)
+    for argv in (
+        ["--local", "--state", str(state), "task", "nope"],
+        ["--endpoint-url", endpoint, "task", "nope"],
+    ):
+        err = io.StringIO()
+        assert ops.main(argv, out=io.StringIO(), err=err) == 2
+        assert err.getvalue().startswith("ops: not a task id: 'nope'")
+    assert dict(os.environ) == before
+    [(local_env, local), (aws_env, aws)] = seen
+    assert local_env == aws_env == before
+    assert (local.endpoint_url, local.access_key_id, local.secret_access_key) == (
+        endpoint,
+        "local",
+        "local",
+    )
+    assert (aws.endpoint_url, aws.access_key_id, aws.region) == (endpoint, None, "us-east-1")
+
+
+def test_the_local_stacks_settings_come_from_its_local_json():
+    info = {
+        "aws_endpoint_url": "http://127.0.0.1:4566",
+        "region": "eu-west-1",
+        "queue_url": "http://127.0.0.1:4566/1/my-scrape",
+        "priority_queue_url": "http://127.0.0.1:4566/1/my-vip",
+        "ingest_queue_url": "http://127.0.0.1:4566/1/my-ingest",
+        "dlq_url": "http://127.0.0.1:4566/1/my-dlq",
+        "tasks_table": "my-tasks",
+        "os_table": "my-os",
+        "batch_bucket": "my-batches",
+    }
+    settings = connect.local_settings(info)
+    assert settings.region == "eu-west-1" and settings.tasks_table == "my-tasks"
+    assert (settings.os_table, settings.connections_table) == ("my-os", "raspa-connections")
+    assert settings.queue_url == info["queue_url"] and settings.queue_name == "my-scrape"
+    assert settings.priority_queue_url == info["priority_queue_url"]
+    assert settings.priority_queue_name == "my-vip"
+    assert (settings.batch_queue_url, settings.batch_queue_name) == ("", "raspa-scrape-batch")
+    assert (settings.ingest_queue_name, settings.dlq_name) == ("my-ingest", "my-dlq")
+    assert settings.batch_bucket == "my-batches"
+    assert connect.local_settings(info, region="sa-east-1").region == "sa-east-1"
+
+
+class FakeSqs:
+    """The DLQ's letters, and what redrive sends and deletes."""
+
+    def __init__(self, *bodies: dict) -> None:
+        self.letters = [
+            {**message(body), "MessageId": f"m-{i}", "ReceiptHandle": f"rh-{i}"}
+            for i, body in enumerate(bodies)
+        ]
+        self.sent: list[tuple[str, str]] = []
+        self.deleted: list[str] = []
+
+    def receive_message(self, MaxNumberOfMessages: int, **_: object) -> dict:
+        batch = self.letters[:MaxNumberOfMessages]
+        self.letters = self.letters[MaxNumberOfMessages:]
+        return {"Messages": batch}
+
+    def send_message(self, QueueUrl: str, MessageBody: str) -> dict:
+        self.sent.append((QueueUrl, MessageBody))
+        return {"MessageId": f"sent-{len(self.sent)}"}
+
+    def delete_message(self, QueueUrl: str, ReceiptHandle: str) -> None:
+        self.deleted.append(ReceiptHandle)
+
+    def change_message_visibility_batch(self, **_: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    "promotion,moved",
+    [(Promotion.PROMOTED, True), (Promotion.NOT_NEEDED, False), (Promotion.MISSED, False)],
+)
+def test_given_a_second_letter_of_a_task_for_an_earlier_lane_then_it_is_sent_only_if_the_task_moved_up(  # noqa: E501
+    promotion, moved
+):
+    # Given two letters of one task: the batch lane's, then the VIP lane's
+    letter = {"v": 1, "task_id": TASK, "numero_os": "123456"}
+    sqs = FakeSqs({**letter, "lane": Lane.BATCH}, {**letter, "lane": Lane.VIP})
+    task = SimpleNamespace(pk=TASK, status=TaskStatus.PENDING, queue=Lane.BATCH)
+    promoted: list[str] = []
+
+    def promote(task: object, lane: str) -> Promoted:
+        promoted.append(lane)
+        return Promoted(promotion, task)  # type: ignore[arg-type]
+
+    store = SimpleNamespace(
+        reopener=SimpleNamespace(
+            reopen=lambda task_id, lane: SimpleNamespace(result=Reopen.REOPENED, holder=None)
+        ),
+        tasks=SimpleNamespace(get_task=lambda task_id: task, promote=promote),
+    )
+    services = SimpleNamespace(
+        settings=Settings(), store=store, aws=SimpleNamespace(client=lambda name: sqs)
+    )
+    urls = {queue: f"url-{queue}" for queue in NAMES}
+    # When redriven
+    report = ops.redrive(ops.Ops(services, urls, NAMES, "a test"))  # type: ignore[arg-type]
+    # Then the first goes back to the batch lane, and the second to the VIP lane only if
+    # the task was moved there (else it is a duplicate of the first)
+    assert promoted == [Lane.VIP] and sqs.deleted == ["rh-0", "rh-1"]
+    first, second = report.letters
+    assert (first.action, first.to, first.why) == (Disposition.SEND, Lane.BATCH, "reopened")
+    if moved:
+        assert (second.action, second.to) == (Disposition.SEND, Lane.VIP)
+        assert second.why == "moved up from batch"
+        assert [url for url, _ in sqs.sent] == ["url-batch", "url-vip"]
+    else:
+        assert (second.action, second.why) == (Disposition.DROP, "duplicate (sent to batch)")
+        assert [url for url, _ in sqs.sent] == ["url-batch"]

@@ -10,8 +10,8 @@ from chalicelib.config import Settings
 from chalicelib.domain import queueorder
 from chalicelib.domain.lanes import SETTINGS, Lane, LaneConfig, lane_configs
 from chalicelib.errors import ConfigurationError
-from infra.dlq import LANES, queue_named
 from infra.spec import resources
+from ops.letters import LANES, queue_named
 
 
 def test_given_the_lanes_then_their_values_are_the_strings_raspa_already_stores_and_sends():

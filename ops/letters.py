@@ -1,4 +1,4 @@
-"""Dead letters and lanes as the ops CLI sees them. Pure functions, no AWS calls.
+"""Dead letters and queues as the ops CLI sees them. Pure functions, no AWS calls.
 
 Scrape messages are ``{"v": 1, "task_id", "numero_os", "lane"?}``; batch ingest messages
 carry ``batch_id`` or are S3 event notifications (``Records``) and go back to the ingest
