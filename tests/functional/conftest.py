@@ -102,8 +102,9 @@ class Aws:
 
 @pytest.fixture(scope="package")
 def box() -> Iterator[Sandbox]:
-    """moto in memory, with the users and their tokens, for the whole functional suite
-    (each test deploys its own resources on it)."""
+    """moto in memory, with the users and their tokens, for the functional suite (each
+    test deploys resources of its own on it). moto's in-memory backends are global to the
+    process: the sandbox stops when the suite ends, before any other suite runs."""
     with Sandbox(aws="memory", portal=False, gateway=False) as made:
         yield made
 
