@@ -17,13 +17,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from chalicelib.adapters.auth import Identity
-from chalicelib.adapters.bucket import TooLargeError
-from chalicelib.adapters.dynamo.batches import BatchStore, QuotaExceeded
+from chalicelib.adapters.dynamo.batches import BatchStore
 from chalicelib.adapters.dynamo.batchtasks import BatchTasks
 from chalicelib.adapters.dynamo.cache import OsCache
 from chalicelib.adapters.dynamo.lane import BatchLane
-from chalicelib.adapters.dynamo.records import BatchRecord, TaskRecord
 from chalicelib.adapters.dynamo.runs import TaskRuns
 from chalicelib.adapters.dynamo.stores import DynamoStores
 from chalicelib.adapters.dynamo.tasks import TaskStore
@@ -47,16 +44,20 @@ from chalicelib.domain.batchfile import (
     results_json,
     upload_key,
 )
+from chalicelib.domain.identity import Identity
 from chalicelib.domain.messages import user_message
 from chalicelib.domain.queueorder import QUEUE_BATCH
+from chalicelib.domain.records import BatchRecord, TaskRecord
 from chalicelib.domain.tasks import TaskStatus
 from chalicelib.errors import (
     BatchFinishedError,
     BatchNotFoundError,
+    FileTooLargeError,
     InvalidOsNumberError,
     InvalidRequestError,
     ObjectMissingError,
     QueueError,
+    QuotaExceeded,
     StorageError,
 )
 from chalicelib.observability import correlate, count
@@ -231,7 +232,7 @@ class BatchService:
         try:
             raw = self.bucket.read(key, self.limits.max_bytes)
             parsed = self._parse(raw)
-        except (TooLargeError, ObjectMissingError, BatchFileError) as exc:
+        except (FileTooLargeError, ObjectMissingError, BatchFileError) as exc:
             return self._reject(batch_id, owner, key, str(exc))
         if parsed.lines == 0:
             return self._reject(batch_id, owner, key, "the file has a header but no data lines")
@@ -419,7 +420,7 @@ class BatchService:
             return "not_cancelled"
         try:
             parsed = self._parse(self.bucket.read(batch.key, self.limits.max_bytes))
-        except (TooLargeError, ObjectMissingError, BatchFileError):
+        except (FileTooLargeError, ObjectMissingError, BatchFileError):
             return "cancelled"  # never uploaded, or never ingested: it has no tasks
         numbers = [numero for numero, _ in parsed.numbers]
         # Tasks exist up to the ingest's offset, and for the chunk it was working on.

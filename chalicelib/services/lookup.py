@@ -7,15 +7,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from chalicelib.adapters.auth import Identity
 from chalicelib.adapters.dynamo.cache import OsCache
 from chalicelib.adapters.dynamo.queueindex import QueueIndex
-from chalicelib.adapters.dynamo.records import CacheEntry, RateState, TaskRecord
 from chalicelib.adapters.dynamo.runs import TaskRuns
-from chalicelib.adapters.dynamo.tasks import Promotion, TaskStore
+from chalicelib.adapters.dynamo.tasks import TaskStore
 from chalicelib.domain.estimate import estimate_seconds
+from chalicelib.domain.identity import Identity
 from chalicelib.domain.queueorder import QUEUE_STANDARD, QUEUE_VIP
 from chalicelib.domain.ratelimit import RatePolicy
+from chalicelib.domain.records import CacheEntry, Promotion, RateState, TaskRecord
 from chalicelib.domain.tasks import TaskStatus
 from chalicelib.errors import QueueError, RateLimitedError, TaskNotFoundError
 from chalicelib.observability import correlate, count

@@ -12,8 +12,8 @@ from typing import Any, Callable, Iterable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.adapters.dynamo.connections import Registry, Subscription
-from chalicelib.adapters.dynamo.records import TaskRecord
+from chalicelib.adapters.dynamo.connections import Registry
+from chalicelib.domain.records import Subscription, TaskRecord
 from chalicelib.errors import StorageError
 from chalicelib.observability import count
 

@@ -8,12 +8,12 @@ import time
 from dataclasses import replace
 from typing import Any, Callable, Mapping
 
-from chalicelib.adapters.dynamo.records import TaskRecord
 from chalicelib.adapters.dynamo.runs import TaskRuns
 from chalicelib.adapters.dynamo.tasks import TaskStore
 from chalicelib.adapters.queue import ScrapeMessage
 from chalicelib.domain.messages import user_message
 from chalicelib.domain.queueorder import QUEUE_BATCH
+from chalicelib.domain.records import TaskRecord
 from chalicelib.domain.tasks import TERMINAL, TaskStatus, decide_after_error, progress_for
 from chalicelib.errors import (
     ConfigurationError,

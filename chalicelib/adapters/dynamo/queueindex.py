@@ -13,7 +13,7 @@ from typing import Iterator
 from pynamodb.exceptions import PynamoDBException
 
 from chalicelib.adapters.dynamo.models import Models
-from chalicelib.adapters.dynamo.records import TaskRecord
+from chalicelib.adapters.dynamo.records import from_item
 from chalicelib.domain.queueorder import (
     GROUP_BATCH,
     GROUP_HELD,
@@ -23,6 +23,7 @@ from chalicelib.domain.queueorder import (
     band,
     place,
 )
+from chalicelib.domain.records import TaskRecord
 from chalicelib.domain.tasks import TaskStatus
 from chalicelib.errors import StorageError
 
@@ -85,7 +86,7 @@ class QueueIndex:
         try:
             for query in queries:
                 for item in query:
-                    yield TaskRecord.from_item(item)
+                    yield from_item(TaskRecord, item)
         except PynamoDBException as exc:
             raise StorageError(f"listing waiting tasks failed: {exc.msg}") from exc
 
@@ -104,4 +105,4 @@ class QueueIndex:
             items = list(index.query(GROUP_HELD, limit=limit, scan_index_forward=True))[:limit]
         except PynamoDBException as exc:
             raise StorageError(f"reading the batch lane failed: {exc.msg}") from exc
-        return [TaskRecord.from_item(item) for item in items]
+        return [from_item(TaskRecord, item) for item in items]

@@ -16,11 +16,12 @@ from pynamodb.exceptions import PynamoDBException
 from chalicelib.adapters.dynamo.cache import OsCache
 from chalicelib.adapters.dynamo.locks import Locks
 from chalicelib.adapters.dynamo.models import Models, ttl
-from chalicelib.adapters.dynamo.records import TaskRecord
+from chalicelib.adapters.dynamo.records import from_item
 from chalicelib.adapters.dynamo.retry import MAX_ROUNDS, pause
 from chalicelib.adapters.dynamo.tasks import TaskStore
 from chalicelib.adapters.dynamo.transaction import Cancelled, transaction
 from chalicelib.domain.queueorder import LANE_ORDER, place
+from chalicelib.domain.records import TaskRecord
 from chalicelib.domain.tasks import TaskStatus
 from chalicelib.errors import StorageError
 
@@ -122,7 +123,7 @@ class Reopener:
                         condition=Task.status == TaskStatus.FAILURE.value,
                     )
                 item.refresh(consistent_read=True)
-                return ReopenOutcome(Reopen.REOPENED, TaskRecord.from_item(item))
+                return ReopenOutcome(Reopen.REOPENED, from_item(TaskRecord, item))
             except Cancelled as cancelled:
                 if cancelled.conflict:
                     pause(round_)
