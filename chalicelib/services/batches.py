@@ -9,7 +9,6 @@ and sends itself a continuation message; a crash resumes from the last saved chu
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -44,9 +43,10 @@ from chalicelib.domain.batchfile import (
     results_json,
     upload_key,
 )
+from chalicelib.domain.codec import IngestMessage, IngestOp, UploadNotice, decode_ingest
 from chalicelib.domain.identity import Identity
+from chalicelib.domain.lanes import Lane
 from chalicelib.domain.messages import user_message
-from chalicelib.domain.queueorder import QUEUE_BATCH
 from chalicelib.domain.records import BatchRecord, TaskRecord
 from chalicelib.domain.tasks import TaskStatus
 from chalicelib.errors import (
@@ -86,11 +86,6 @@ class BatchLimits:
     max_lines: int
     daily_lines: int
     url_expiry_seconds: int
-
-
-def _message(op: str, batch_id: str, **extra: Any) -> str:
-    body = {"v": 1, "op": op, "batch_id": batch_id, **extra}
-    return json.dumps(body, separators=(",", ":"))
 
 
 class BatchService:
@@ -185,36 +180,28 @@ class BatchService:
 
     # --------------------------------------------------------------- ingest
     def handle_message(self, body: str, remaining_ms: Callable[[], int]) -> str:
-        """One ingest-queue message: an S3 notification, a continuation or a finalize."""
-        message = json.loads(body)
-        if not isinstance(message, dict):
-            raise ValueError("ingest message must be a JSON object")
-        if message.get("Event") == "s3:TestEvent":
-            return "test_event"
-        if "Records" in message:
-            outcomes = [self.uploaded(r, remaining_ms) for r in message["Records"] or []]
+        """One ingest-queue message: an S3 notification, a continuation or a finalize.
+
+        Raises ``MalformedMessageError`` (a ValueError) for a body raspa cannot read.
+        """
+        message = decode_ingest(body)
+        if isinstance(message, UploadNotice):
+            if message.test_event:
+                return "test_event"
+            outcomes = [self.uploaded(key, remaining_ms) for key in message.keys]
             return ",".join(outcomes) or "no_records"
-        batch_id = message.get("batch_id")
-        if not is_batch_id(batch_id):
-            raise ValueError("ingest message lacks a valid batch_id")
-        if message.get("op") == "ingest":
+        batch_id = message.batch_id
+        if message.op is IngestOp.INGEST:
             return self.resume(batch_id, remaining_ms)
-        if message.get("op") == "finalize":
+        if message.op is IngestOp.FINALIZE:
             return self.finalize(batch_id)
-        if message.get("op") == "release":
+        if message.op is IngestOp.RELEASE:
             return f"released {self.release()}"
-        if message.get("op") == "cancel":
-            start = message.get("from", 0)
-            if isinstance(start, bool) or not isinstance(start, int) or start < 0:
-                raise ValueError("a cancel message's 'from' must be a non-negative integer")
-            return self.cancel_tasks(batch_id, start, remaining_ms)
-        raise ValueError(f"unknown ingest operation {message.get('op')!r}")
+        return self.cancel_tasks(batch_id, message.start, remaining_ms)
 
-    def uploaded(self, record: dict[str, Any], remaining_ms: Callable[[], int]) -> str:
-        """A file arrived: check it, count its lines against the limits, start ingesting."""
-        from urllib.parse import unquote_plus
-
-        key = unquote_plus(((record.get("s3") or {}).get("object") or {}).get("key", ""))
+    def uploaded(self, key: str, remaining_ms: Callable[[], int]) -> str:
+        """A file arrived (its object key, URL-decoded): check it, count its lines against
+        the limits, start ingesting."""
         parsed_key = parse_key(key)
         if parsed_key is None:
             logger.warning("upload ignored: not batches/{user}/{batch_id}.csv", extra={"key": key})
@@ -304,7 +291,7 @@ class BatchService:
         while True:
             if remaining_ms() < MARGIN_MS:
                 self.batches.release(batch_id, lease)
-                self.ingest.send_body(_message("ingest", batch_id))
+                self.ingest.send_body(IngestMessage(IngestOp.INGEST, batch_id).encode())
                 logger.info("batch ingest continues", extra={"batch_id": batch_id, "at": offset})
                 return "continued"
             end = min(offset + CHUNK, len(numbers))
@@ -329,7 +316,9 @@ class BatchService:
         logger.info("batch ingest finished", extra={"batch_id": batch_id})
         # The queue index lags its table a little in AWS: one more look, a while later,
         # releases tasks the last release could not see yet.
-        self.ingest.send_body(_message("release", batch_id), delay_seconds=RELEASE_AGAIN_SECONDS)
+        self.ingest.send_body(
+            IngestMessage(IngestOp.RELEASE, batch_id).encode(), delay_seconds=RELEASE_AGAIN_SECONDS
+        )
         return self.progress(batch_id, finalize_inline=remaining_ms() >= MARGIN_MS)
 
     def _chunk(
@@ -403,7 +392,7 @@ class BatchService:
                 return self.cancel(batch_id, user)  # it changed meanwhile: look again
             correlate(batch_id, batch_id=batch_id)
             logger.info("batch cancelled", extra={"batch_id": batch_id, "by": user or "ops"})
-            self.ingest.send_body(_message("cancel", batch_id, **{"from": 0}))
+            self.ingest.send_body(IngestMessage(IngestOp.CANCEL, batch_id).encode())
             self.notifier.publish_to_user(
                 batch.owner, {"batch_id": batch_id, "status": "cancelled"}
             )
@@ -428,7 +417,7 @@ class BatchService:
         cancelled = 0
         for i in range(start, end, CHUNK):
             if remaining_ms() < MARGIN_MS:
-                self.ingest.send_body(_message("cancel", batch_id, **{"from": i}))
+                self.ingest.send_body(IngestMessage(IngestOp.CANCEL, batch_id, i).encode())
                 return "continued"
             cancelled += self._cancel_numbers(batch, numbers[i : i + CHUNK])
         logger.info("batch tasks cancelled", extra={"batch_id": batch_id, "tasks": cancelled})
@@ -440,7 +429,7 @@ class BatchService:
         message = user_message("cancelled")
         done = 0
         for task in self.tasks.get_many(ids):
-            if task.status == TaskStatus.PENDING.value and task.queue == QUEUE_BATCH:
+            if task.status == TaskStatus.PENDING.value and task.queue == Lane.BATCH:
                 done += self.runs.cancel_waiting(
                     task, owner=batch.owner, message=message, reason="cancelled"
                 )
@@ -456,7 +445,7 @@ class BatchService:
         if batch.status == BatchStatus.RUNNING.value and is_complete(counts):
             if finalize_inline:
                 return self.finalize(batch_id)
-            self.ingest.send_body(_message("finalize", batch_id))
+            self.ingest.send_body(IngestMessage(IngestOp.FINALIZE, batch_id).encode())
             return "finalizing"
         self.notifier.publish_to_user(
             batch.owner,

@@ -13,7 +13,7 @@ from chalicelib.adapters.dynamo.runs import TaskRuns
 from chalicelib.adapters.dynamo.tasks import TaskStore
 from chalicelib.domain.estimate import estimate_seconds
 from chalicelib.domain.identity import Identity
-from chalicelib.domain.queueorder import QUEUE_STANDARD, QUEUE_VIP
+from chalicelib.domain.lanes import Lane
 from chalicelib.domain.ratelimit import RatePolicy
 from chalicelib.domain.records import CacheEntry, Promotion, RateState, TaskRecord
 from chalicelib.domain.tasks import TaskStatus
@@ -123,7 +123,7 @@ class LookupService:
         numero = self.profile.validate_number(raw_numero)
         count("Lookups")
         user = identity.user if identity else None
-        lane = QUEUE_VIP if identity and identity.vip else QUEUE_STANDARD
+        lane = Lane.VIP if identity and identity.vip else Lane.STANDARD
         rate = self.limits.policy_for(identity) if self.limits and identity else None
         # One read: the cache and, for a miss, the caller's rate log its transaction needs.
         cached, rate_log = self.cache.read_for_lookup(numero, rate.user if rate else None)
@@ -181,7 +181,7 @@ class LookupService:
     def _move_up(
         self,
         task: TaskRecord,
-        lane: str,
+        lane: Lane,
         rate: RatePolicy | None,
         rate_log: RateState | None,
     ) -> tuple[Promotion, TaskRecord]:

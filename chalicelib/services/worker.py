@@ -5,19 +5,20 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
 from chalicelib.adapters.dynamo.runs import TaskRuns
 from chalicelib.adapters.dynamo.tasks import TaskStore
-from chalicelib.adapters.queue import ScrapeMessage
+from chalicelib.domain.codec import ScrapeMessage
+from chalicelib.domain.lanes import Lane
 from chalicelib.domain.messages import user_message
-from chalicelib.domain.queueorder import QUEUE_BATCH
 from chalicelib.domain.records import TaskRecord
 from chalicelib.domain.tasks import TERMINAL, TaskStatus, decide_after_error, progress_for
 from chalicelib.errors import (
     ConfigurationError,
     ItemRefusedError,
+    MalformedMessageError,
     QueueError,
     RaspaError,
     ScrapeError,
@@ -27,7 +28,7 @@ from chalicelib.errors import (
 from chalicelib.observability import correlate, count, count_failure, timing
 from chalicelib.tracing import annotate
 
-__all__ = ["RedeliverError", "ScrapeWorker", "record_bytes"]
+__all__ = ["Delivery", "RedeliverError", "ScrapeWorker", "record_bytes"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,37 @@ class RedeliverError(Exception):
     The message's visibility has already been set: the back-off for a retry, or 0 so
     that SQS's redrive policy moves a failed task's message to the DLQ at once.
     """
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery of a scrape message: the request, and what SQS says about it."""
+
+    message: ScrapeMessage
+    receipt_handle: str
+    receive_count: int = 1
+    #: The ARN of the queue it came from (its name is the last part).
+    source_arn: str = ""
+
+    @property
+    def task_id(self) -> str:
+        return self.message.task_id
+
+    @property
+    def numero_os(self) -> str:
+        return self.message.numero_os
+
+    @classmethod
+    def of(
+        cls, body: str, receipt_handle: str, attributes: dict[str, Any], source_arn: str = ""
+    ) -> Delivery:
+        """Read an SQS record; MalformedMessageError for a body raspa did not write."""
+        message = ScrapeMessage.decode(body)
+        try:
+            receive_count = int(attributes.get("ApproximateReceiveCount", 1))
+        except (ValueError, TypeError):
+            raise MalformedMessageError("ApproximateReceiveCount is not a number") from None
+        return cls(message, receipt_handle, receive_count, source_arn)
 
 
 def _subscribers(task: TaskRecord | None, known: set[str]) -> set[str]:
@@ -96,8 +128,8 @@ class ScrapeWorker:
     ) -> str:
         """Process one raw SQS record; a body raspa did not write goes to the DLQ."""
         try:
-            msg = ScrapeMessage.from_record(body, receipt_handle, attributes, source_arn)
-        except (ValueError, TypeError) as exc:
+            msg = Delivery.of(body, receipt_handle, attributes, source_arn)
+        except MalformedMessageError as exc:
             logger.error("malformed scrape message", extra={"error": str(exc)})
             self._queue_of(source_arn).delay_redelivery(receipt_handle, 0)
             raise RedeliverError(f"malformed message: {exc}") from exc
@@ -108,7 +140,7 @@ class ScrapeWorker:
         name = source_arn.rsplit(":", 1)[-1]
         return self.queues.get(name) or next(iter(self.queues.values()))
 
-    def handle(self, msg: ScrapeMessage) -> str:
+    def handle(self, msg: Delivery) -> str:
         """Process one delivery; returns what happened (for logs and tests).
 
         Raises ``RedeliverError`` when SQS must deliver the message again.
@@ -116,10 +148,10 @@ class ScrapeWorker:
         try:
             return self._handle(msg)
         finally:
-            if getattr(self._queue_of(msg.source_arn), "lane", None) == QUEUE_BATCH:
+            if self._queue_of(msg.source_arn).lane == Lane.BATCH:
                 self._free_batch_slot()
 
-    def _handle(self, msg: ScrapeMessage) -> str:
+    def _handle(self, msg: Delivery) -> str:
         task = self.runs.start(msg.task_id)
         if task is None:
             return self._not_startable(msg)
@@ -192,7 +224,7 @@ class ScrapeWorker:
                 f"OS {numero_os}'s record", size, self.max_record_bytes, "RASPA_MAX_RECORD_BYTES"
             )
 
-    def _not_startable(self, msg: ScrapeMessage) -> str:
+    def _not_startable(self, msg: Delivery) -> str:
         task = self.tasks.get_task(msg.task_id)
         if task is None:
             logger.warning("message for an unknown task dropped", extra={"task_id": msg.task_id})
@@ -205,9 +237,7 @@ class ScrapeWorker:
             return "already_finished"  # a duplicate delivery: nothing changes
         return "not_startable"
 
-    def _after_error(
-        self, msg: ScrapeMessage, task: TaskRecord, exc: ScrapeError, attempt: int
-    ) -> str:
+    def _after_error(self, msg: Delivery, task: TaskRecord, exc: ScrapeError, attempt: int) -> str:
         decision = decide_after_error(
             exc, attempt, self.max_attempts, self.retry_base_delay, task.numero_os
         )
@@ -240,7 +270,7 @@ class ScrapeWorker:
         return exc.reason
 
     def _fail(
-        self, msg: ScrapeMessage, task: TaskRecord, reason: str, message: str, detail: str
+        self, msg: Delivery, task: TaskRecord, reason: str, message: str, detail: str
     ) -> None:
         """Finish ``task`` as FAILURE (once), tell its subscribers and count its batches."""
         negative = reason == "not_found"
@@ -252,7 +282,7 @@ class ScrapeWorker:
             self.notify(task, "error", message=message, reason=reason)
             self._finished(msg, failed)
 
-    def _finished(self, msg: ScrapeMessage, task: TaskRecord) -> None:
+    def _finished(self, msg: Delivery, task: TaskRecord) -> None:
         """Count a terminal task's outcome in its batches; if that fails, the message comes
         back soon and the next delivery counts again (counting is idempotent)."""
         if not (task.batch_id or task.waiters):
@@ -273,7 +303,7 @@ class ScrapeWorker:
         except Exception:  # the next attempt, chunk or release message tries again
             logger.exception("releasing the next batch task failed")
 
-    def _redeliver_later(self, msg: ScrapeMessage, task: TaskRecord, delay: int) -> None:
+    def _redeliver_later(self, msg: Delivery, task: TaskRecord, delay: int) -> None:
         """Set the retry's back-off on the message; if the message is gone (an ops purge
         while the task ran), send the task a new one rather than leave it stranded."""
         queue = self._queue_of(msg.source_arn)
@@ -286,7 +316,7 @@ class ScrapeWorker:
             )
             queue.send(task.pk, task.numero_os, delay_seconds=min(delay, MAX_SEND_DELAY))
 
-    def _to_dead_letter(self, msg: ScrapeMessage, reason: str | None) -> str:
+    def _to_dead_letter(self, msg: Delivery, reason: str | None) -> str:
         """Hand the message back with no delay: SQS's redrive policy moves it to the DLQ."""
         self._queue_of(msg.source_arn).delay_redelivery(msg.receipt_handle, 0)
         raise RedeliverError(f"task {msg.task_id} failed ({reason}); message goes to the DLQ")

@@ -18,7 +18,7 @@ from chalicelib.adapters.dynamo.tasks import TaskStore, new_task_item
 from chalicelib.adapters.dynamo.transaction import MAX_ITEMS, Cancelled, transaction
 from chalicelib.domain.batches import task_id_for
 from chalicelib.domain.fairshare import KeyRange
-from chalicelib.domain.queueorder import QUEUE_BATCH
+from chalicelib.domain.lanes import Lane
 from chalicelib.domain.records import Created
 from chalicelib.domain.tasks import TERMINAL, TaskStatus
 from chalicelib.errors import StorageError
@@ -110,7 +110,7 @@ class BatchTasks:
                                     self.m.Task,
                                     task_id,
                                     numero,
-                                    QUEUE_BATCH,
+                                    Lane.BATCH,
                                     owner,
                                     now,
                                     self.retention,

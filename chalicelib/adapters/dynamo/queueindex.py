@@ -14,12 +14,12 @@ from pynamodb.exceptions import PynamoDBException
 
 from chalicelib.adapters.dynamo.models import Models
 from chalicelib.adapters.dynamo.records import from_item
+from chalicelib.domain.lanes import Lane
 from chalicelib.domain.queueorder import (
     GROUP_BATCH,
     GROUP_HELD,
     GROUP_INTERACTIVE,
     GROUP_RETRY,
-    QUEUE_BATCH,
     band,
     place,
 )
@@ -59,11 +59,11 @@ class QueueIndex:
             raise StorageError(f"counting the queue failed: {exc.msg}") from exc
         return int(ahead)
 
-    def waiting(self, lane: str) -> int:
+    def waiting(self, lane: Lane) -> int:
         """Tasks waiting in ``lane`` (for the ops status): held batch tasks included."""
         Task = self.m.Task
         try:
-            if lane == QUEUE_BATCH:
+            if lane == Lane.BATCH:
                 return int(Task.queue_index.count(GROUP_BATCH) + Task.queue_index.count(GROUP_HELD))
             low, high = band(lane)
             group = place(lane, 0)[0]
@@ -71,10 +71,10 @@ class QueueIndex:
         except PynamoDBException as exc:
             raise StorageError(f"counting the queue failed: {exc.msg}") from exc
 
-    def waiting_tasks(self, lane: str) -> Iterator[TaskRecord]:
+    def waiting_tasks(self, lane: Lane) -> Iterator[TaskRecord]:
         """Every task of ``lane`` waiting for a scrape or a retry (for ops purging it)."""
         Task = self.m.Task
-        if lane == QUEUE_BATCH:
+        if lane == Lane.BATCH:
             queries = [Task.queue_index.query(GROUP_BATCH), Task.queue_index.query(GROUP_HELD)]
         else:
             low, high = band(lane)

@@ -24,7 +24,8 @@ from chalicelib.adapters.dynamo.retry import MAX_ROUNDS, pause
 from chalicelib.adapters.dynamo.stats import ScrapeStats
 from chalicelib.adapters.dynamo.tasks import TaskStore
 from chalicelib.adapters.dynamo.transaction import Cancelled, Transaction, transaction
-from chalicelib.domain.queueorder import GROUP_RETRY, QUEUE_BATCH
+from chalicelib.domain.lanes import Lane
+from chalicelib.domain.queueorder import GROUP_RETRY
 from chalicelib.domain.records import TaskRecord
 from chalicelib.domain.tasks import TERMINAL, TaskStatus, sources_of
 from chalicelib.errors import StorageError
@@ -239,7 +240,7 @@ class TaskRuns:
         Task = self.m.Task
         alone = (
             (Task.status == TaskStatus.PENDING.value)
-            & (Task.queue == QUEUE_BATCH)
+            & (Task.queue == Lane.BATCH)
             & (Task.requesters.does_not_exist() | (size(Task.requesters) <= 1))
             & (Task.requesters.does_not_exist() | Task.requesters.contains(owner))
         )

@@ -11,7 +11,6 @@ never starts more scrapes than the limit. What happens to a task once it runs is
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import replace
 from typing import Any, Callable, Iterable
 
@@ -25,10 +24,11 @@ from chalicelib.adapters.dynamo.ratelog import RateLogStore
 from chalicelib.adapters.dynamo.records import from_item
 from chalicelib.adapters.dynamo.retry import MAX_ROUNDS, pause
 from chalicelib.adapters.dynamo.transaction import Cancelled, transaction
-from chalicelib.domain.queueorder import GROUP_HELD, LANE_ORDER, QUEUE_STANDARD, place
+from chalicelib.domain.lanes import Lane
+from chalicelib.domain.queueorder import GROUP_HELD, place
 from chalicelib.domain.ratelimit import RatePolicy, admit
 from chalicelib.domain.records import CreateOutcome, Promoted, Promotion, RateState, TaskRecord
-from chalicelib.domain.tasks import ACTIVE, TaskStatus, is_task_id
+from chalicelib.domain.tasks import ACTIVE, TaskStatus, is_task_id, new_task_id
 from chalicelib.errors import RateLimitedError, StorageError
 
 __all__ = ["CreateOutcome", "Promoted", "Promotion", "TaskStore", "new_task_item"]
@@ -38,7 +38,7 @@ def new_task_item(
     Task: Any,
     task_id: str,
     numero_os: str,
-    lane: str,
+    lane: Lane,
     requested_by: str | None,
     now: float,
     retention: float,
@@ -144,7 +144,7 @@ class TaskStore:
         *,
         requested_by: str | None = None,
         respect_cache: bool = True,
-        lane: str = QUEUE_STANDARD,
+        lane: Lane = Lane.STANDARD,
         rate: RatePolicy | None = None,
         rate_log: RateState | None = None,
     ) -> CreateOutcome:
@@ -168,7 +168,7 @@ class TaskStore:
                         return CreateOutcome(joined, False)
                     raise RateLimitedError(admission.retry_after, rate.limit, rate.window_seconds)
                 log = (state, admission)
-            task_id = uuid.uuid4().hex
+            task_id = new_task_id()
             task = new_task_item(
                 self.m.Task, task_id, numero_os, lane, requested_by, now, self.task_retention
             )
@@ -251,7 +251,7 @@ class TaskStore:
     def promote(
         self,
         task: TaskRecord,
-        lane: str,
+        lane: Lane,
         *,
         rate: RatePolicy | None = None,
         rate_log: RateState | None = None,
@@ -263,11 +263,11 @@ class TaskStore:
         does), and a caller whose window is full joins without moving the task.
         """
         Task = self.m.Task
-        current = task.queue or QUEUE_STANDARD
+        current = task.queue or Lane.STANDARD
         if (
             task.status != TaskStatus.PENDING.value
-            or lane not in LANE_ORDER
-            or LANE_ORDER.index(lane) >= LANE_ORDER.index(current)
+            or lane not in tuple(Lane)
+            or Lane(lane).rank >= Lane(current).rank
         ):
             return Promoted(Promotion.NOT_NEEDED, task)
         for round_ in range(MAX_ROUNDS):
