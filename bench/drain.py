@@ -85,7 +85,7 @@ def measure_drain(
 
     def enqueue(i: int) -> str:
         who = vips[i // 30] if vip_share and i % vip_share == 0 else people[i // 10]
-        return lookup.lookup(numbers[i], identity=who).body["task_id"]
+        return lookup.lookup(numbers[i], identity=who).task.task_id
 
     task_ids = run_threads(enqueue, count, 4)
     harness.portal_reset(latency_ms=latency_ms)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.queue import ScrapeQueue
     from chalicelib.adapters.scraper import PortalScraper
     from chalicelib.domain.profile import Profile
+    from chalicelib.domain.records import TaskRecord
     from chalicelib.services.batches import BatchService
     from chalicelib.services.lookup import LookupService
     from chalicelib.services.notify import Notifier
@@ -270,7 +271,7 @@ class Services:
     def websocket(self) -> WebSocketService:
         from chalicelib.services.websocket import WebSocketService
 
-        return WebSocketService(self.notifier.registry, self.notifier, self.lookup)
+        return WebSocketService(self.store.connections, self.notifier, self.lookup)
 
     @part
     def worker(self) -> ScrapeWorker:
@@ -301,7 +302,7 @@ class Services:
             ws_url=s.ws_url, cognito_endpoint=s.cognito_endpoint, client_id=s.auth_client_id
         )
 
-    def _batch_task_finished(self, task: Any) -> None:
+    def _batch_task_finished(self, task: TaskRecord) -> None:
         """Only tasks some batch waits for need the batch service (built on first use)."""
         if task.batch_id or task.waiters:
             self.batches.task_finished(task)

@@ -16,14 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from chalicelib.adapters.dynamo.batches import BatchStore
-from chalicelib.adapters.dynamo.batchtasks import BatchTasks
-from chalicelib.adapters.dynamo.cache import OsCache
-from chalicelib.adapters.dynamo.lane import BatchLane
-from chalicelib.adapters.dynamo.runs import TaskRuns
-from chalicelib.adapters.dynamo.stores import DynamoStores
-from chalicelib.adapters.dynamo.tasks import TaskStore
-from chalicelib.adapters.dynamo.waits import BatchWaits
+from chalicelib.config import Settings
 from chalicelib.domain.batches import (
     BatchOutcome,
     BatchStatus,
@@ -61,6 +54,21 @@ from chalicelib.errors import (
     StorageError,
 )
 from chalicelib.observability import correlate, count
+from chalicelib.services.ports import (
+    Batches,
+    BatchFiles,
+    BatchLaneOrder,
+    BatchStores,
+    BatchTaskWriter,
+    BatchWaitList,
+    CacheEntries,
+    IngestQueue,
+    MessageQueue,
+    OsNumbers,
+    TaskBatchReader,
+    UserNotifier,
+    WaitingCanceller,
+)
 
 __all__ = ["BatchLimits", "BatchService", "build_batch_service"]
 
@@ -93,18 +101,18 @@ class BatchService:
 
     def __init__(
         self,
-        batches: BatchStore,
-        bucket: Any,
-        lane: BatchLane,
-        ingest: Any,
-        profile: Any,
-        notifier: Any,
+        batches: Batches,
+        bucket: BatchFiles,
+        lane: BatchLaneOrder,
+        ingest: IngestQueue,
+        profile: OsNumbers,
+        notifier: UserNotifier,
         *,
-        batch_tasks: BatchTasks,
-        tasks: TaskStore,
-        runs: TaskRuns,
-        cache: OsCache,
-        waits: BatchWaits,
+        batch_tasks: BatchTaskWriter,
+        tasks: TaskBatchReader,
+        runs: WaitingCanceller,
+        cache: CacheEntries,
+        waits: BatchWaitList,
         limits: BatchLimits,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -530,14 +538,14 @@ def _iso(epoch: float | None) -> str | None:
 
 
 def build_batch_service(
-    settings: Any,
-    stores: DynamoStores,
+    settings: Settings,
+    stores: BatchStores,
     *,
-    bucket: Any,
-    batch_queue: Any,
-    ingest_queue: Any,
-    profile: Any,
-    notifier: Any,
+    bucket: BatchFiles,
+    batch_queue: MessageQueue,
+    ingest_queue: IngestQueue,
+    profile: OsNumbers,
+    notifier: UserNotifier,
 ) -> BatchService:
     """The batch use cases over ``stores``, as ``settings`` say (the API's functions and the
     ops CLI build them alike)."""

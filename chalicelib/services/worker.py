@@ -8,11 +8,10 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
-from chalicelib.adapters.dynamo.runs import TaskRuns
-from chalicelib.adapters.dynamo.tasks import TaskStore
 from chalicelib.domain.codec import ScrapeMessage
 from chalicelib.domain.lanes import Lane
 from chalicelib.domain.messages import user_message
+from chalicelib.domain.outcome import TaskOutcome
 from chalicelib.domain.records import TaskRecord
 from chalicelib.domain.tasks import TERMINAL, TaskStatus, decide_after_error, progress_for
 from chalicelib.errors import (
@@ -26,6 +25,13 @@ from chalicelib.errors import (
     TransientScrapeError,
 )
 from chalicelib.observability import correlate, count, count_failure, timing
+from chalicelib.services.ports import (
+    MessageQueue,
+    ScraperFactory,
+    TaskEvents,
+    TaskReader,
+    TaskRuns,
+)
 from chalicelib.tracing import annotate
 
 __all__ = ["Delivery", "RedeliverError", "ScrapeWorker", "record_bytes"]
@@ -91,19 +97,19 @@ class ScrapeWorker:
 
     def __init__(
         self,
-        queues: Mapping[str, Any],
-        scraper: Callable[[], Any],
+        queues: Mapping[str, MessageQueue],
+        scraper: ScraperFactory,
         *,
-        tasks: TaskStore,
+        tasks: TaskReader,
         runs: TaskRuns,
         max_attempts: int,
         retry_base_delay_seconds: float,
         time_budget_seconds: float = 285,
         max_record_bytes: int = 200 * 1024,
         clock: Callable[[], float] = time.monotonic,
-        notify: Callable[..., None] | None = None,
-        on_finished: Callable[[TaskRecord], Any] | None = None,
-        on_batch_slot: Callable[[], Any] | None = None,
+        notify: TaskEvents | None = None,
+        on_finished: Callable[[TaskRecord], object] | None = None,
+        on_batch_slot: Callable[[], object] | None = None,
     ) -> None:
         self.tasks = tasks
         self.runs = runs
@@ -135,7 +141,7 @@ class ScrapeWorker:
             raise RedeliverError(f"malformed message: {exc}") from exc
         return self.handle(msg)
 
-    def _queue_of(self, source_arn: str) -> Any:
+    def _queue_of(self, source_arn: str) -> MessageQueue:
         """The queue a message came from (its ARN ends with the queue's name)."""
         name = source_arn.rsplit(":", 1)[-1]
         return self.queues.get(name) or next(iter(self.queues.values()))
@@ -180,7 +186,7 @@ class ScrapeWorker:
             connections = _subscribers(written, connections)
             if written is not None:
                 latest = replace(latest, waiters=written.waiters)
-            self.notify(task, "progress", step=step, progress=value, connections=connections)
+            self.notify(TaskOutcome.of(task).progressed(step, value), connections)
 
         try:
             try:
@@ -209,7 +215,7 @@ class ScrapeWorker:
             timing("ScrapeDuration", duration)
             # The result goes first to the connections the last write saw, then to any
             # that subscribed since (read once more, after the finish).
-            self.notify(task, "success", result=record, connections=connections, recheck=True)
+            self.notify(TaskOutcome.of(task).succeeded(record), connections, recheck=True)
             self._finished(msg, finished)
         logger.info(
             "scrape succeeded",
@@ -260,7 +266,10 @@ class ScrapeWorker:
                 delay_seconds=decision.delay_seconds,
             )
             count("ScrapeRetried")
-            self.notify(task, "retry", message=decision.message, delay=decision.delay_seconds)
+            retrying = TaskOutcome.of(task).retrying(
+                decision.message, exc.reason, decision.delay_seconds
+            )
+            self.notify(retrying)
             self._redeliver_later(msg, task, decision.delay_seconds)
             raise RedeliverError(f"retry in {decision.delay_seconds}s: {exc.reason}")
         logger.error("scrape failed", extra=log_extra)
@@ -279,7 +288,7 @@ class ScrapeWorker:
         )
         if failed is not None:
             count_failure(reason)
-            self.notify(task, "error", message=message, reason=reason)
+            self.notify(TaskOutcome.of(task).failed(message, reason))
             self._finished(msg, failed)
 
     def _finished(self, msg: Delivery, task: TaskRecord) -> None:
