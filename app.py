@@ -22,6 +22,7 @@ from chalicelib.http.responses import (
     json_response,
     too_many_connections,
 )
+from chalicelib.http.views import lookup_answer, record_body, status_body
 from chalicelib.observability import correlate, flush_metrics, logger
 
 app = Chalice(app_name="raspa", configure_logs=False)
@@ -110,7 +111,7 @@ def jwt_auth(auth_request: Any) -> Any:
 
 def current_identity() -> Any:
     """Who is calling, as the authorizer established it."""
-    from chalicelib.adapters.auth import Identity
+    from chalicelib.domain.identity import Identity
 
     context = (app.current_request.context or {}).get("authorizer") or {}
     user = context.get("user") or context.get("principalId")
@@ -129,26 +130,28 @@ def buscar_os_async(numero_os: str) -> Any:
     if refresh is None:
         return error(400, "invalid_parameter", "refresh must be true or false")
     identity = current_identity()
-    result = services().lookup.lookup(numero_os, refresh=refresh, identity=identity)
+    outcome = services().lookup.lookup(numero_os, refresh=refresh, identity=identity)
     connection_id = (app.current_request.headers or {}).get("x-connection-id")
-    if connection_id and result.body.get("task_id"):
-        services().websocket.follow(result.body["task_id"], connection_id, identity.user)
-    return json_response(result.http_status, result.body)
+    if connection_id and outcome.task is not None:
+        services().websocket.follow(outcome.task.task_id, connection_id, identity.user)
+    answer = lookup_answer(outcome)
+    return json_response(answer.http_status, answer.body)
 
 
 @app.route("/scraping-status/{task_id}", methods=["GET"], authorizer=jwt_auth)
 @handles_errors
 def scraping_status(task_id: str) -> Any:
-    return json_response(200, services().lookup.status(task_id, current_identity().user))
+    outcome = services().lookup.status(task_id, current_identity().user)
+    return json_response(200, status_body(outcome))
 
 
 @app.route("/os/{numero_os}", methods=["GET"], authorizer=jwt_auth)
 @handles_errors
 def get_os(numero_os: str) -> Any:
-    record = services().lookup.record(numero_os)
-    if record is None:
+    entry = services().lookup.record(numero_os)
+    if entry is None:
         return error(404, "os_not_stored", f"OS {numero_os} has not been scraped yet")
-    return json_response(200, record)
+    return json_response(200, record_body(entry))
 
 
 @app.route("/batches", methods=["POST"], authorizer=jwt_auth)

@@ -45,7 +45,7 @@ def main() -> None:
     from bench.parsing import measure_parse
     from bench.peers.celery_redis.run import CeleryPeer
     from bench.report import Results, render
-    from chalicelib.adapters.auth import Identity
+    from chalicelib.domain.identity import Identity
 
     r = Results(latency_ms=LATENCY_MS, pages=PAGES)
     with Harness() as h:

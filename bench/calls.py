@@ -13,8 +13,9 @@ from typing import Any
 from bench.counting import counter
 from bench.harness import ANA, Harness, Scenario
 from bench.pages import numbers_with_pages
-from chalicelib.adapters.auth import Identity
+from chalicelib.domain.identity import Identity
 from chalicelib.domain.lanes import Lane
+from chalicelib.http.views import lookup_answer
 
 __all__ = ["CallFigures", "measure_calls"]
 
@@ -90,8 +91,7 @@ class Subscribers:
 
 
 def _lookup(sc: Scenario, numero: str, who: Identity) -> dict[str, Any]:
-    result = sc.services.lookup.lookup(numero, identity=who)
-    return result.body
+    return lookup_answer(sc.services.lookup.lookup(numero, identity=who)).body
 
 
 def measure_calls(harness: Harness, pages: int = 2) -> CallFigures:

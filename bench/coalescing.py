@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from bench.harness import Harness, run_threads
 from bench.pages import numbers_with_pages
 from bench.peers.celery_redis.run import plan
-from chalicelib.adapters.auth import Identity
+from chalicelib.domain.identity import Identity
 from chalicelib.errors import RateLimitedError
+from chalicelib.http.views import lookup_answer
 
 __all__ = ["RaspaCoalescing", "measure_coalescing"]
 
@@ -50,7 +51,8 @@ def measure_coalescing(
     def one(i: int) -> str:
         user, os_index = order[i]
         try:
-            body = lookup.lookup(numbers[os_index], identity=Identity(f"user{user:03d}")).body
+            outcome = lookup.lookup(numbers[os_index], identity=Identity(f"user{user:03d}"))
+            body = lookup_answer(outcome).body
         except RateLimitedError:
             return "rate_limited"
         if body.get("task_id"):

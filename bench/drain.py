@@ -75,7 +75,7 @@ def measure_drain(
     """Enqueue ``count`` distinct ``pages``-page OS through the lookup path (every
     ``vip_share``-th one by a VIP), then start the worker and time the drain; ``changes``
     replace the scenario's settings."""
-    from chalicelib.adapters.auth import Identity
+    from chalicelib.domain.identity import Identity
 
     sc = harness.scenario(**changes)
     numbers = numbers_with_pages(pages, count, start=start)
@@ -85,7 +85,7 @@ def measure_drain(
 
     def enqueue(i: int) -> str:
         who = vips[i // 30] if vip_share and i % vip_share == 0 else people[i // 10]
-        return lookup.lookup(numbers[i], identity=who).body["task_id"]
+        return lookup.lookup(numbers[i], identity=who).task.task_id
 
     task_ids = run_threads(enqueue, count, 4)
     harness.portal_reset(latency_ms=latency_ms)

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from bench.counting import counter
-from chalicelib.adapters.auth import Identity
 from chalicelib.composition import Services
 from chalicelib.config import Settings
+from chalicelib.domain.identity import Identity
 from local.sandbox import LOCAL_KEYS, REGION, Deployment, Sandbox
 
 _names = itertools.count(1)

@@ -83,7 +83,7 @@ def measure_hit_latency(harness: Harness, *, samples: int = 400) -> HitLatency:
     sc = harness.scenario()
     numero = numbers_with_pages(2, 1, start=640_000)[0]
     lookup = sc.services.lookup
-    from chalicelib.adapters.auth import Identity
+    from chalicelib.domain.identity import Identity
 
     lookup.lookup(numero, identity=Identity("ana"))
     sc.deliver()

@@ -11,10 +11,11 @@ configured through the process environment but ``Settings.from_env()`` in Lambda
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterator, Mapping, TypeVar
 
 from chalicelib.adapters.aws import AwsClients
 from chalicelib.config import Settings
+from chalicelib.domain.lanes import Lane, LaneConfig, lane_configs
 
 if TYPE_CHECKING:
     from chalicelib.adapters.auth import TokenVerifier
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.queue import ScrapeQueue
     from chalicelib.adapters.scraper import PortalScraper
     from chalicelib.domain.profile import Profile
+    from chalicelib.domain.records import TaskRecord
     from chalicelib.services.batches import BatchService
     from chalicelib.services.lookup import LookupService
     from chalicelib.services.notify import Notifier
@@ -76,6 +78,7 @@ class Services:
         self._management_api = management_api
         self._secrets = secrets
         self._lock = threading.RLock()
+        self._lane_queues: dict[Lane, ScrapeQueue] = {}
 
     @classmethod
     def build(
@@ -126,28 +129,24 @@ class Services:
 
         return DynamoStores.build(self.settings, self.models)
 
-    def _queue(self, name: str, url: str, lane: str | None) -> ScrapeQueue:
+    def _queue(self, name: str, url: str, lane: Lane | None) -> ScrapeQueue:
         from chalicelib.adapters.queue import ScrapeQueue
 
         sqs = self.aws.client("sqs")
         return ScrapeQueue(sqs, url, lane) if url else ScrapeQueue.by_name(sqs, name, lane)
 
-    @part
-    def standard_queue(self) -> ScrapeQueue:
-        s = self.settings
-        return self._queue(s.queue_name, s.queue_url, "standard")
-
-    @part
-    def priority_queue(self) -> ScrapeQueue:
-        """The VIP lane."""
-        s = self.settings
-        return self._queue(s.priority_queue_name, s.priority_queue_url, "vip")
-
-    @part
-    def batch_queue(self) -> ScrapeQueue:
-        """The batch lane (below both interactive lanes)."""
-        s = self.settings
-        return self._queue(s.batch_queue_name, s.batch_queue_url, "batch")
+    def queue(self, lane: Lane) -> ScrapeQueue:
+        """``lane``'s queue, as ``LaneConfig.of`` names it: built on first use, then kept."""
+        lane = Lane(lane)
+        built = self._lane_queues.get(lane)
+        if built is None:
+            with self._lock:
+                built = self._lane_queues.get(lane)
+                if built is None:
+                    config = LaneConfig.of(self.settings, lane)
+                    built = self._queue(config.queue_name, config.queue_url, lane)
+                    self._lane_queues[lane] = built
+        return built
 
     @part
     def ingest_queue(self) -> ScrapeQueue:
@@ -156,9 +155,9 @@ class Services:
         return self._queue(s.ingest_queue_name, s.ingest_queue_url, None)
 
     @property
-    def lanes(self) -> _Lanes:
+    def lanes(self) -> Mapping[Lane, ScrapeQueue]:
         """Queues by lane, resolved on first use (a standard user never needs the VIP one)."""
-        return _Lanes(self)
+        return _LaneQueues(self)
 
     @part
     def bucket(self) -> BatchBucket:
@@ -262,7 +261,7 @@ class Services:
             self.settings,
             self.store,
             bucket=self.bucket,
-            batch_queue=self.batch_queue,
+            batch_queue=self.queue(Lane.BATCH),
             ingest_queue=self.ingest_queue,
             profile=self.profile,
             notifier=self.notifier,
@@ -272,7 +271,7 @@ class Services:
     def websocket(self) -> WebSocketService:
         from chalicelib.services.websocket import WebSocketService
 
-        return WebSocketService(self.notifier.registry, self.notifier, self.lookup)
+        return WebSocketService(self.store.connections, self.notifier, self.lookup)
 
     @part
     def worker(self) -> ScrapeWorker:
@@ -280,11 +279,7 @@ class Services:
 
         s = self.settings
         return ScrapeWorker(
-            {
-                s.queue_name: self.standard_queue,
-                s.priority_queue_name: self.priority_queue,
-                s.batch_queue_name: self.batch_queue,
-            },
+            {config.queue_name: self.queue(config.lane) for config in lane_configs(s)},
             self.scraper,
             tasks=self.store.tasks,
             runs=self.store.runs,
@@ -307,7 +302,7 @@ class Services:
             ws_url=s.ws_url, cognito_endpoint=s.cognito_endpoint, client_id=s.auth_client_id
         )
 
-    def _batch_task_finished(self, task: Any) -> None:
+    def _batch_task_finished(self, task: TaskRecord) -> None:
         """Only tasks some batch waits for need the batch service (built on first use)."""
         if task.batch_id or task.waiters:
             self.batches.task_finished(task)
@@ -316,17 +311,20 @@ class Services:
         self.batches.release()
 
 
-class _Lanes(dict):
-    """Queues by lane name, each built when a lookup first needs it."""
+class _LaneQueues(Mapping[Lane, "ScrapeQueue"]):
+    """Every lane's queue, each built when a lookup first needs it (``Services.queue``)."""
 
     def __init__(self, services: Services) -> None:
-        super().__init__()
         self._services = services
 
-    def __missing__(self, lane: str) -> ScrapeQueue:
-        s = self._services
-        if lane == "vip":
-            return s.priority_queue
-        if lane == "batch":
-            return s.batch_queue
-        return s.standard_queue
+    def __getitem__(self, lane: Lane) -> ScrapeQueue:
+        try:
+            return self._services.queue(lane)
+        except ValueError:
+            raise KeyError(lane) from None
+
+    def __iter__(self) -> Iterator[Lane]:
+        return iter(Lane)
+
+    def __len__(self) -> int:
+        return len(Lane)

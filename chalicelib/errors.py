@@ -12,6 +12,7 @@ __all__ = [
     "BatchNotFoundError",
     "BucketError",
     "ConfigurationError",
+    "FileTooLargeError",
     "InvalidOsNumberError",
     "InvalidRequestError",
     "ItemRefusedError",
@@ -24,6 +25,7 @@ __all__ = [
     "PermanentScrapeError",
     "ProfileError",
     "QueueError",
+    "QuotaExceeded",
     "RaspaError",
     "RateLimitedError",
     "ScrapeError",
@@ -90,6 +92,22 @@ class BucketError(RaspaError):
 
 class ObjectMissingError(BucketError):
     """The object does not exist (deleted, or expired by the bucket's lifecycle)."""
+
+
+class FileTooLargeError(BucketError):
+    """An uploaded file is bigger than raspa reads (checked before reading it)."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"the file has {size} bytes; at most {limit} are accepted")
+        self.size, self.limit = size, limit
+
+
+class QuotaExceeded(Exception):
+    """The owner's daily batch lines would exceed the limit."""
+
+    def __init__(self, used: int, limit: int) -> None:
+        super().__init__(f"used {used} of {limit}")
+        self.used, self.limit = used, limit
 
 
 class BatchNotFoundError(RaspaError):

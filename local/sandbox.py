@@ -26,6 +26,7 @@ from typing import Any, Callable, Literal, Sequence
 from chalicelib.adapters.aws import AwsClients
 from chalicelib.composition import Services
 from chalicelib.config import Settings
+from chalicelib.domain.lanes import Lane, LaneConfig, lane_configs
 from local.users import DEMO_USERS
 
 __all__ = ["DEMO_CREDENTIALS", "REGION", "Deployment", "Ports", "Sandbox", "resource_names"]
@@ -340,21 +341,18 @@ class Deployment:
 
         return raspa_app
 
-    def queue_url(self, lane: str = "standard") -> str:
-        s = self.settings
-        name = {"vip": s.priority_queue_name, "batch": s.batch_queue_name}.get(lane, s.queue_name)
-        return self.urls[name]
+    def queue_url(self, lane: Lane | str = Lane.STANDARD) -> str:
+        """The URL of ``lane``'s queue (``LaneConfig.of``)."""
+        return self.urls[LaneConfig.of(self.settings, lane).queue_name]
 
     @property
     def queue_urls(self) -> dict[str, str]:
+        """Every queue's URL by role: each lane's by its value, ``ingest`` and ``dlq``."""
         s = self.settings
-        return {
-            "standard": self.urls[s.queue_name],
-            "vip": self.urls[s.priority_queue_name],
-            "batch": self.urls[s.batch_queue_name],
-            "ingest": self.urls[s.ingest_queue_name],
-            "dlq": self.urls[s.dlq_name],
-        }
+        urls = {str(config.lane): self.urls[config.queue_name] for config in lane_configs(s)}
+        urls["ingest"] = self.urls[s.ingest_queue_name]
+        urls["dlq"] = self.urls[s.dlq_name]
+        return urls
 
     def depth(self, url: str) -> int:
         """Messages in ``url``, visible or in flight."""

@@ -18,12 +18,7 @@ import requests
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from chalicelib.domain.tasks import TERMINAL
-
 __all__ = ["Answer", "Requester", "Socket", "SocketHub", "is_terminal"]
-
-#: The states a task ends in (``chalicelib.domain.tasks.TERMINAL``, under its former name).
-TERMINAL_STATES = TERMINAL
 
 
 def _about(message: Any, task_id: str) -> bool:

@@ -31,8 +31,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from chalicelib.composition import Services
+from chalicelib.domain.lanes import Lane
+from chalicelib.domain.tasks import TERMINAL
 from local.sandbox import LOCAL_KEYS, REGION, Ports, Sandbox
-from reliability.clients import TERMINAL_STATES, Requester, SocketHub
+from reliability.clients import Requester, SocketHub
 from reliability.probes import EmfTap
 
 __all__ = ["Containers", "Harness", "Stack", "portal_scraper", "wait_until"]
@@ -244,7 +246,7 @@ class Stack:
     # ------------------------------------------------------------ runtimes
     @property
     def queue_url(self) -> str:
-        return self.deployment.queue_url("standard")
+        return self.deployment.queue_url(Lane.STANDARD)
 
     @property
     def dlq_url(self) -> str:
@@ -252,7 +254,7 @@ class Stack:
 
     @property
     def lane_urls(self) -> list[str]:
-        return [self.deployment.queue_url(lane) for lane in ("vip", "standard", "batch")]
+        return [self.deployment.queue_url(lane) for lane in Lane]
 
     def worker(self, handler: Callable[[dict, Any], Any] | None = None) -> Any:
         """The scrape worker's lanes as deployed (VIP, standard, batch; 3 at once), started;
@@ -368,7 +370,7 @@ class Stack:
     def unfinished(self, task_ids: Iterable[str]) -> set[str]:
         """Those of ``task_ids`` not SUCCESS nor FAILURE (missing ones included)."""
         wanted = set(task_ids)
-        done = {t for t, s in self.status_of(wanted).items() if s in TERMINAL_STATES}
+        done = {t for t, s in self.status_of(wanted).items() if s in TERMINAL}
         return wanted - done
 
     def ops(self) -> Any:

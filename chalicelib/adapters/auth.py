@@ -9,10 +9,10 @@ HMAC algorithms are never accepted, so a public key cannot be used as an HMAC se
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.config import MAX_USER_LENGTH
+from chalicelib.domain.identity import Identity
 from chalicelib.errors import RaspaError
 
 __all__ = ["AuthError", "Identity", "TokenVerifier", "bearer_token"]
@@ -22,14 +22,6 @@ ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384")
 
 class AuthError(RaspaError):
     """The token is missing, malformed, expired or not ours (the reason is for logs only)."""
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who is calling."""
-
-    user: str
-    vip: bool = False
 
 
 def bearer_token(header: str | None) -> str:

@@ -7,9 +7,9 @@ from urllib.parse import quote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.errors import BucketError, ObjectMissingError
+from chalicelib.errors import BucketError, FileTooLargeError, ObjectMissingError
 
-__all__ = ["BatchBucket", "TooLargeError", "attachment"]
+__all__ = ["BatchBucket", "attachment"]
 
 
 def attachment(filename: str) -> str:
@@ -17,12 +17,6 @@ def attachment(filename: str) -> str:
     RFC 6266 says (headers are Latin-1; "relatório" or "報告" must survive)."""
     fallback = "".join(c if " " <= c < "\x7f" and c not in '"\\' else "_" for c in filename)
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
-
-
-class TooLargeError(BucketError):
-    def __init__(self, size: int, limit: int) -> None:
-        super().__init__(f"the file has {size} bytes; at most {limit} are accepted")
-        self.size, self.limit = size, limit
 
 
 class BatchBucket:
@@ -33,13 +27,13 @@ class BatchBucket:
         self.bucket = bucket
 
     def read(self, key: str, max_bytes: int) -> bytes:
-        """The object's bytes; TooLargeError beyond ``max_bytes`` (checked before reading)."""
+        """The object's bytes; FileTooLargeError beyond ``max_bytes`` (checked before reading)."""
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=key)
             size = int(response.get("ContentLength") or 0)
             if size > max_bytes:
                 response["Body"].close()
-                raise TooLargeError(size, max_bytes)
+                raise FileTooLargeError(size, max_bytes)
             return response["Body"].read(max_bytes + 1)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):

@@ -1,54 +1,17 @@
-"""SQS adapter: scrape messages in, visibility changes for back-off. ClientError → QueueError."""
+"""SQS adapter: scrape and ingest messages out, visibility changes for back-off.
+ClientError → QueueError. The bodies are the codec's (``chalicelib.domain.codec``)."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.domain.codec import ScrapeMessage
+from chalicelib.domain.lanes import Lane
 from chalicelib.errors import QueueError
 
-__all__ = ["ScrapeMessage", "ScrapeQueue"]
-
-
-@dataclass(frozen=True)
-class ScrapeMessage:
-    """One scrape request as the worker receives it."""
-
-    task_id: str
-    numero_os: str
-    receipt_handle: str
-    receive_count: int
-    source_arn: str = ""
-
-    @classmethod
-    def from_record(
-        cls, body: str, receipt_handle: str, attributes: dict[str, Any], source_arn: str = ""
-    ) -> ScrapeMessage:
-        """Parse an SQS record; raises ValueError for a body raspa did not write."""
-        payload = json.loads(body)
-        if (
-            not isinstance(payload, dict)
-            or not payload.get("task_id")
-            or not payload.get("numero_os")
-        ):
-            raise ValueError("message body lacks task_id or numero_os")
-        return cls(
-            task_id=str(payload["task_id"]),
-            numero_os=str(payload["numero_os"]),
-            receipt_handle=receipt_handle,
-            receive_count=int(attributes.get("ApproximateReceiveCount", 1)),
-            source_arn=source_arn,
-        )
-
-
-def encode(task_id: str, numero_os: str, lane: str | None = None) -> str:
-    body = {"v": 1, "task_id": task_id, "numero_os": numero_os}
-    if lane:
-        body["lane"] = lane  # where ops redrive it from the DLQ
-    return json.dumps(body, separators=(",", ":"))
+__all__ = ["ScrapeQueue"]
 
 
 #: SQS's limit of entries per SendMessageBatch.
@@ -58,13 +21,14 @@ SEND_BATCH = 10
 class ScrapeQueue:
     """Sends scrape messages and sets when a failed one comes back."""
 
-    def __init__(self, client: Any, queue_url: str, lane: str | None = None) -> None:
+    def __init__(self, client: Any, queue_url: str, lane: Lane | None = None) -> None:
         self.client = client
         self.queue_url = queue_url
-        self.lane = lane
+        #: The lane whose queue this is (its messages name it); None for the ingest queue.
+        self.lane = Lane(lane) if lane is not None else None
 
     @classmethod
-    def by_name(cls, client: Any, name: str, lane: str | None = None) -> ScrapeQueue:
+    def by_name(cls, client: Any, name: str, lane: Lane | None = None) -> ScrapeQueue:
         """The queue called ``name`` (one GetQueueUrl call, made once per container)."""
         try:
             url = client.get_queue_url(QueueName=name)["QueueUrl"]
@@ -73,7 +37,8 @@ class ScrapeQueue:
         return cls(client, url, lane)
 
     def send(self, task_id: str, numero_os: str, *, delay_seconds: int = 0) -> str:
-        return self.send_body(encode(task_id, numero_os, self.lane), delay_seconds=delay_seconds)
+        body = ScrapeMessage(task_id, numero_os, self.lane).encode()
+        return self.send_body(body, delay_seconds=delay_seconds)
 
     def send_body(self, body: str, *, delay_seconds: int = 0) -> str:
         extra = {"DelaySeconds": int(delay_seconds)} if delay_seconds else {}
@@ -88,7 +53,7 @@ class ScrapeQueue:
         are sent again, and a QueueError is raised if some never get through."""
         for i in range(0, len(tasks), SEND_BATCH):
             entries = {
-                str(j): encode(task_id, numero, self.lane)
+                str(j): ScrapeMessage(task_id, numero, self.lane).encode()
                 for j, (task_id, numero) in enumerate(tasks[i : i + SEND_BATCH])
             }
             for _ in range(5):

@@ -19,20 +19,12 @@ __all__ = [
     "GROUP_HELD",
     "GROUP_INTERACTIVE",
     "GROUP_RETRY",
-    "LANE_ORDER",
     "LANE_SPAN",
-    "QUEUE_BATCH",
-    "QUEUE_STANDARD",
-    "QUEUE_VIP",
     "band",
     "group_of",
     "place",
 ]
 
-#: Former names of the lanes, kept while callers move to ``Lane``.
-QUEUE_VIP, QUEUE_STANDARD, QUEUE_BATCH = Lane.VIP, Lane.STANDARD, Lane.BATCH
-#: The lanes, earliest first: the worker takes VIP, then standard, then batch work.
-LANE_ORDER = tuple(Lane)
 GROUP_INTERACTIVE = "interactive"
 GROUP_BATCH = "batch"
 #: Batch tasks not released to the batch queue yet, in fair order.

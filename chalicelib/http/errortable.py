@@ -15,6 +15,7 @@ from chalicelib.errors import (
     BatchNotFoundError,
     BucketError,
     ConfigurationError,
+    FileTooLargeError,
     InvalidOsNumberError,
     InvalidRequestError,
     MalformedMessageError,
@@ -184,7 +185,7 @@ ERRORS: tuple[ErrorCode, ...] = (
 BY_CODE: Mapping[str, ErrorCode] = {spec.code: spec for spec in ERRORS}
 #: Errors raised only by the worker and the batch ingest, never by a view: no code of their
 #: own (one reaching a view anyway is answered ``unavailable``).
-INTERNAL: tuple[type[RaspaError], ...] = (ScrapeError, MalformedMessageError)
+INTERNAL: tuple[type[RaspaError], ...] = (ScrapeError, MalformedMessageError, FileTooLargeError)
 
 _BY_CLASS: dict[type, ErrorCode] = {}
 for _spec in ERRORS:

@@ -9,7 +9,6 @@ and sends itself a continuation message; a crash resumes from the last saved chu
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -17,17 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from chalicelib.adapters.auth import Identity
-from chalicelib.adapters.bucket import TooLargeError
-from chalicelib.adapters.dynamo.batches import BatchStore, QuotaExceeded
-from chalicelib.adapters.dynamo.batchtasks import BatchTasks
-from chalicelib.adapters.dynamo.cache import OsCache
-from chalicelib.adapters.dynamo.lane import BatchLane
-from chalicelib.adapters.dynamo.records import BatchRecord, TaskRecord
-from chalicelib.adapters.dynamo.runs import TaskRuns
-from chalicelib.adapters.dynamo.stores import DynamoStores
-from chalicelib.adapters.dynamo.tasks import TaskStore
-from chalicelib.adapters.dynamo.waits import BatchWaits
+from chalicelib.config import Settings
 from chalicelib.domain.batches import (
     BatchOutcome,
     BatchStatus,
@@ -47,19 +36,39 @@ from chalicelib.domain.batchfile import (
     results_json,
     upload_key,
 )
+from chalicelib.domain.codec import IngestMessage, IngestOp, UploadNotice, decode_ingest
+from chalicelib.domain.identity import Identity
+from chalicelib.domain.lanes import Lane
 from chalicelib.domain.messages import user_message
-from chalicelib.domain.queueorder import QUEUE_BATCH
+from chalicelib.domain.records import BatchRecord, TaskRecord
 from chalicelib.domain.tasks import TaskStatus
 from chalicelib.errors import (
     BatchFinishedError,
     BatchNotFoundError,
+    FileTooLargeError,
     InvalidOsNumberError,
     InvalidRequestError,
     ObjectMissingError,
     QueueError,
+    QuotaExceeded,
     StorageError,
 )
 from chalicelib.observability import correlate, count
+from chalicelib.services.ports import (
+    Batches,
+    BatchFiles,
+    BatchLaneOrder,
+    BatchStores,
+    BatchTaskWriter,
+    BatchWaitList,
+    CacheEntries,
+    IngestQueue,
+    MessageQueue,
+    OsNumbers,
+    TaskBatchReader,
+    UserNotifier,
+    WaitingCanceller,
+)
 
 __all__ = ["BatchLimits", "BatchService", "build_batch_service"]
 
@@ -87,28 +96,23 @@ class BatchLimits:
     url_expiry_seconds: int
 
 
-def _message(op: str, batch_id: str, **extra: Any) -> str:
-    body = {"v": 1, "op": op, "batch_id": batch_id, **extra}
-    return json.dumps(body, separators=(",", ":"))
-
-
 class BatchService:
     """Everything raspa does with a batch, from upload URL to results file."""
 
     def __init__(
         self,
-        batches: BatchStore,
-        bucket: Any,
-        lane: BatchLane,
-        ingest: Any,
-        profile: Any,
-        notifier: Any,
+        batches: Batches,
+        bucket: BatchFiles,
+        lane: BatchLaneOrder,
+        ingest: IngestQueue,
+        profile: OsNumbers,
+        notifier: UserNotifier,
         *,
-        batch_tasks: BatchTasks,
-        tasks: TaskStore,
-        runs: TaskRuns,
-        cache: OsCache,
-        waits: BatchWaits,
+        batch_tasks: BatchTaskWriter,
+        tasks: TaskBatchReader,
+        runs: WaitingCanceller,
+        cache: CacheEntries,
+        waits: BatchWaitList,
         limits: BatchLimits,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -184,36 +188,28 @@ class BatchService:
 
     # --------------------------------------------------------------- ingest
     def handle_message(self, body: str, remaining_ms: Callable[[], int]) -> str:
-        """One ingest-queue message: an S3 notification, a continuation or a finalize."""
-        message = json.loads(body)
-        if not isinstance(message, dict):
-            raise ValueError("ingest message must be a JSON object")
-        if message.get("Event") == "s3:TestEvent":
-            return "test_event"
-        if "Records" in message:
-            outcomes = [self.uploaded(r, remaining_ms) for r in message["Records"] or []]
+        """One ingest-queue message: an S3 notification, a continuation or a finalize.
+
+        Raises ``MalformedMessageError`` (a ValueError) for a body raspa cannot read.
+        """
+        message = decode_ingest(body)
+        if isinstance(message, UploadNotice):
+            if message.test_event:
+                return "test_event"
+            outcomes = [self.uploaded(key, remaining_ms) for key in message.keys]
             return ",".join(outcomes) or "no_records"
-        batch_id = message.get("batch_id")
-        if not is_batch_id(batch_id):
-            raise ValueError("ingest message lacks a valid batch_id")
-        if message.get("op") == "ingest":
+        batch_id = message.batch_id
+        if message.op is IngestOp.INGEST:
             return self.resume(batch_id, remaining_ms)
-        if message.get("op") == "finalize":
+        if message.op is IngestOp.FINALIZE:
             return self.finalize(batch_id)
-        if message.get("op") == "release":
+        if message.op is IngestOp.RELEASE:
             return f"released {self.release()}"
-        if message.get("op") == "cancel":
-            start = message.get("from", 0)
-            if isinstance(start, bool) or not isinstance(start, int) or start < 0:
-                raise ValueError("a cancel message's 'from' must be a non-negative integer")
-            return self.cancel_tasks(batch_id, start, remaining_ms)
-        raise ValueError(f"unknown ingest operation {message.get('op')!r}")
+        return self.cancel_tasks(batch_id, message.start, remaining_ms)
 
-    def uploaded(self, record: dict[str, Any], remaining_ms: Callable[[], int]) -> str:
-        """A file arrived: check it, count its lines against the limits, start ingesting."""
-        from urllib.parse import unquote_plus
-
-        key = unquote_plus(((record.get("s3") or {}).get("object") or {}).get("key", ""))
+    def uploaded(self, key: str, remaining_ms: Callable[[], int]) -> str:
+        """A file arrived (its object key, URL-decoded): check it, count its lines against
+        the limits, start ingesting."""
         parsed_key = parse_key(key)
         if parsed_key is None:
             logger.warning("upload ignored: not batches/{user}/{batch_id}.csv", extra={"key": key})
@@ -231,7 +227,7 @@ class BatchService:
         try:
             raw = self.bucket.read(key, self.limits.max_bytes)
             parsed = self._parse(raw)
-        except (TooLargeError, ObjectMissingError, BatchFileError) as exc:
+        except (FileTooLargeError, ObjectMissingError, BatchFileError) as exc:
             return self._reject(batch_id, owner, key, str(exc))
         if parsed.lines == 0:
             return self._reject(batch_id, owner, key, "the file has a header but no data lines")
@@ -303,7 +299,7 @@ class BatchService:
         while True:
             if remaining_ms() < MARGIN_MS:
                 self.batches.release(batch_id, lease)
-                self.ingest.send_body(_message("ingest", batch_id))
+                self.ingest.send_body(IngestMessage(IngestOp.INGEST, batch_id).encode())
                 logger.info("batch ingest continues", extra={"batch_id": batch_id, "at": offset})
                 return "continued"
             end = min(offset + CHUNK, len(numbers))
@@ -328,7 +324,9 @@ class BatchService:
         logger.info("batch ingest finished", extra={"batch_id": batch_id})
         # The queue index lags its table a little in AWS: one more look, a while later,
         # releases tasks the last release could not see yet.
-        self.ingest.send_body(_message("release", batch_id), delay_seconds=RELEASE_AGAIN_SECONDS)
+        self.ingest.send_body(
+            IngestMessage(IngestOp.RELEASE, batch_id).encode(), delay_seconds=RELEASE_AGAIN_SECONDS
+        )
         return self.progress(batch_id, finalize_inline=remaining_ms() >= MARGIN_MS)
 
     def _chunk(
@@ -402,7 +400,7 @@ class BatchService:
                 return self.cancel(batch_id, user)  # it changed meanwhile: look again
             correlate(batch_id, batch_id=batch_id)
             logger.info("batch cancelled", extra={"batch_id": batch_id, "by": user or "ops"})
-            self.ingest.send_body(_message("cancel", batch_id, **{"from": 0}))
+            self.ingest.send_body(IngestMessage(IngestOp.CANCEL, batch_id).encode())
             self.notifier.publish_to_user(
                 batch.owner, {"batch_id": batch_id, "status": "cancelled"}
             )
@@ -419,7 +417,7 @@ class BatchService:
             return "not_cancelled"
         try:
             parsed = self._parse(self.bucket.read(batch.key, self.limits.max_bytes))
-        except (TooLargeError, ObjectMissingError, BatchFileError):
+        except (FileTooLargeError, ObjectMissingError, BatchFileError):
             return "cancelled"  # never uploaded, or never ingested: it has no tasks
         numbers = [numero for numero, _ in parsed.numbers]
         # Tasks exist up to the ingest's offset, and for the chunk it was working on.
@@ -427,7 +425,7 @@ class BatchService:
         cancelled = 0
         for i in range(start, end, CHUNK):
             if remaining_ms() < MARGIN_MS:
-                self.ingest.send_body(_message("cancel", batch_id, **{"from": i}))
+                self.ingest.send_body(IngestMessage(IngestOp.CANCEL, batch_id, i).encode())
                 return "continued"
             cancelled += self._cancel_numbers(batch, numbers[i : i + CHUNK])
         logger.info("batch tasks cancelled", extra={"batch_id": batch_id, "tasks": cancelled})
@@ -439,7 +437,7 @@ class BatchService:
         message = user_message("cancelled")
         done = 0
         for task in self.tasks.get_many(ids):
-            if task.status == TaskStatus.PENDING.value and task.queue == QUEUE_BATCH:
+            if task.status == TaskStatus.PENDING.value and task.queue == Lane.BATCH:
                 done += self.runs.cancel_waiting(
                     task, owner=batch.owner, message=message, reason="cancelled"
                 )
@@ -455,7 +453,7 @@ class BatchService:
         if batch.status == BatchStatus.RUNNING.value and is_complete(counts):
             if finalize_inline:
                 return self.finalize(batch_id)
-            self.ingest.send_body(_message("finalize", batch_id))
+            self.ingest.send_body(IngestMessage(IngestOp.FINALIZE, batch_id).encode())
             return "finalizing"
         self.notifier.publish_to_user(
             batch.owner,
@@ -540,14 +538,14 @@ def _iso(epoch: float | None) -> str | None:
 
 
 def build_batch_service(
-    settings: Any,
-    stores: DynamoStores,
+    settings: Settings,
+    stores: BatchStores,
     *,
-    bucket: Any,
-    batch_queue: Any,
-    ingest_queue: Any,
-    profile: Any,
-    notifier: Any,
+    bucket: BatchFiles,
+    batch_queue: MessageQueue,
+    ingest_queue: IngestQueue,
+    profile: OsNumbers,
+    notifier: UserNotifier,
 ) -> BatchService:
     """The batch use cases over ``stores``, as ``settings`` say (the API's functions and the
     ops CLI build them alike)."""

@@ -1,53 +1,36 @@
-"""The API's use cases: look an OS up, read a task's status, read a stored OS."""
+"""The API's use cases: look an OS up, read a task's status, read a stored OS.
+
+They answer with domain values (``LookupOutcome``, ``TaskOutcome``, ``CacheEntry``);
+``chalicelib.http.views`` renders them as the API's bodies."""
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from dataclasses import dataclass
+from typing import Callable, Mapping
 
-from chalicelib.adapters.auth import Identity
-from chalicelib.adapters.dynamo.cache import OsCache
-from chalicelib.adapters.dynamo.queueindex import QueueIndex
-from chalicelib.adapters.dynamo.records import CacheEntry, RateState, TaskRecord
-from chalicelib.adapters.dynamo.runs import TaskRuns
-from chalicelib.adapters.dynamo.tasks import Promotion, TaskStore
 from chalicelib.domain.estimate import estimate_seconds
-from chalicelib.domain.queueorder import QUEUE_STANDARD, QUEUE_VIP
+from chalicelib.domain.identity import Identity
+from chalicelib.domain.lanes import Lane
+from chalicelib.domain.outcome import Joining, LookupOutcome, TaskOutcome
 from chalicelib.domain.ratelimit import RatePolicy
+from chalicelib.domain.records import CacheEntry, Promotion, RateState, TaskRecord
 from chalicelib.domain.tasks import TaskStatus
 from chalicelib.errors import QueueError, RateLimitedError, TaskNotFoundError
 from chalicelib.observability import correlate, count
+from chalicelib.services.ports import (
+    LookupCache,
+    MessageQueue,
+    OsNumbers,
+    QueuePositions,
+    TaskAbandoner,
+    TaskRequests,
+)
 
-__all__ = ["LookupResult", "LookupService"]
+__all__ = ["Limits", "LookupService", "MeanDuration"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class LookupResult:
-    """What ``POST /buscar-os-async`` answers: an HTTP status and a JSON body."""
-
-    http_status: int
-    body: dict[str, Any] = field(default_factory=dict)
-
-
-def record_view(entry: CacheEntry) -> dict[str, Any]:
-    """The public view of a cached OS."""
-    return {
-        "numero_os": entry.numero_os,
-        "outcome": entry.outcome,
-        "data": entry.data,
-        "scraped_at": _iso(entry.scraped_at),
-        "expires_at": _iso(entry.expires_at.timestamp() if entry.expires_at else None),
-    }
-
-
-def _iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(epoch)))
 
 
 @dataclass(frozen=True)
@@ -90,13 +73,13 @@ class LookupService:
 
     def __init__(
         self,
-        queues: Mapping[str, Any],
-        profile: Any,
+        queues: Mapping[Lane, MessageQueue],
+        profile: OsNumbers,
         *,
-        cache: OsCache,
-        tasks: TaskStore,
-        runs: TaskRuns,
-        queue_index: QueueIndex,
+        cache: LookupCache,
+        tasks: TaskRequests,
+        runs: TaskAbandoner,
+        queue_index: QueuePositions,
         concurrency: int,
         mean_duration: Callable[[], float],
         limits: Limits | None = None,
@@ -114,7 +97,7 @@ class LookupService:
 
     def lookup(
         self, raw_numero: str, *, refresh: bool = False, identity: Identity | None = None
-    ) -> LookupResult:
+    ) -> LookupOutcome:
         """Answer from the cache, join the OS's active task, or start exactly one scrape.
 
         Only a new scrape counts against the caller's rate limit; VIP callers' scrapes go
@@ -123,7 +106,7 @@ class LookupService:
         numero = self.profile.validate_number(raw_numero)
         count("Lookups")
         user = identity.user if identity else None
-        lane = QUEUE_VIP if identity and identity.vip else QUEUE_STANDARD
+        lane = Lane.VIP if identity and identity.vip else Lane.STANDARD
         rate = self.limits.policy_for(identity) if self.limits and identity else None
         # One read: the cache and, for a miss, the caller's rate log its transaction needs.
         cached, rate_log = self.cache.read_for_lookup(numero, rate.user if rate else None)
@@ -151,37 +134,25 @@ class LookupService:
             except QueueError:
                 self.runs.abandon(task, "the scrape queue could not be reached; try again")
                 raise
-            message = "OS adicionada à fila de processamento"
+            joining = Joining.CREATED
             count("Enqueued")
         else:
-            message = "OS já está sendo processada"
+            joining = Joining.JOINED
             count("Joins")
             moved, task = self._move_up(task, lane, rate, rate_log)
             if moved is Promotion.RATE_LIMITED:
-                message = (
-                    "OS já está na fila; seu limite de consultas novas foi atingido, então ela "
-                    "segue na vez dela"
-                )
+                joining = Joining.JOINED_IN_PLACE
         position = self.queue_index.position(task)
-        return LookupResult(
-            202,
-            {
-                "status": "queued",
-                "numero_os": numero,
-                "task_id": task.pk,
-                "task_status": task.status,
-                "position": position,
-                "estimated_time": estimate_seconds(
-                    position, self.mean_duration(), self.concurrency
-                ),
-                "message": message,
-            },
-        )
+        queued = TaskOutcome.of(task, position=position, estimated_time=self._estimate(position))
+        return LookupOutcome(numero, task=queued, joining=joining)
+
+    def _estimate(self, position: int) -> int:
+        return estimate_seconds(position, self.mean_duration(), self.concurrency)
 
     def _move_up(
         self,
         task: TaskRecord,
-        lane: str,
+        lane: Lane,
         rate: RatePolicy | None,
         rate_log: RateState | None,
     ) -> tuple[Promotion, TaskRecord]:
@@ -206,61 +177,25 @@ class LookupService:
             return Promotion.MISSED, self.tasks.unpromote(moved.task, task)
         return moved.result, moved.task
 
-    def _cached(self, entry: CacheEntry) -> LookupResult:
+    def _cached(self, entry: CacheEntry) -> LookupOutcome:
         count("CacheHits")
-        view = record_view(entry)
-        if entry.outcome == "not_found":
-            return LookupResult(
-                404,
-                {
-                    "status": "not_found",
-                    "error": "os_not_found",
-                    "message": f"OS {entry.numero_os} não encontrada no portal",
-                    "numero_os": entry.numero_os,
-                    "checked_at": view["scraped_at"],
-                },
-            )
-        return LookupResult(
-            200,
-            {
-                "status": "found",
-                "numero_os": entry.numero_os,
-                "data": view["data"],
-                "scraped_at": view["scraped_at"],
-            },
-        )
+        return LookupOutcome(entry.numero_os, cached=entry)
 
-    def status(self, task_id: str, user: str | None = None) -> dict[str, Any]:
-        """The task's state; TaskNotFoundError for ids that do not exist or are not ``user``'s."""
+    def status(self, task_id: str, user: str | None = None) -> TaskOutcome:
+        """The task's state (a waiting one with its place in the queue); TaskNotFoundError
+        for ids that do not exist or are not ``user``'s."""
         task = self.tasks.get_task(task_id)
         if task is None or not self.tasks.can_see(task, user):
             raise TaskNotFoundError(task_id)
-        status = TaskStatus(task.status)
-        body: dict[str, Any] = {
-            "task_id": task.pk,
-            "numero_os": task.numero_os,
-            "status": status.value,
-            "progress": int(task.progress or 0),
-            "step": task.step,
-            "attempts": int(task.attempts or 0),
-            "result": None,
-        }
-        if status is TaskStatus.SUCCESS:
-            body["result"] = task.result
-        elif status in (TaskStatus.FAILURE, TaskStatus.RETRY):
-            body["result"] = task.error
-            body["error"] = {"reason": task.error_reason, "message": task.error}
-        elif status is TaskStatus.PENDING:
-            position = self.queue_index.position(task)
-            body["position"] = position
-            body["estimated_time"] = estimate_seconds(
-                position, self.mean_duration(), self.concurrency
-            )
-        return body
+        if TaskStatus(task.status) is not TaskStatus.PENDING:
+            return TaskOutcome.of(task)
+        position = self.queue_index.position(task)
+        return TaskOutcome.of(task, position=position, estimated_time=self._estimate(position))
 
-    def record(self, raw_numero: str) -> dict[str, Any] | None:
+    def record(self, raw_numero: str) -> CacheEntry | None:
+        """The stored OS (``ok`` entries only, fresh or not), or None."""
         numero = self.profile.validate_number(raw_numero)
         entry = self.cache.any_record(numero)
         if entry is None or entry.outcome != "ok":
             return None
-        return record_view(entry)
+        return entry

@@ -12,49 +12,19 @@ from typing import Any, Callable, Iterable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.adapters.dynamo.connections import Registry, Subscription
-from chalicelib.adapters.dynamo.records import TaskRecord
+from chalicelib.domain.outcome import TaskOutcome
+from chalicelib.domain.records import Subscription
 from chalicelib.errors import StorageError
 from chalicelib.observability import count
+from chalicelib.services.ports import ConnectionRegistry, ManagementApi
+from chalicelib.services.wsviews import event
 
-__all__ = [
-    "MAX_MESSAGE_BYTES",
-    "Notifier",
-    "Registry",
-    "Subscription",
-    "encode",
-    "task_message",
-]
+__all__ = ["MAX_MESSAGE_BYTES", "Notifier", "Subscription", "encode"]
 
 logger = logging.getLogger(__name__)
 
 #: API Gateway WebSocket frames are limited to 128 KB.
 MAX_MESSAGE_BYTES = 128 * 1024
-
-
-def task_message(task_id: str, numero_os: str, kind: str, **data: Any) -> dict[str, Any]:
-    """The message for a task event, in the shape the user's original client expects."""
-    message: dict[str, Any] = {"task_id": task_id, "numero_os": numero_os}
-    if kind == "success":
-        message.update(status="success", progress=100, result=data.get("result"))
-    elif kind == "error":
-        message.update(status="error", message=data.get("message", ""), reason=data.get("reason"))
-    elif kind == "retry":
-        message.update(
-            status="progress",
-            step="retry",
-            progress=data.get("progress", 0),
-            message=data.get("message", ""),
-            retry_in=data.get("delay"),
-        )
-    else:
-        message.update(
-            status="progress", step=data.get("step"), progress=int(data.get("progress", 0))
-        )
-        for key in ("position", "estimated_time", "task_status"):
-            if key in data:
-                message[key] = data[key]
-    return message
 
 
 def encode(message: dict[str, Any]) -> bytes:
@@ -70,7 +40,9 @@ def encode(message: dict[str, Any]) -> bytes:
 class Notifier:
     """Pushes messages to connections; forgets connections API Gateway says are gone."""
 
-    def __init__(self, registry: Registry, client: Callable[[], Any] | None) -> None:
+    def __init__(
+        self, registry: ConnectionRegistry, client: Callable[[], ManagementApi] | None
+    ) -> None:
         self.registry = registry
         self._client = client  # None: notifications are off (no WebSocket endpoint configured)
 
@@ -143,29 +115,29 @@ class Notifier:
 
     def task_event(
         self,
-        task: TaskRecord,
-        kind: str,
+        outcome: TaskOutcome,
         connections: Iterable[str] | None = None,
         *,
         recheck: bool = False,
-        **data: Any,
     ) -> None:
-        """The worker's hook: one task event to its subscribers. Never raises.
+        """The worker's hook: one task event (``wsviews.event``) to its subscribers. Never
+        raises.
 
         ``connections``: the subscribers a write of the worker has just returned (else
         they are read now); with ``recheck`` they get the message at once and the
         subscribers are read afterwards for any that joined since.
         """
-        message = task_message(task.pk, task.numero_os, kind, **data)
+        task_id = outcome.task_id
+        message = event(outcome)
         try:
-            self.publish(task.pk, message, connections)
+            self.publish(task_id, message, connections)
             if recheck and connections is not None and self._client is not None:
                 known = set(connections)
-                newcomers = self.registry.subscribers(task.pk) - known
+                newcomers = self.registry.subscribers(task_id) - known
                 if newcomers:
-                    self.publish(task.pk, message, newcomers)
+                    self.publish(task_id, message, newcomers)
         except Exception:
-            logger.exception("notification failed", extra={"task_id": task.pk})
+            logger.exception("notification failed", extra={"task_id": task_id})
 
     def _still_open(self, connection_id: str) -> bool:
         try:

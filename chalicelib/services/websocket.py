@@ -6,9 +6,12 @@ import json
 from typing import Any
 
 from chalicelib.config import MAX_CONNECTION_ID_LENGTH
+from chalicelib.domain.outcome import TaskOutcome
+from chalicelib.domain.records import Subscription
 from chalicelib.domain.tasks import is_task_id
 from chalicelib.errors import TaskNotFoundError
-from chalicelib.services.notify import Notifier, Registry, Subscription, task_message
+from chalicelib.services.ports import MessageSender, SubscriptionRegistry, TaskStatuses
+from chalicelib.services.wsviews import snapshot
 
 __all__ = ["WebSocketService"]
 
@@ -18,7 +21,9 @@ MAX_BODY_BYTES = 4096
 class WebSocketService:
     """Registers connections and answers ``{"action": "subscribe", "task_id": ...}``."""
 
-    def __init__(self, registry: Registry, notifier: Notifier, lookup: Any) -> None:
+    def __init__(
+        self, registry: SubscriptionRegistry, notifier: MessageSender, lookup: TaskStatuses
+    ) -> None:
         self.registry = registry
         self.notifier = notifier
         self.lookup = lookup
@@ -67,8 +72,8 @@ class WebSocketService:
         task that ends before the subscription lands is announced here instead (exactly
         once: ``Registry.subscribe`` refuses a connection once the task has ended).
         """
-        status = self._send_state(connection_id, task_id, user)
-        if status is None or status["status"] in ("SUCCESS", "FAILURE"):
+        outcome = self._send_state(connection_id, task_id, user)
+        if outcome is None or outcome.terminal:
             return
         outcome = self.registry.subscribe(task_id, connection_id)
         if outcome is Subscription.ENDED:
@@ -88,10 +93,10 @@ class WebSocketService:
             },
         )
 
-    def _send_state(self, connection_id: str, task_id: str, user: str | None) -> Any:
+    def _send_state(self, connection_id: str, task_id: str, user: str | None) -> TaskOutcome | None:
         """Send the task's state (or "task_not_found") to the connection; returns it."""
         try:
-            status = self.lookup.status(task_id, user)
+            outcome = self.lookup.status(task_id, user)
         except TaskNotFoundError:
             self.notifier.send(
                 connection_id,
@@ -103,8 +108,8 @@ class WebSocketService:
                 },
             )
             return None
-        self.notifier.send(connection_id, snapshot(status))
-        return status
+        self.notifier.send(connection_id, snapshot(outcome))
+        return outcome
 
 
 def parse_request(body: str) -> tuple[dict[str, Any], str | None]:
@@ -126,28 +131,3 @@ def parse_request(body: str) -> tuple[dict[str, Any], str | None]:
     if not is_task_id(task_id):
         return {}, "task_id must be a task id returned by POST /buscar-os-async"
     return {"action": "subscribe", "task_id": task_id}, None
-
-
-def snapshot(status: dict[str, Any]) -> dict[str, Any]:
-    """A task's current state as a WebSocket message."""
-    task_id, numero = status["task_id"], status["numero_os"]
-    if status["status"] == "SUCCESS":
-        return task_message(task_id, numero, "success", result=status["result"])
-    if status["status"] == "FAILURE":
-        return task_message(
-            task_id,
-            numero,
-            "error",
-            message=status["result"],
-            reason=(status.get("error") or {}).get("reason"),
-        )
-    extra = {k: status[k] for k in ("position", "estimated_time") if k in status}
-    return task_message(
-        task_id,
-        numero,
-        "progress",
-        step=status.get("step"),
-        progress=status.get("progress", 0),
-        task_status=status["status"],
-        **extra,
-    )

@@ -5,19 +5,19 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
-from chalicelib.adapters.dynamo.records import TaskRecord
-from chalicelib.adapters.dynamo.runs import TaskRuns
-from chalicelib.adapters.dynamo.tasks import TaskStore
-from chalicelib.adapters.queue import ScrapeMessage
+from chalicelib.domain.codec import ScrapeMessage
+from chalicelib.domain.lanes import Lane
 from chalicelib.domain.messages import user_message
-from chalicelib.domain.queueorder import QUEUE_BATCH
+from chalicelib.domain.outcome import TaskOutcome
+from chalicelib.domain.records import TaskRecord
 from chalicelib.domain.tasks import TERMINAL, TaskStatus, decide_after_error, progress_for
 from chalicelib.errors import (
     ConfigurationError,
     ItemRefusedError,
+    MalformedMessageError,
     QueueError,
     RaspaError,
     ScrapeError,
@@ -25,9 +25,16 @@ from chalicelib.errors import (
     TransientScrapeError,
 )
 from chalicelib.observability import correlate, count, count_failure, timing
+from chalicelib.services.ports import (
+    MessageQueue,
+    ScraperFactory,
+    TaskEvents,
+    TaskReader,
+    TaskRuns,
+)
 from chalicelib.tracing import annotate
 
-__all__ = ["RedeliverError", "ScrapeWorker", "record_bytes"]
+__all__ = ["Delivery", "RedeliverError", "ScrapeWorker", "record_bytes"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +54,37 @@ class RedeliverError(Exception):
     """
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery of a scrape message: the request, and what SQS says about it."""
+
+    message: ScrapeMessage
+    receipt_handle: str
+    receive_count: int = 1
+    #: The ARN of the queue it came from (its name is the last part).
+    source_arn: str = ""
+
+    @property
+    def task_id(self) -> str:
+        return self.message.task_id
+
+    @property
+    def numero_os(self) -> str:
+        return self.message.numero_os
+
+    @classmethod
+    def of(
+        cls, body: str, receipt_handle: str, attributes: dict[str, Any], source_arn: str = ""
+    ) -> Delivery:
+        """Read an SQS record; MalformedMessageError for a body raspa did not write."""
+        message = ScrapeMessage.decode(body)
+        try:
+            receive_count = int(attributes.get("ApproximateReceiveCount", 1))
+        except (ValueError, TypeError):
+            raise MalformedMessageError("ApproximateReceiveCount is not a number") from None
+        return cls(message, receipt_handle, receive_count, source_arn)
+
+
 def _subscribers(task: TaskRecord | None, known: set[str]) -> set[str]:
     """The subscribers on the task a write returned; ``known`` if there is none."""
     if task is None:
@@ -59,19 +97,19 @@ class ScrapeWorker:
 
     def __init__(
         self,
-        queues: Mapping[str, Any],
-        scraper: Callable[[], Any],
+        queues: Mapping[str, MessageQueue],
+        scraper: ScraperFactory,
         *,
-        tasks: TaskStore,
+        tasks: TaskReader,
         runs: TaskRuns,
         max_attempts: int,
         retry_base_delay_seconds: float,
         time_budget_seconds: float = 285,
         max_record_bytes: int = 200 * 1024,
         clock: Callable[[], float] = time.monotonic,
-        notify: Callable[..., None] | None = None,
-        on_finished: Callable[[TaskRecord], Any] | None = None,
-        on_batch_slot: Callable[[], Any] | None = None,
+        notify: TaskEvents | None = None,
+        on_finished: Callable[[TaskRecord], object] | None = None,
+        on_batch_slot: Callable[[], object] | None = None,
     ) -> None:
         self.tasks = tasks
         self.runs = runs
@@ -96,19 +134,19 @@ class ScrapeWorker:
     ) -> str:
         """Process one raw SQS record; a body raspa did not write goes to the DLQ."""
         try:
-            msg = ScrapeMessage.from_record(body, receipt_handle, attributes, source_arn)
-        except (ValueError, TypeError) as exc:
+            msg = Delivery.of(body, receipt_handle, attributes, source_arn)
+        except MalformedMessageError as exc:
             logger.error("malformed scrape message", extra={"error": str(exc)})
             self._queue_of(source_arn).delay_redelivery(receipt_handle, 0)
             raise RedeliverError(f"malformed message: {exc}") from exc
         return self.handle(msg)
 
-    def _queue_of(self, source_arn: str) -> Any:
+    def _queue_of(self, source_arn: str) -> MessageQueue:
         """The queue a message came from (its ARN ends with the queue's name)."""
         name = source_arn.rsplit(":", 1)[-1]
         return self.queues.get(name) or next(iter(self.queues.values()))
 
-    def handle(self, msg: ScrapeMessage) -> str:
+    def handle(self, msg: Delivery) -> str:
         """Process one delivery; returns what happened (for logs and tests).
 
         Raises ``RedeliverError`` when SQS must deliver the message again.
@@ -116,10 +154,10 @@ class ScrapeWorker:
         try:
             return self._handle(msg)
         finally:
-            if getattr(self._queue_of(msg.source_arn), "lane", None) == QUEUE_BATCH:
+            if self._queue_of(msg.source_arn).lane == Lane.BATCH:
                 self._free_batch_slot()
 
-    def _handle(self, msg: ScrapeMessage) -> str:
+    def _handle(self, msg: Delivery) -> str:
         task = self.runs.start(msg.task_id)
         if task is None:
             return self._not_startable(msg)
@@ -148,7 +186,7 @@ class ScrapeWorker:
             connections = _subscribers(written, connections)
             if written is not None:
                 latest = replace(latest, waiters=written.waiters)
-            self.notify(task, "progress", step=step, progress=value, connections=connections)
+            self.notify(TaskOutcome.of(task).progressed(step, value), connections)
 
         try:
             try:
@@ -177,7 +215,7 @@ class ScrapeWorker:
             timing("ScrapeDuration", duration)
             # The result goes first to the connections the last write saw, then to any
             # that subscribed since (read once more, after the finish).
-            self.notify(task, "success", result=record, connections=connections, recheck=True)
+            self.notify(TaskOutcome.of(task).succeeded(record), connections, recheck=True)
             self._finished(msg, finished)
         logger.info(
             "scrape succeeded",
@@ -192,7 +230,7 @@ class ScrapeWorker:
                 f"OS {numero_os}'s record", size, self.max_record_bytes, "RASPA_MAX_RECORD_BYTES"
             )
 
-    def _not_startable(self, msg: ScrapeMessage) -> str:
+    def _not_startable(self, msg: Delivery) -> str:
         task = self.tasks.get_task(msg.task_id)
         if task is None:
             logger.warning("message for an unknown task dropped", extra={"task_id": msg.task_id})
@@ -205,9 +243,7 @@ class ScrapeWorker:
             return "already_finished"  # a duplicate delivery: nothing changes
         return "not_startable"
 
-    def _after_error(
-        self, msg: ScrapeMessage, task: TaskRecord, exc: ScrapeError, attempt: int
-    ) -> str:
+    def _after_error(self, msg: Delivery, task: TaskRecord, exc: ScrapeError, attempt: int) -> str:
         decision = decide_after_error(
             exc, attempt, self.max_attempts, self.retry_base_delay, task.numero_os
         )
@@ -230,7 +266,10 @@ class ScrapeWorker:
                 delay_seconds=decision.delay_seconds,
             )
             count("ScrapeRetried")
-            self.notify(task, "retry", message=decision.message, delay=decision.delay_seconds)
+            retrying = TaskOutcome.of(task).retrying(
+                decision.message, exc.reason, decision.delay_seconds
+            )
+            self.notify(retrying)
             self._redeliver_later(msg, task, decision.delay_seconds)
             raise RedeliverError(f"retry in {decision.delay_seconds}s: {exc.reason}")
         logger.error("scrape failed", extra=log_extra)
@@ -240,7 +279,7 @@ class ScrapeWorker:
         return exc.reason
 
     def _fail(
-        self, msg: ScrapeMessage, task: TaskRecord, reason: str, message: str, detail: str
+        self, msg: Delivery, task: TaskRecord, reason: str, message: str, detail: str
     ) -> None:
         """Finish ``task`` as FAILURE (once), tell its subscribers and count its batches."""
         negative = reason == "not_found"
@@ -249,10 +288,10 @@ class ScrapeWorker:
         )
         if failed is not None:
             count_failure(reason)
-            self.notify(task, "error", message=message, reason=reason)
+            self.notify(TaskOutcome.of(task).failed(message, reason))
             self._finished(msg, failed)
 
-    def _finished(self, msg: ScrapeMessage, task: TaskRecord) -> None:
+    def _finished(self, msg: Delivery, task: TaskRecord) -> None:
         """Count a terminal task's outcome in its batches; if that fails, the message comes
         back soon and the next delivery counts again (counting is idempotent)."""
         if not (task.batch_id or task.waiters):
@@ -273,7 +312,7 @@ class ScrapeWorker:
         except Exception:  # the next attempt, chunk or release message tries again
             logger.exception("releasing the next batch task failed")
 
-    def _redeliver_later(self, msg: ScrapeMessage, task: TaskRecord, delay: int) -> None:
+    def _redeliver_later(self, msg: Delivery, task: TaskRecord, delay: int) -> None:
         """Set the retry's back-off on the message; if the message is gone (an ops purge
         while the task ran), send the task a new one rather than leave it stranded."""
         queue = self._queue_of(msg.source_arn)
@@ -286,7 +325,7 @@ class ScrapeWorker:
             )
             queue.send(task.pk, task.numero_os, delay_seconds=min(delay, MAX_SEND_DELAY))
 
-    def _to_dead_letter(self, msg: ScrapeMessage, reason: str | None) -> str:
+    def _to_dead_letter(self, msg: Delivery, reason: str | None) -> str:
         """Hand the message back with no delay: SQS's redrive policy moves it to the DLQ."""
         self._queue_of(msg.source_arn).delay_redelivery(msg.receipt_handle, 0)
         raise RedeliverError(f"task {msg.task_id} failed ({reason}); message goes to the DLQ")

@@ -10,8 +10,8 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from chalicelib.domain.tasks import TaskStatus
-from reliability.clients import TERMINAL_STATES, Answer, Requester
+from chalicelib.domain.tasks import TERMINAL, TaskStatus
+from reliability.clients import Answer, Requester
 from reliability.harness import Harness, wait_until
 from reliability.report import Row
 from reliability.scenarios.common import as_dict, followed_all, numbers, settle
@@ -70,7 +70,7 @@ def run(h: Harness, p: Params) -> Row:
         by_status = [
             pair
             for pair in waiting
-            if not told(pair) and pair[0].status(pair[1].task_id).get("status") in TERMINAL_STATES
+            if not told(pair) and pair[0].status(pair[1].task_id).get("status") in TERMINAL
         ]
         tasks = stack.tasks()
         portal = h.portal_stats()

@@ -8,6 +8,7 @@ import time
 import pytest
 
 import app as raspa_app
+from chalicelib.domain.lanes import Lane
 from chalicelib.domain.tasks import TaskStatus
 from chalicelib.errors import (
     LayoutChangedError,
@@ -79,7 +80,7 @@ def test_transient_error_marks_retry_and_delays_redelivery_by_backoff(
 
 def test_retry_after_longer_than_backoff_is_honoured(client, aws, driver, scripted, monkeypatch):
     delays = []
-    queue = raspa_app.services().standard_queue
+    queue = raspa_app.services().queue(Lane.STANDARD)
     monkeypatch.setattr(queue, "delay_redelivery", lambda handle, seconds: delays.append(seconds))
     scripted(TransientScrapeError("503", retry_after=600))
     enqueue(client)

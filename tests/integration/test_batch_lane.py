@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.auth import Identity
 from chalicelib.domain.batches import task_id_for
+from chalicelib.domain.identity import Identity
 from infra.spec import resources
 from local.event_source import ingest
 from tests.integration.test_fairness import peak_overlap, wait_all_terminal
@@ -68,8 +68,7 @@ def test_interactive_lookups_start_within_one_scrape_while_a_big_batch_drains(ma
         waits = {}
         for who, numero in ((BRUNO, "390001"), (CARLA, "390002")):
             submitted = time.time()
-            result = lookup.lookup(numero, identity=who)
-            task_id = result.body["task_id"]
+            task_id = lookup.lookup(numero, identity=who).task.task_id
             wait_for(lambda t=task_id: t in invoked, 30, f"{who.user}'s lookup to start")
             waits[who.user] = invoked[task_id][0] - submitted
             assert invoked[task_id][1] == (
@@ -83,10 +82,10 @@ def test_interactive_lookups_start_within_one_scrape_while_a_big_batch_drains(ma
             if store.tasks.get_task(task_id_for(batch_id, n)).status == "PENDING"
         )
         submitted = time.time()
-        joined = lookup.lookup(waiting, identity=BRUNO)
-        assert joined.body["task_id"] == task_id_for(batch_id, waiting)  # one task, joined
-        wait_for(lambda: joined.body["task_id"] in invoked, 30, "the joined task to start")
-        waits["join"] = invoked[joined.body["task_id"]][0] - submitted
+        joined = lookup.lookup(waiting, identity=BRUNO).task.task_id
+        assert joined == task_id_for(batch_id, waiting)  # one task, joined
+        wait_for(lambda: joined in invoked, 30, "the joined task to start")
+        waits["join"] = invoked[joined][0] - submitted
         interactive = [t for t, (_, lane) in invoked.items() if lane != settings.batch_queue_name]
         done = wait_all_terminal(stack, interactive, timeout=60)
         finished_batch = [store.tasks.get_task(t) for t in list(invoked) if t in batch_tasks]

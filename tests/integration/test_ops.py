@@ -16,8 +16,9 @@ from typing import Any, Callable
 import pytest
 
 import ops
-from chalicelib.adapters.auth import Identity
 from chalicelib.adapters.queue import ScrapeQueue
+from chalicelib.domain.identity import Identity
+from chalicelib.http.views import lookup_answer
 from local.portal import control
 from tests.support.stack import Stack
 
@@ -77,7 +78,7 @@ def as_json(result: tuple[int, str, str]) -> Any:
 
 
 def submit(stack: Stack, numero: str, who: Identity = ANA) -> str:
-    result = stack.services.lookup.lookup(numero, identity=who)
+    result = lookup_answer(stack.services.lookup.lookup(numero, identity=who))
     assert result.http_status == 202, result.body
     return result.body["task_id"]
 

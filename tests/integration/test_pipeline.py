@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import pytest
 from chalice.test import Client
 
-from chalicelib.adapters.auth import Identity
+from chalicelib.domain.identity import Identity
 
 pytestmark = pytest.mark.integration
 ANA = Identity("ana")
@@ -141,7 +141,7 @@ def test_fifty_concurrent_requests_for_one_os_make_one_task_one_message_one_scra
     for t in threads:
         t.join()
     assert len(answers) == 50
-    task_ids = {a.body["task_id"] for a in answers}
+    task_ids = {a.task.task_id for a in answers}
     assert len(task_ids) == 1
     assert stack.depth(stack.queue_url) == 2  # the warm-up's message and this OS's one
     models = stack.services.models

@@ -6,11 +6,14 @@ import json
 
 import pytest
 
-from chalicelib.adapters.queue import ScrapeMessage, encode
 from chalicelib.config import Settings
+from chalicelib.domain.codec import ScrapeMessage
 from chalicelib.domain.estimate import estimate_seconds
-from chalicelib.errors import ConfigurationError
+from chalicelib.errors import ConfigurationError, MalformedMessageError
 from chalicelib.services.lookup import MeanDuration
+from chalicelib.services.worker import Delivery
+
+TASK = "0123456789abcdef0123456789abcdef"
 
 
 @pytest.mark.parametrize("position,expected", [(0, 10), (2, 10), (3, 20), (5, 20), (6, 30)])
@@ -81,14 +84,24 @@ def test_bad_settings_are_configuration_errors_naming_the_variable(env):
 
 
 def test_message_round_trip_carries_receive_count():
-    msg = ScrapeMessage.from_record(encode("t1", "123"), "rh", {"ApproximateReceiveCount": "3"})
-    assert (msg.task_id, msg.numero_os, msg.receive_count) == ("t1", "123", 3)
+    body = ScrapeMessage(TASK, "123").encode()
+    msg = Delivery.of(body, "rh", {"ApproximateReceiveCount": "3"})
+    assert (msg.task_id, msg.numero_os, msg.receive_count) == (TASK, "123", 3)
 
 
-@pytest.mark.parametrize("body", ["not json", "[]", json.dumps({"task_id": "t"})])
-def test_foreign_message_bodies_are_rejected(body):
-    with pytest.raises(ValueError):
-        ScrapeMessage.from_record(body, "rh", {})
+@pytest.mark.parametrize(
+    ("body", "attributes"),
+    [
+        ("not json", {}),
+        ("[]", {}),
+        (json.dumps({"task_id": "t"}), {}),
+        (json.dumps({"task_id": "t1", "numero_os": "123"}), {}),
+        (ScrapeMessage(TASK, "123").encode(), {"ApproximateReceiveCount": "many"}),
+    ],
+)
+def test_foreign_message_bodies_are_rejected(body, attributes):
+    with pytest.raises(MalformedMessageError):
+        Delivery.of(body, "rh", attributes)
 
 
 def test_the_token_leeway_defaults_to_five_seconds_and_refuses_more_than_a_minute() -> None:

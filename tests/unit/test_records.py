@@ -8,7 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from chalicelib.adapters.dynamo.records import BatchRecord, CacheEntry, TaskRecord
+from chalicelib.adapters.dynamo.records import from_item
+from chalicelib.domain.records import BatchRecord, CacheEntry, TaskRecord
 
 
 class Map:
@@ -33,7 +34,7 @@ def test_an_item_becomes_a_record_of_plain_values_with_defaults_for_absent_attri
         waiters=None,
         expires_at=datetime(2030, 1, 1, tzinfo=UTC),
     )
-    task = TaskRecord.from_item(item)
+    task = from_item(TaskRecord, item)
     assert task.task_id == task.pk == "a" * 32
     assert task.result == {"cliente": "Ana"} and type(task.result) is dict
     assert task.requesters == frozenset({"ana", "bruno"}) and task.subscribers == frozenset()
@@ -43,8 +44,9 @@ def test_an_item_becomes_a_record_of_plain_values_with_defaults_for_absent_attri
 
 
 def test_a_batchs_list_becomes_a_tuple_and_a_cache_entry_knows_when_it_is_fresh():
-    batch = BatchRecord.from_item(
-        SimpleNamespace(pk="batch#b", batch_id="b", owner="ana", status="running", carry=["x 1"])
+    batch = from_item(
+        BatchRecord,
+        SimpleNamespace(pk="batch#b", batch_id="b", owner="ana", status="running", carry=["x 1"]),
     )
     assert batch.carry == ("x 1",) and batch.offset == 0
     entry = CacheEntry("1", expires_at=datetime.fromtimestamp(100, tz=UTC))

@@ -15,25 +15,18 @@ from typing import Any, Callable, Iterable, Mapping
 from pynamodb.exceptions import PynamoDBException, UpdateError
 
 from chalicelib.adapters.dynamo.models import Models, batch_key, mark_key, quota_key, ttl
-from chalicelib.adapters.dynamo.records import BatchRecord, OutcomeMark
+from chalicelib.adapters.dynamo.records import from_item
 from chalicelib.adapters.dynamo.retry import MAX_ROUNDS, pause
 from chalicelib.adapters.dynamo.transaction import Cancelled, transaction
 from chalicelib.domain.batches import BatchOutcome, BatchStatus
-from chalicelib.errors import StorageError
+from chalicelib.domain.records import BatchRecord, OutcomeMark
+from chalicelib.errors import QuotaExceeded, StorageError
 
 __all__ = ["BatchStore", "QuotaExceeded"]
 
 
 def _day(epoch: float) -> str:
     return time.strftime("%Y%m%d", time.gmtime(epoch))
-
-
-class QuotaExceeded(Exception):
-    """The owner's daily batch lines would exceed the limit."""
-
-    def __init__(self, used: int, limit: int) -> None:
-        super().__init__(f"used {used} of {limit}")
-        self.used, self.limit = used, limit
 
 
 class BatchStore:
@@ -73,7 +66,7 @@ class BatchStore:
             item.save(condition=self.m.Batch.pk.does_not_exist())
         except PynamoDBException as exc:
             raise StorageError(f"creating batch failed: {exc.msg}") from exc
-        return BatchRecord.from_item(item)
+        return from_item(BatchRecord, item)
 
     def get(self, batch_id: str) -> BatchRecord | None:
         try:
@@ -82,7 +75,7 @@ class BatchStore:
             return None
         except PynamoDBException as exc:
             raise StorageError(f"reading batch failed: {exc.msg}") from exc
-        return BatchRecord.from_item(item) if item.kind == "batch" else None
+        return from_item(BatchRecord, item) if item.kind == "batch" else None
 
     def begin(
         self,
@@ -309,7 +302,7 @@ class BatchStore:
         prefix = len(mark_key(batch_id, ""))
         try:
             items = self.m.BatchMark.batch_get(keys)
-            return {item.pk[prefix:]: OutcomeMark.from_item(item) for item in items}
+            return {item.pk[prefix:]: from_item(OutcomeMark, item) for item in items}
         except PynamoDBException as exc:
             raise StorageError(f"reading batch outcomes failed: {exc.msg}") from exc
 

@@ -9,7 +9,6 @@ again after a crash recognises the tasks it created.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from chalicelib.adapters.dynamo.locks import Locks
@@ -19,7 +18,8 @@ from chalicelib.adapters.dynamo.tasks import TaskStore, new_task_item
 from chalicelib.adapters.dynamo.transaction import MAX_ITEMS, Cancelled, transaction
 from chalicelib.domain.batches import task_id_for
 from chalicelib.domain.fairshare import KeyRange
-from chalicelib.domain.queueorder import QUEUE_BATCH
+from chalicelib.domain.lanes import Lane
+from chalicelib.domain.records import Created
 from chalicelib.domain.tasks import TERMINAL, TaskStatus
 from chalicelib.errors import StorageError
 
@@ -27,19 +27,6 @@ __all__ = ["BatchTasks", "Created"]
 
 #: Numbers whose task and lock one transaction writes (two items each).
 NUMBERS_PER_TRANSACTION = MAX_ITEMS // 2
-
-
-@dataclass
-class Created:
-    """Tasks a chunk created (or had created before an interruption), and numbers whose
-    OS already had another active task (to join)."""
-
-    #: (task id, number) of each task the chunk has.
-    tasks: list[tuple[str, str]] = field(default_factory=list)
-    #: The active task holding each number's OS, for numbers that got no task.
-    taken: dict[str, str] = field(default_factory=dict)
-    #: Numbers whose task (created before an interruption) has finished already.
-    finished: list[str] = field(default_factory=list)
 
 
 class BatchTasks:
@@ -123,7 +110,7 @@ class BatchTasks:
                                     self.m.Task,
                                     task_id,
                                     numero,
-                                    QUEUE_BATCH,
+                                    Lane.BATCH,
                                     owner,
                                     now,
                                     self.retention,

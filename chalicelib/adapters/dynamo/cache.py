@@ -15,9 +15,10 @@ from pynamodb.exceptions import PynamoDBException
 from chalicelib.adapters.dynamo.connection import table_client
 from chalicelib.adapters.dynamo.models import Models, rate_key, ttl
 from chalicelib.adapters.dynamo.ratelog import rate_state
-from chalicelib.adapters.dynamo.records import CacheEntry, RateState
+from chalicelib.adapters.dynamo.records import from_item
 from chalicelib.adapters.dynamo.retry import MAX_ROUNDS, pause
 from chalicelib.adapters.dynamo.transaction import Transaction
+from chalicelib.domain.records import CacheEntry, RateState
 from chalicelib.errors import StorageError
 
 __all__ = ["OsCache"]
@@ -55,14 +56,14 @@ class OsCache:
             return None
         except PynamoDBException as exc:
             raise StorageError(f"reading OS {numero_os} failed: {exc.msg}") from exc
-        return CacheEntry.from_item(item)
+        return from_item(CacheEntry, item)
 
     def entries(self, numbers: Iterable[str]) -> dict[str, CacheEntry]:
         """The entries of ``numbers``, fresh or not, by number (BatchGetItem, 100 keys a
         call)."""
         try:
             items = self.m.OsRecord.batch_get(list(numbers))
-            return {item.numero_os: CacheEntry.from_item(item) for item in items}
+            return {item.numero_os: from_item(CacheEntry, item) for item in items}
         except PynamoDBException as exc:
             raise StorageError(f"reading OS records failed: {exc.msg}") from exc
 
@@ -88,7 +89,7 @@ class OsCache:
                         if table == RateLog.Meta.table_name and "pk" in raw:
                             state = rate_state(RateLog, raw)
                         elif table == OsRecord.Meta.table_name and "numero_os" in raw:
-                            entry = CacheEntry.from_item(OsRecord.from_raw_data(raw))
+                            entry = from_item(CacheEntry, OsRecord.from_raw_data(raw))
                 wanted = answer.get("UnprocessedKeys") or {}
                 if not wanted:
                     break

@@ -8,7 +8,6 @@ whose size DynamoDB limits to 400 KB).
 
 from __future__ import annotations
 
-import enum
 import time
 from contextlib import contextmanager
 from datetime import datetime
@@ -19,20 +18,11 @@ from pynamodb.expressions.condition import size
 
 from chalicelib.adapters.dynamo.models import Models, ttl, user_connections_key
 from chalicelib.config import MAX_CONNECTION_ID_LENGTH
+from chalicelib.domain.records import Subscription
 from chalicelib.domain.tasks import ACTIVE
 from chalicelib.errors import StorageError
 
 __all__ = ["Registry", "Subscription"]
-
-
-class Subscription(enum.StrEnum):
-    """What ``Registry.subscribe`` did."""
-
-    SUBSCRIBED = "subscribed"
-    #: The task has ended (or expired): the caller tells the connection itself.
-    ENDED = "ended"
-    #: The task has ``max_subscribers`` already: the connection should poll the status.
-    FULL = "full"
 
 
 @contextmanager

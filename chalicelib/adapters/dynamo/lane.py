@@ -19,10 +19,10 @@ from pynamodb.exceptions import PynamoDBException, UpdateError
 
 from chalicelib.adapters.dynamo.models import FAIR_CLOCK, Models, fair_key, ttl
 from chalicelib.adapters.dynamo.queueindex import QueueIndex
-from chalicelib.adapters.dynamo.records import TaskRecord
 from chalicelib.adapters.dynamo.retry import MAX_ROUNDS, pause
 from chalicelib.domain.fairshare import KeyRange, reserve
 from chalicelib.domain.queueorder import GROUP_BATCH, GROUP_HELD
+from chalicelib.domain.records import TaskRecord
 from chalicelib.domain.tasks import TaskStatus
 from chalicelib.errors import StorageError
 

@@ -13,16 +13,17 @@ from typing import Iterator
 from pynamodb.exceptions import PynamoDBException
 
 from chalicelib.adapters.dynamo.models import Models
-from chalicelib.adapters.dynamo.records import TaskRecord
+from chalicelib.adapters.dynamo.records import from_item
+from chalicelib.domain.lanes import Lane
 from chalicelib.domain.queueorder import (
     GROUP_BATCH,
     GROUP_HELD,
     GROUP_INTERACTIVE,
     GROUP_RETRY,
-    QUEUE_BATCH,
     band,
     place,
 )
+from chalicelib.domain.records import TaskRecord
 from chalicelib.domain.tasks import TaskStatus
 from chalicelib.errors import StorageError
 
@@ -58,11 +59,11 @@ class QueueIndex:
             raise StorageError(f"counting the queue failed: {exc.msg}") from exc
         return int(ahead)
 
-    def waiting(self, lane: str) -> int:
+    def waiting(self, lane: Lane) -> int:
         """Tasks waiting in ``lane`` (for the ops status): held batch tasks included."""
         Task = self.m.Task
         try:
-            if lane == QUEUE_BATCH:
+            if lane == Lane.BATCH:
                 return int(Task.queue_index.count(GROUP_BATCH) + Task.queue_index.count(GROUP_HELD))
             low, high = band(lane)
             group = place(lane, 0)[0]
@@ -70,10 +71,10 @@ class QueueIndex:
         except PynamoDBException as exc:
             raise StorageError(f"counting the queue failed: {exc.msg}") from exc
 
-    def waiting_tasks(self, lane: str) -> Iterator[TaskRecord]:
+    def waiting_tasks(self, lane: Lane) -> Iterator[TaskRecord]:
         """Every task of ``lane`` waiting for a scrape or a retry (for ops purging it)."""
         Task = self.m.Task
-        if lane == QUEUE_BATCH:
+        if lane == Lane.BATCH:
             queries = [Task.queue_index.query(GROUP_BATCH), Task.queue_index.query(GROUP_HELD)]
         else:
             low, high = band(lane)
@@ -85,7 +86,7 @@ class QueueIndex:
         try:
             for query in queries:
                 for item in query:
-                    yield TaskRecord.from_item(item)
+                    yield from_item(TaskRecord, item)
         except PynamoDBException as exc:
             raise StorageError(f"listing waiting tasks failed: {exc.msg}") from exc
 
@@ -104,4 +105,4 @@ class QueueIndex:
             items = list(index.query(GROUP_HELD, limit=limit, scan_index_forward=True))[:limit]
         except PynamoDBException as exc:
             raise StorageError(f"reading the batch lane failed: {exc.msg}") from exc
-        return [TaskRecord.from_item(item) for item in items]
+        return [from_item(TaskRecord, item) for item in items]

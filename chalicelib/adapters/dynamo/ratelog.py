@@ -13,9 +13,9 @@ from pynamodb.exceptions import PynamoDBException
 from pynamodb.expressions.condition import size
 
 from chalicelib.adapters.dynamo.models import Models, rate_key, ttl
-from chalicelib.adapters.dynamo.records import RateState
 from chalicelib.adapters.dynamo.transaction import Transaction
 from chalicelib.domain.ratelimit import Admission, RatePolicy
+from chalicelib.domain.records import RateState
 from chalicelib.errors import StorageError
 
 __all__ = ["RateLogStore", "rate_state"]

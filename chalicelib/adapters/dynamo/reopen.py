@@ -16,11 +16,13 @@ from pynamodb.exceptions import PynamoDBException
 from chalicelib.adapters.dynamo.cache import OsCache
 from chalicelib.adapters.dynamo.locks import Locks
 from chalicelib.adapters.dynamo.models import Models, ttl
-from chalicelib.adapters.dynamo.records import TaskRecord
+from chalicelib.adapters.dynamo.records import from_item
 from chalicelib.adapters.dynamo.retry import MAX_ROUNDS, pause
 from chalicelib.adapters.dynamo.tasks import TaskStore
 from chalicelib.adapters.dynamo.transaction import Cancelled, transaction
-from chalicelib.domain.queueorder import LANE_ORDER, place
+from chalicelib.domain.lanes import Lane
+from chalicelib.domain.queueorder import place
+from chalicelib.domain.records import TaskRecord
 from chalicelib.domain.tasks import TaskStatus
 from chalicelib.errors import StorageError
 
@@ -72,7 +74,7 @@ class Reopener:
         self.task_retention = task_retention_seconds
         self.clock = clock
 
-    def reopen(self, task_id: str, lane: str) -> ReopenOutcome:
+    def reopen(self, task_id: str, lane: Lane) -> ReopenOutcome:
         """Let a FAILURE task run again in ``lane``.
 
         It moves to PENDING with no attempts, its OS's lock taken (free, expired or
@@ -80,7 +82,7 @@ class Reopener:
         holding the OS, or a fresh cache entry, the task stays FAILURE (``SUPERSEDED``,
         ``CACHED``).
         """
-        if lane not in LANE_ORDER:
+        if lane not in tuple(Lane):
             raise ValueError(f"unknown lane {lane!r}")
         Task = self.m.Task
         for round_ in range(MAX_ROUNDS):
@@ -122,7 +124,7 @@ class Reopener:
                         condition=Task.status == TaskStatus.FAILURE.value,
                     )
                 item.refresh(consistent_read=True)
-                return ReopenOutcome(Reopen.REOPENED, TaskRecord.from_item(item))
+                return ReopenOutcome(Reopen.REOPENED, from_item(TaskRecord, item))
             except Cancelled as cancelled:
                 if cancelled.conflict:
                     pause(round_)

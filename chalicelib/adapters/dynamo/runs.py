@@ -19,12 +19,14 @@ from pynamodb.expressions.condition import size
 from chalicelib.adapters.dynamo.cache import OsCache
 from chalicelib.adapters.dynamo.locks import Locks
 from chalicelib.adapters.dynamo.models import Models, ttl
-from chalicelib.adapters.dynamo.records import TaskRecord
+from chalicelib.adapters.dynamo.records import from_item
 from chalicelib.adapters.dynamo.retry import MAX_ROUNDS, pause
 from chalicelib.adapters.dynamo.stats import ScrapeStats
 from chalicelib.adapters.dynamo.tasks import TaskStore
 from chalicelib.adapters.dynamo.transaction import Cancelled, Transaction, transaction
-from chalicelib.domain.queueorder import GROUP_RETRY, QUEUE_BATCH
+from chalicelib.domain.lanes import Lane
+from chalicelib.domain.queueorder import GROUP_RETRY
+from chalicelib.domain.records import TaskRecord
 from chalicelib.domain.tasks import TERMINAL, TaskStatus, sources_of
 from chalicelib.errors import StorageError
 
@@ -112,7 +114,7 @@ class TaskRuns:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 return None
             raise StorageError(f"starting task failed: {exc.msg}") from exc
-        return TaskRecord.from_item(task)
+        return from_item(TaskRecord, task)
 
     def record_progress(self, task_id: str, step: str, percent: int) -> TaskRecord | None:
         """Record a step; returns the task as written (with its current subscribers), or
@@ -168,7 +170,7 @@ class TaskRuns:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 return None  # finished meanwhile (a duplicate delivery): nothing to record
             raise StorageError(f"{failure}: {exc.msg}") from exc
-        return TaskRecord.from_item(task)
+        return from_item(TaskRecord, task)
 
     def _actions(self, changes: dict[str, Any]) -> list:
         """Update actions that give the task ``changes`` (None removes an attribute)."""
@@ -238,7 +240,7 @@ class TaskRuns:
         Task = self.m.Task
         alone = (
             (Task.status == TaskStatus.PENDING.value)
-            & (Task.queue == QUEUE_BATCH)
+            & (Task.queue == Lane.BATCH)
             & (Task.requesters.does_not_exist() | (size(Task.requesters) <= 1))
             & (Task.requesters.does_not_exist() | Task.requesters.contains(owner))
         )

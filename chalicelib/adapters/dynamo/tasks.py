@@ -10,10 +10,8 @@ never starts more scrapes than the limit. What happens to a task once it runs is
 
 from __future__ import annotations
 
-import enum
 import time
-import uuid
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Callable, Iterable
 
 from pynamodb.exceptions import PynamoDBException, UpdateError
@@ -23,54 +21,24 @@ from chalicelib.adapters.dynamo.cache import OsCache
 from chalicelib.adapters.dynamo.locks import Locks
 from chalicelib.adapters.dynamo.models import Models, requester_key, ttl
 from chalicelib.adapters.dynamo.ratelog import RateLogStore
-from chalicelib.adapters.dynamo.records import CacheEntry, RateState, TaskRecord
+from chalicelib.adapters.dynamo.records import from_item
 from chalicelib.adapters.dynamo.retry import MAX_ROUNDS, pause
 from chalicelib.adapters.dynamo.transaction import Cancelled, transaction
-from chalicelib.domain.queueorder import GROUP_HELD, LANE_ORDER, QUEUE_STANDARD, place
+from chalicelib.domain.lanes import Lane
+from chalicelib.domain.queueorder import GROUP_HELD, place
 from chalicelib.domain.ratelimit import RatePolicy, admit
-from chalicelib.domain.tasks import ACTIVE, TaskStatus, is_task_id
+from chalicelib.domain.records import CreateOutcome, Promoted, Promotion, RateState, TaskRecord
+from chalicelib.domain.tasks import ACTIVE, TaskStatus, is_task_id, new_task_id
 from chalicelib.errors import RateLimitedError, StorageError
 
 __all__ = ["CreateOutcome", "Promoted", "Promotion", "TaskStore", "new_task_item"]
-
-
-@dataclass(frozen=True)
-class CreateOutcome:
-    """Result of asking for a task: the task, and whether this call created it."""
-
-    task: TaskRecord | None
-    created: bool
-    #: A fresh cache entry won the race (the transaction saw it): serve it instead.
-    cached: CacheEntry | None = None
-
-
-class Promotion(enum.StrEnum):
-    """What ``TaskStore.promote`` did with a waiting task a caller joined from an earlier
-    lane."""
-
-    #: Moved to the caller's lane (and counted against the caller's rate limit).
-    PROMOTED = "promoted"
-    #: Already in that lane or an earlier one, or not waiting: nothing to move.
-    NOT_NEEDED = "not_needed"
-    #: The caller's rate window is full: the task stays in its lane.
-    RATE_LIMITED = "rate_limited"
-    #: It started, or was moved by someone else, meanwhile.
-    MISSED = "missed"
-
-
-@dataclass(frozen=True)
-class Promoted:
-    """What ``promote`` did, and the task as it now waits (moved if PROMOTED)."""
-
-    result: Promotion
-    task: TaskRecord
 
 
 def new_task_item(
     Task: Any,
     task_id: str,
     numero_os: str,
-    lane: str,
+    lane: Lane,
     requested_by: str | None,
     now: float,
     retention: float,
@@ -142,7 +110,7 @@ class TaskStore:
             return None
         except PynamoDBException as exc:
             raise StorageError(f"reading task failed: {exc.msg}") from exc
-        return TaskRecord.from_item(item) if item.kind == "task" else None
+        return from_item(TaskRecord, item) if item.kind == "task" else None
 
     def get_many(self, task_ids: Iterable[str]) -> list[TaskRecord]:
         """The tasks with these ids that exist (BatchGetItem, 100 keys per call)."""
@@ -151,7 +119,7 @@ class TaskStore:
             items = list(self.m.Task.batch_get(wanted))
         except PynamoDBException as exc:
             raise StorageError(f"reading tasks failed: {exc.msg}") from exc
-        return [TaskRecord.from_item(item) for item in items if item.kind == "task"]
+        return [from_item(TaskRecord, item) for item in items if item.kind == "task"]
 
     def can_see(self, task: TaskRecord, user: str | None) -> bool:
         """Whether ``user`` asked for this task (only they may see it)."""
@@ -176,7 +144,7 @@ class TaskStore:
         *,
         requested_by: str | None = None,
         respect_cache: bool = True,
-        lane: str = QUEUE_STANDARD,
+        lane: Lane = Lane.STANDARD,
         rate: RatePolicy | None = None,
         rate_log: RateState | None = None,
     ) -> CreateOutcome:
@@ -200,7 +168,7 @@ class TaskStore:
                         return CreateOutcome(joined, False)
                     raise RateLimitedError(admission.retry_after, rate.limit, rate.window_seconds)
                 log = (state, admission)
-            task_id = uuid.uuid4().hex
+            task_id = new_task_id()
             task = new_task_item(
                 self.m.Task, task_id, numero_os, lane, requested_by, now, self.task_retention
             )
@@ -212,7 +180,7 @@ class TaskStore:
                     tx.save("task", task, condition=self.m.Task.pk.does_not_exist())
                     if rate is not None and log is not None:
                         self.ratelog.add_start(tx, rate, *log, now)
-                return CreateOutcome(TaskRecord.from_item(task), True)
+                return CreateOutcome(from_item(TaskRecord, task), True)
             except Cancelled as cancelled:
                 if cancelled.conflict:
                     pause(round_)  # a concurrent transaction on the lock or the rate log
@@ -269,7 +237,7 @@ class TaskStore:
                 return None
             self._add_requester(current, user)  # the set is full: beside the item
             return current
-        return TaskRecord.from_item(task)
+        return from_item(TaskRecord, task)
 
     def _add_requester(self, task: TaskRecord, user: str | None) -> None:
         Requester = self.m.Requester
@@ -283,7 +251,7 @@ class TaskStore:
     def promote(
         self,
         task: TaskRecord,
-        lane: str,
+        lane: Lane,
         *,
         rate: RatePolicy | None = None,
         rate_log: RateState | None = None,
@@ -295,11 +263,11 @@ class TaskStore:
         does), and a caller whose window is full joins without moving the task.
         """
         Task = self.m.Task
-        current = task.queue or QUEUE_STANDARD
+        current = task.queue or Lane.STANDARD
         if (
             task.status != TaskStatus.PENDING.value
-            or lane not in LANE_ORDER
-            or LANE_ORDER.index(lane) >= LANE_ORDER.index(current)
+            or lane not in tuple(Lane)
+            or Lane(lane).rank >= Lane(current).rank
         ):
             return Promoted(Promotion.NOT_NEEDED, task)
         for round_ in range(MAX_ROUNDS):

@@ -18,11 +18,11 @@ from typing import Callable
 from pynamodb.exceptions import PynamoDBException
 
 from chalicelib.adapters.dynamo.models import Models, batch_key, mark_key, ttl, waiter_key
-from chalicelib.adapters.dynamo.records import TaskRecord
 from chalicelib.adapters.dynamo.retry import MAX_ROUNDS, pause
 from chalicelib.adapters.dynamo.tasks import TaskStore
 from chalicelib.adapters.dynamo.transaction import Cancelled, transaction
 from chalicelib.domain.batches import BatchOutcome
+from chalicelib.domain.records import TaskRecord
 from chalicelib.domain.tasks import ACTIVE, TERMINAL, TaskStatus
 from chalicelib.errors import StorageError
 
