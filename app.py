@@ -14,14 +14,9 @@ from chalice import AuthResponse, Chalice, Response
 from chalicelib import tracing
 from chalicelib.composition import Services
 from chalicelib.config import Settings
-from chalicelib.errors import ConfigurationError
-from chalicelib.http.responses import (
-    body_problem,
-    error,
-    handles_errors,
-    json_response,
-    too_many_connections,
-)
+from chalicelib.domain.identity import Identity
+from chalicelib.http import gateway
+from chalicelib.http.responses import body_problem, error, handles_errors, json_response
 from chalicelib.http.views import lookup_answer, record_body, status_body
 from chalicelib.observability import correlate, flush_metrics, logger
 
@@ -30,10 +25,6 @@ app.experimental_feature_flags.update(["WEBSOCKETS"])
 
 #: The queues the event sources below bind when the app is packaged.
 DEPLOYED = Settings.from_env(validate=False)
-CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-    "connect-src 'self' ws: wss: http: https:; img-src 'self' data:; frame-ancestors 'none'"
-)
 
 
 # ------------------------------------------------------------------- wiring
@@ -76,15 +67,7 @@ def observe(event: Any, get_response: Any) -> Any:
 # ---------------------------------------------------------------- HTTP API
 @app.route("/", methods=["GET"])
 def index() -> Any:
-    return Response(
-        body=services().page,
-        status_code=200,
-        headers={
-            "Content-Type": "text/html; charset=utf-8",
-            "Cache-Control": "no-cache",
-            "Content-Security-Policy": CSP,
-        },
-    )
+    return Response(**gateway.page_response(services().page))
 
 
 @app.route("/health", methods=["GET"])
@@ -95,29 +78,16 @@ def health() -> Any:
 @app.authorizer(ttl_seconds=300)
 def jwt_auth(auth_request: Any) -> Any:
     """Verify the bearer token; API Gateway caches the answer per token for 5 minutes."""
-    from chalicelib.adapters.auth import AuthError, bearer_token
-
-    try:
-        identity = services().verifier.verify(bearer_token(auth_request.token))
-    except (AuthError, ConfigurationError) as exc:
-        logger.info("token refused", extra={"reason": str(exc)})
+    identity = gateway.authorize(services().verifier, auth_request.token)
+    if identity is None:
         return AuthResponse(routes=[], principal_id="anonymous")
-    return AuthResponse(
-        routes=["*"],
-        principal_id=identity.user,
-        context={"user": identity.user, "vip": str(identity.vip).lower()},
-    )
+    context = gateway.authorizer_context(identity)
+    return AuthResponse(routes=["*"], principal_id=identity.user, context=context)
 
 
-def current_identity() -> Any:
+def current_identity() -> Identity:
     """Who is calling, as the authorizer established it."""
-    from chalicelib.domain.identity import Identity
-
-    context = (app.current_request.context or {}).get("authorizer") or {}
-    user = context.get("user") or context.get("principalId")
-    if not user:
-        raise ConfigurationError("route called without the authorizer's identity")
-    return Identity(user=str(user), vip=str(context.get("vip")).lower() == "true")
+    return gateway.identity_of(app.current_request.context)
 
 
 @app.route("/buscar-os-async/{numero_os}", methods=["POST"], authorizer=jwt_auth)
@@ -126,7 +96,7 @@ def buscar_os_async(numero_os: str) -> Any:
     problem = body_problem(app.current_request)
     if problem is not None:
         return problem
-    refresh = _flag((app.current_request.query_params or {}).get("refresh"))
+    refresh = gateway.flag((app.current_request.query_params or {}).get("refresh"))
     if refresh is None:
         return error(400, "invalid_parameter", "refresh must be true or false")
     identity = current_identity()
@@ -185,30 +155,14 @@ def openapi() -> Any:
     return json_response(200, document(profile.number_pattern, profile.number_description))
 
 
-def _flag(raw: str | None) -> bool | None:
-    if raw is None or raw.lower() in ("false", "0", "no", ""):
-        return False
-    if raw.lower() in ("true", "1", "yes"):
-        return True
-    return None
-
-
 # --------------------------------------------------------------- WebSocket
 @app.on_ws_connect()
 def ws_connect(event: Any) -> Any:
     """A connection needs a valid token in its query string (?token=...)."""
-    from chalicelib.adapters.auth import AuthError, bearer_token
-
-    query = event.to_dict().get("queryStringParameters") or {}
-    try:
-        identity = services().verifier.verify(bearer_token(query.get("token")))
-    except (AuthError, ConfigurationError) as exc:
-        logger.info("WebSocket connection refused", extra={"reason": str(exc)})
-        return {"statusCode": 401}
-    if not services().websocket.connect(event.connection_id, identity.user):
-        logger.info("WebSocket connection refused: too many", extra={"user": identity.user})
-        return too_many_connections(services().settings.max_connections_per_user)
-    return {"statusCode": 200}
+    s = services()
+    query = event.to_dict().get("queryStringParameters")
+    limit = s.settings.max_connections_per_user
+    return gateway.handshake(s.verifier, s.websocket, event.connection_id, query, limit)
 
 
 @app.on_ws_message()

@@ -8,6 +8,7 @@ library errors themselves.
 from __future__ import annotations
 
 __all__ = [
+    "AuthError",
     "BatchFinishedError",
     "BatchNotFoundError",
     "BucketError",
@@ -38,6 +39,10 @@ __all__ = [
 
 class RaspaError(Exception):
     """Base class of every error raspa raises on purpose."""
+
+
+class AuthError(RaspaError):
+    """The token is missing, malformed, expired or not ours (the reason is for logs only)."""
 
 
 class ConfigurationError(RaspaError):

@@ -13,27 +13,11 @@ from typing import Any
 
 from chalicelib.config import MAX_USER_LENGTH
 from chalicelib.domain.identity import Identity
-from chalicelib.errors import RaspaError
+from chalicelib.errors import AuthError
 
-__all__ = ["AuthError", "Identity", "TokenVerifier", "bearer_token"]
+__all__ = ["AuthError", "Identity", "TokenVerifier"]
 
 ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384")
-
-
-class AuthError(RaspaError):
-    """The token is missing, malformed, expired or not ours (the reason is for logs only)."""
-
-
-def bearer_token(header: str | None) -> str:
-    """The token from an ``Authorization: Bearer <token>`` header (or a bare token)."""
-    if not header:
-        raise AuthError("no token")
-    value = header.strip()
-    if value[:7].lower() == "bearer ":
-        value = value[7:].strip()
-    if not value or len(value) > 8192:
-        raise AuthError("malformed token")
-    return value
 
 
 class TokenVerifier:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from chalicelib.errors import (
+    AuthError,
     BatchFinishedError,
     BatchNotFoundError,
     BucketError,
@@ -183,9 +184,14 @@ ERRORS: tuple[ErrorCode, ...] = (
 )
 
 BY_CODE: Mapping[str, ErrorCode] = {spec.code: spec for spec in ERRORS}
-#: Errors raised only by the worker and the batch ingest, never by a view: no code of their
-#: own (one reaching a view anyway is answered ``unavailable``).
-INTERNAL: tuple[type[RaspaError], ...] = (ScrapeError, MalformedMessageError, FileTooLargeError)
+#: Errors raised only by the worker, the batch ingest and the authorizer, never by a view:
+#: no code of their own (one reaching a view anyway is answered ``unavailable``).
+INTERNAL: tuple[type[RaspaError], ...] = (
+    ScrapeError,
+    MalformedMessageError,
+    FileTooLargeError,
+    AuthError,  # answered by the authorizer (401/403) before any route runs
+)
 
 _BY_CLASS: dict[type, ErrorCode] = {}
 for _spec in ERRORS:
