@@ -5,43 +5,24 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from chalicelib.domain.outcome import TaskOutcome
+from chalicelib.domain.records import TaskRecord
 from chalicelib.domain.tasks import TaskStatus
+from chalicelib.services import opsviews
 from ops.connect import Ops
 from ops.letters import DeadLetter
 
 __all__ = ["cancel", "failures", "read_tasks", "task_view"]
 
 
+def task_view(task: TaskRecord) -> dict[str, Any]:
+    """A task as operators see it (``chalicelib.services.opsviews``)."""
+    return opsviews.task_view(TaskOutcome.of(task))
+
+
 def read_tasks(ops: Ops, task_ids: Sequence[str]) -> dict[str, Any]:
     """The tasks of ``task_ids`` that exist, by id (BatchGetItem, 100 at a time)."""
     return {task.pk: task for task in ops.store.tasks.get_many(task_ids)}
-
-
-def task_view(task: Any) -> dict[str, Any]:
-    """A task record as plain JSON values (sets sorted, timestamps as epoch seconds)."""
-    return {
-        "task_id": task.pk,
-        "numero_os": task.numero_os,
-        "status": task.status,
-        "attempts": int(task.attempts or 0),
-        "progress": int(task.progress or 0),
-        "step": task.step,
-        "lane": task.queue or task.lane,
-        "error": task.error,
-        "error_reason": task.error_reason,
-        "error_detail": task.error_detail,
-        "requested_by": task.requested_by,
-        "requesters": sorted(task.requesters or ()),
-        "batch_id": task.batch_id,
-        "waiting_batches": int(task.waiters or 0),
-        "created_at": epoch(task.created_at),
-        "queued_at": epoch(task.queued_at),
-        "started_at": epoch(task.started_at),
-        "finished_at": epoch(task.finished_at),
-        "updated_at": epoch(task.updated_at),
-        "expires_at": task.expires_at.timestamp() if task.expires_at else None,
-        "result": task.result,
-    }
 
 
 def failures(letters: Sequence[DeadLetter], tasks: Mapping[str, Any]) -> list[dict[str, Any]]:
