@@ -19,14 +19,8 @@ from chalicelib.domain.records import CacheEntry, Promotion, RateState, TaskReco
 from chalicelib.domain.tasks import TaskStatus
 from chalicelib.errors import QueueError, RateLimitedError, TaskNotFoundError
 from chalicelib.observability import correlate, count
-from chalicelib.services.ports import (
-    LookupCache,
-    MessageQueue,
-    OsNumbers,
-    QueuePositions,
-    TaskAbandoner,
-    TaskRequests,
-)
+from chalicelib.services.ports import MessageQueue, OsNumbers
+from chalicelib.services.stores import LookupCache, QueuePositions, TaskAbandoner, TaskRequests
 
 __all__ = ["Limits", "LookupService", "MeanDuration"]
 

@@ -16,7 +16,8 @@ from chalicelib.domain.outcome import TaskOutcome
 from chalicelib.domain.records import Subscription
 from chalicelib.errors import StorageError
 from chalicelib.observability import count
-from chalicelib.services.ports import ConnectionRegistry, ManagementApi
+from chalicelib.services.ports import ManagementApi
+from chalicelib.services.stores import ConnectionRegistry
 from chalicelib.services.wsviews import event
 
 __all__ = ["MAX_MESSAGE_BYTES", "Notifier", "Subscription", "encode"]

@@ -10,7 +10,8 @@ from chalicelib.domain.outcome import TaskOutcome
 from chalicelib.domain.records import Subscription
 from chalicelib.domain.tasks import is_task_id
 from chalicelib.errors import TaskNotFoundError
-from chalicelib.services.ports import MessageSender, SubscriptionRegistry, TaskStatuses
+from chalicelib.services.ports import MessageSender, TaskStatuses
+from chalicelib.services.stores import SubscriptionRegistry
 from chalicelib.services.wsviews import snapshot
 
 __all__ = ["WebSocketService"]

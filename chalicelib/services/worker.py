@@ -25,13 +25,8 @@ from chalicelib.errors import (
     TransientScrapeError,
 )
 from chalicelib.observability import correlate, count, count_failure, timing
-from chalicelib.services.ports import (
-    MessageQueue,
-    ScraperFactory,
-    TaskEvents,
-    TaskReader,
-    TaskRuns,
-)
+from chalicelib.services.ports import MessageQueue, ScraperFactory, TaskEvents
+from chalicelib.services.stores import TaskReader, TaskRuns
 from chalicelib.tracing import annotate
 
 __all__ = ["Delivery", "RedeliverError", "ScrapeWorker", "record_bytes"]
