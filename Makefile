@@ -32,8 +32,9 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: $(STAMP) lint ## lint, then every test suite
-	$(BIN)/pytest
+JOBS   ?= 3
+test: $(STAMP) lint ## lint, then every test suite (JOBS=3 test processes, pytest-xdist)
+	$(BIN)/pytest -n $(JOBS) --dist worksteal
 
 test-unit: $(STAMP) ## unit tests only (no network)
 	$(BIN)/pytest tests/unit
@@ -56,7 +57,7 @@ clean: ## remove caches and local state (keeps .venv)
 
 .PHONY: synth test-infra
 synth: $(STAMP) ## synthesize the CDK stack into infra/cdk.out (no AWS account needed)
-	cd infra && CDK_OUTDIR=cdk.out $(abspath $(BIN))/python app.py
+	cd infra && $(abspath $(BIN))/python app.py cdk.out
 
 test-infra: $(STAMP) ## the CDK stack's tests: assertions, cdk-nag, cfn-lint (needs Node.js)
 	$(BIN)/pytest tests/infra

@@ -4,12 +4,13 @@ alone, and import + first cached lookup against a bare Chalice app's first GetIt
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from local.sandbox import process_env
 
 __all__ = ["ColdStart", "measure_cold_start"]
 
@@ -103,7 +104,7 @@ def measure_cold_start(
     """Medians over ``repeats`` interleaved fresh processes. The lookups run in
     ``function_env``, the environment a Lambda function has (``RASPA_*`` settings, AWS
     endpoint, region and keys): the moto server and a table with ``numero`` cached in it."""
-    bare_env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)}
+    bare_env = process_env()
     lookup_env = {**function_env, **bare_env}
     times: dict[str, list[float]] = {"ia": [], "ib": [], "fa": [], "fb": []}
     for _ in range(repeats):

@@ -15,7 +15,7 @@ from bench.counting import counter
 from chalicelib.composition import Services
 from chalicelib.config import Settings
 from chalicelib.domain.identity import Identity
-from local.sandbox import LOCAL_KEYS, REGION, Deployment, Sandbox
+from local.sandbox import REGION, Deployment, Sandbox
 
 _names = itertools.count(1)
 #: What every scenario runs with unless it says otherwise (settings field names).
@@ -50,16 +50,8 @@ class Scenario:
         return self.deployment.queue_url(lane)
 
     def function_env(self) -> dict[str, str]:
-        """The environment a Lambda function of this scenario has: its settings'
-        ``RASPA_*`` variables, and the sandbox's AWS endpoint, region and keys."""
-        return {
-            **self.settings.to_env(),
-            "AWS_ENDPOINT_URL": self.deployment.sandbox.aws_url,
-            "AWS_REGION": self.settings.region,
-            "AWS_DEFAULT_REGION": self.settings.region,
-            "AWS_ACCESS_KEY_ID": LOCAL_KEYS["access_key_id"],
-            "AWS_SECRET_ACCESS_KEY": LOCAL_KEYS["secret_access_key"],
-        }
+        """The environment a Lambda function of this scenario has."""
+        return self.deployment.function_env()
 
     def worker(self, on_done: Callable[[dict], None] | None = None) -> Any:
         """The scrape worker's lanes as deployed (``local.event_source.lanes``);

@@ -13,7 +13,6 @@ Templates go to ``$CDK_OUTDIR`` (the cdk CLI sets it to infra/cdk.out).
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -46,9 +45,8 @@ def cdk_context() -> dict[str, Any]:
 def stack_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """The deployed settings; an unnamed batch bucket gets the account and region appended
     (bucket names are global)."""
-    env = os.environ if environ is None else environ
-    settings = Settings.from_env(env)
-    if not env.get("RASPA_BATCH_BUCKET"):
+    settings = Settings.from_env(environ)
+    if settings.batch_bucket == Settings().batch_bucket:
         settings = replace(
             settings, batch_bucket=f"{settings.batch_bucket}-{Aws.ACCOUNT_ID}-{Aws.REGION}"
         )
@@ -88,10 +86,12 @@ def build(
     return app, stack
 
 
-def main() -> None:
-    """Synthesize into ``$CDK_OUTDIR`` (read here, not by the CDK's Node.js process, which
-    may have started before it was set)."""
-    app, _ = build(App(outdir=os.environ.get("CDK_OUTDIR") or None))
+def main(argv: list[str] | None = None) -> None:
+    """Synthesize into the folder named on the command line (``python app.py cdk.out``), or
+    where the cdk CLI says (it starts this process with ``CDK_OUTDIR``, which the CDK's
+    Node.js runtime reads itself)."""
+    args = sys.argv[1:] if argv is None else argv
+    app, _ = build(App(outdir=args[0] if args else None))
     app.synth()
 
 

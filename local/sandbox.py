@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import os
 import sys
 import threading
 from dataclasses import dataclass
@@ -29,7 +30,15 @@ from chalicelib.config import Settings
 from chalicelib.domain.lanes import Lane, LaneConfig, lane_configs
 from local.users import DEMO_USERS
 
-__all__ = ["DEMO_CREDENTIALS", "REGION", "Deployment", "Ports", "Sandbox", "resource_names"]
+__all__ = [
+    "DEMO_CREDENTIALS",
+    "REGION",
+    "Deployment",
+    "Ports",
+    "Sandbox",
+    "process_env",
+    "resource_names",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"
@@ -354,6 +363,21 @@ class Deployment:
         urls["dlq"] = self.urls[s.dlq_name]
         return urls
 
+    def function_env(self) -> dict[str, str]:
+        """The environment a Lambda function of this deployment has: the settings'
+        ``RASPA_*`` variables, and the sandbox's AWS endpoint, region and keys (for a
+        process that builds its services the way Lambda does, ``Settings.from_env()``)."""
+        env = {
+            **self.settings.to_env(),
+            "AWS_REGION": self.settings.region,
+            "AWS_DEFAULT_REGION": self.settings.region,
+            "AWS_ACCESS_KEY_ID": LOCAL_KEYS["access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": LOCAL_KEYS["secret_access_key"],
+        }
+        if self.sandbox.aws_url:
+            env["AWS_ENDPOINT_URL"] = self.sandbox.aws_url
+        return env
+
     def depth(self, url: str) -> int:
         """Messages in ``url``, visible or in flight."""
         attrs = self.sqs.get_queue_attributes(
@@ -393,6 +417,13 @@ class Deployment:
         return ingest(
             self.sqs, self.app.batch_ingest, resources(self.settings), self.urls, **options
         )
+
+
+def process_env(**extra: str) -> dict[str, str]:
+    """A child process's environment: this one's without any AWS or raspa setting (the
+    child gets exactly those it is given), the project on its path, and ``extra``."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RASPA_"))}
+    return {**inherited, "PYTHONPATH": str(ROOT), **extra}
 
 
 def _quiet_handler(app_object: Any, config: Any) -> Any:

@@ -21,7 +21,6 @@ import dataclasses
 import itertools
 import json
 import logging
-import os
 import socket
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from typing import Any, Callable, Iterable, Iterator
 from chalicelib.composition import Services
 from chalicelib.domain.lanes import Lane
 from chalicelib.domain.tasks import TERMINAL
-from local.sandbox import LOCAL_KEYS, REGION, Ports, Sandbox
+from local.sandbox import LOCAL_KEYS, REGION, Ports, Sandbox, process_env
 from reliability.clients import Requester, SocketHub
 from reliability.probes import EmfTap
 
@@ -430,12 +429,8 @@ class Stack:
             "--secret-access-key",
             LOCAL_KEYS["secret_access_key"],
         ]
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RASPA_"))}
-        env = {
-            **inherited,
+        return command, process_env(
             **self.settings.to_env(),
-            "AWS_REGION": self.settings.region,
-            "AWS_DEFAULT_REGION": self.settings.region,
-            "PYTHONPATH": str(ROOT),
-        }
-        return command, env
+            AWS_REGION=self.settings.region,
+            AWS_DEFAULT_REGION=self.settings.region,
+        )

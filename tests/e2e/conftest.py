@@ -69,7 +69,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "PYTHONUNBUFFERED": "1",
         }
     )
-    log = (ARTIFACTS / "e2e-stack.log").open("w")
+    # One stack per test process (pytest-xdist runs several), each with its own log.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    log = (ARTIFACTS / f"e2e-stack-{worker}.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "local.stack"],
         cwd=ROOT,

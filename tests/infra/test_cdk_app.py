@@ -6,8 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from infra import app as infra_app
 
 INFRA = Path(infra_app.__file__).resolve().parent
@@ -28,11 +26,10 @@ def test_the_synthesis_applies_cdk_jsons_context_like_the_cli(synthesized: Any) 
             assert synthesized.app.node.try_get_context(key) == value, key
 
 
-def test_running_the_app_with_cdk_outdir_writes_the_template_and_the_nag_report(
-    synthesized: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_running_the_app_with_an_outdir_writes_the_template_and_the_nag_report(
+    synthesized: Any, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("CDK_OUTDIR", str(tmp_path))
-    infra_app.main()
+    infra_app.main([str(tmp_path)])
     written = json.loads((tmp_path / "Raspa.template.json").read_text(encoding="utf-8"))
     assert set(written["Resources"]) == set(synthesized.body["Resources"])
     assert set(written["Outputs"]) == set(synthesized.body["Outputs"])
