@@ -48,7 +48,6 @@ def _frozen_heap(request: pytest.FixtureRequest) -> None:
         gc.freeze()
 
 
-
 def _share_botocore_data() -> None:
     """Every botocore session loads its data (the endpoints file, each service's model)
     through a loader of its own, and PynamoDB opens a session per model class and thread:
