@@ -15,6 +15,7 @@ from bench.counting import counter
 from chalicelib.composition import Services
 from chalicelib.config import Settings
 from chalicelib.domain.identity import Identity
+from chalicelib.domain.tasks import TERMINAL
 from local.sandbox import REGION, Deployment, Sandbox
 
 _names = itertools.count(1)
@@ -109,7 +110,7 @@ class Scenario:
         deadline = time.monotonic() + timeout
         while pending:
             for task in Task.batch_get(sorted(pending)):  # 100 keys per call
-                if task.status in ("SUCCESS", "FAILURE"):
+                if task.status in TERMINAL:
                     done[task.pk] = task
                     pending.discard(task.pk)
             if pending:

@@ -1,4 +1,8 @@
-"""The benchmark's table and ``docs/benchmarks.md``, from the measured figures only."""
+"""The benchmark's table and ``docs/benchmarks.md``, from the measured figures only.
+
+Longer than 400 lines: most of it is the report's prose, one paragraph per figure, kept
+beside the table it explains so that figure and explanation change together.
+"""
 
 from __future__ import annotations
 

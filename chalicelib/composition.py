@@ -198,6 +198,11 @@ class Services:
     @part
     def portal_scraper(self) -> PortalScraper:
         """One portal session per warm container, reused across invocations."""
+        return self.new_portal_scraper()
+
+    def new_portal_scraper(self) -> PortalScraper:
+        """A portal scraper with a session of its own (what each container builds once;
+        a harness that plays several containers in one process builds one per thread)."""
         from chalicelib.adapters.credentials import portal_credentials
         from chalicelib.adapters.scraper import PortalScraper, ScrapeLimits
         from chalicelib.adapters.transport import build_session

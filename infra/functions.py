@@ -5,24 +5,23 @@ every function it finds a least-privilege role (chalice's shared role is never c
 its environment, limits (reserved concurrency included) and tracing, replaces chalice's
 single SQS event source with one mapping per lane from ``infra.spec``, and throttles the
 REST and WebSocket stages.
+
+Longer than 400 lines: one construct configures every function of the packaged app (roles,
+environment, limits, sources, both API stages) over the same SAM resources; its packaging
+step is in ``infra.packaging``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import os
-import sys
-from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
-from aws_cdk import Annotations, Aws, CfnResource, RemovalPolicy, Stack, Stage
+from aws_cdk import Annotations, Aws, CfnResource, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
-from chalice.cdk import Chalice
 
 from chalicelib.config import Settings
 from chalicelib.domain.lanes import SETTINGS as LANE_SETTINGS
@@ -30,6 +29,7 @@ from chalicelib.domain.lanes import Lane, LaneConfig, lane_configs
 from infra.access import Access
 from infra.auth import Auth
 from infra.data import Data
+from infra.packaging import API_STAGE, function_ids, package
 from infra.spec import EventSourceSpec, Resources
 
 __all__ = [
@@ -42,10 +42,8 @@ __all__ = [
     "reserved_concurrency",
 ]
 
-#: The API Gateway stage of both the REST and the WebSocket API.
-API_STAGE = "api"
 #: Chalice must be told some role when it does not manage them; every function gets its own.
-_ROLE_PLACEHOLDER = "arn:aws:iam::123456789012:role/raspa-role-set-by-infra"
+ROLE_PLACEHOLDER = "arn:aws:iam::123456789012:role/raspa-role-set-by-infra"
 #: Chalice's logical ids of the REST API (SAM's AWS::Serverless::Api) and WebSocket stage.
 REST_API, WEBSOCKET_STAGE = "RestAPI", "WebsocketAPIStage"
 #: Settings only the stack reads (API Gateway, WAF and Lambda limits): keeping them out of
@@ -176,11 +174,11 @@ class Functions:
         source_dir: str,
     ) -> None:
         self.stack, self.settings, self.spec, self.data = stack, settings, spec, data
-        self.chalice = _package(stack, source_dir, settings.region)
+        self.chalice = package(stack, source_dir, settings.region, ROLE_PLACEHOLDER)
         self.rest_api = self.chalice.get_resource(REST_API)
         self.websocket_api = self.chalice.get_resource("WebsocketAPI")
         self.access = Access(data, self.websocket_api.ref, API_STAGE)
-        self.names = _function_ids(self.chalice)
+        self.names = function_ids(self.chalice)
         unknown = sorted(set(self.names) - set(FUNCTIONS))
         if unknown:
             raise ValueError(
@@ -433,59 +431,3 @@ class Functions:
                     )
                 ],
             )
-
-
-def _function_ids(chalice: Chalice) -> list[str]:
-    return [
-        child.node.id
-        for child in chalice.sam_template.node.children
-        if isinstance(child, CfnResource) and child.cfn_resource_type == "AWS::Serverless::Function"
-    ]
-
-
-def _package(stack: Stack, source_dir: str, region: str) -> Chalice:
-    """``chalice package`` into the stack; its files go under the assembly's output dir."""
-    _opt_in_experimental_features(stack, source_dir)
-    outdir = os.path.abspath(Stage.of(stack).outdir)  # type: ignore[union-attr]
-    with _sandbox(outdir, region):
-        return Chalice(
-            stack,
-            "Chalice",
-            source_dir=source_dir,
-            stage_config={
-                "api_gateway_stage": API_STAGE,
-                "manage_iam_role": False,
-                "iam_role_arn": _ROLE_PLACEHOLDER,
-            },
-        )
-
-
-def _opt_in_experimental_features(stack: Stack, source_dir: str) -> None:
-    """Chalice refuses to package WebSocket handlers unless app.py opts in; say so, and go on."""
-    if source_dir not in sys.path:
-        sys.path.insert(0, source_dir)
-    chalice_app = importlib.import_module("app").app
-    missing = set(chalice_app._features_used) - set(chalice_app.experimental_feature_flags)
-    if missing:
-        Annotations.of(stack).add_warning_v2(
-            "raspa:feature-flags",
-            f"app.py uses experimental Chalice features without opting in: {sorted(missing)}; "
-            f"add app.experimental_feature_flags.update({sorted(missing)})",
-        )
-        chalice_app.experimental_feature_flags.update(missing)
-
-
-@contextmanager
-def _sandbox(outdir: str, region: str) -> Iterator[None]:
-    """Chalice writes into the working directory and loads the app's settings into
-    ``os.environ``; keep both to the packaging step."""
-    saved_env, saved_cwd = dict(os.environ), os.getcwd()
-    os.makedirs(outdir, exist_ok=True)
-    os.environ.setdefault("AWS_DEFAULT_REGION", region)
-    os.chdir(outdir)
-    try:
-        yield
-    finally:
-        os.chdir(saved_cwd)
-        os.environ.clear()
-        os.environ.update(saved_env)

@@ -1,4 +1,8 @@
-"""Alerts (an encrypted SNS topic), the CloudWatch dashboard and the alarms that feed it."""
+"""Alerts (an encrypted SNS topic), the CloudWatch dashboard and the alarms that feed it.
+
+Longer than 400 lines: one alarm or widget per metric the app emits, each with its
+threshold and what an operator does about it; they share the topic and the dashboard.
+"""
 
 from __future__ import annotations
 

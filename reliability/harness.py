@@ -20,91 +20,23 @@ import contextlib
 import dataclasses
 import itertools
 import json
-import logging
-import socket
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable
 
-from chalicelib.composition import Services
 from chalicelib.domain.lanes import Lane
 from chalicelib.domain.tasks import TERMINAL
 from local.sandbox import LOCAL_KEYS, REGION, Ports, Sandbox, process_env
 from reliability.clients import Requester, SocketHub
+from reliability.containers import Containers, free_port, quiet_logs, wait_until
 from reliability.probes import EmfTap
 
-__all__ = ["Containers", "Harness", "Stack", "portal_scraper", "wait_until"]
+__all__ = ["Containers", "Harness", "Stack", "wait_until"]
 
 #: The project, as this package was imported from it.
 ROOT = Path(__file__).absolute().parents[1]
 _ids = itertools.count(1)
-
-
-def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
-    """Poll ``check`` until it holds (True) or ``timeout`` seconds pass (False)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if check():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextlib.contextmanager
-def quiet_logs() -> Iterator[None]:
-    """raspa's JSON log lines and the local runtime's warnings off while a scenario runs
-    (thousands of retries and failures are the point); errors of the local runtime stay."""
-    manager = logging.root.manager
-    names = [
-        n for n in list(manager.loggerDict) if n == "raspa" or n.startswith(("chalicelib", "local"))
-    ]
-    levels = {"raspa": logging.CRITICAL, "chalicelib": logging.CRITICAL, "local": logging.ERROR}
-    saved = {}
-    for name in {*names, *levels}:
-        logger = logging.getLogger(name)
-        saved[name] = logger.level
-        top = name.split(".", 1)[0]
-        logger.setLevel(levels.get(top, logging.CRITICAL))
-    try:
-        yield
-    finally:
-        for name, level in saved.items():
-            logging.getLogger(name).setLevel(level)
-
-
-def portal_scraper(services: Services) -> Any:
-    """A new portal scraper of ``services``, with a session of its own: built as
-    ``Services.portal_scraper`` builds a container's."""
-    return Services.portal_scraper.build(services)  # type: ignore[attr-defined]
-
-
-class Containers:
-    """A scraper factory in which each worker thread is its own Lambda container: it
-    builds its own portal scraper (``build``) on its first invocation and keeps it."""
-
-    def __init__(self, build: Callable[[], Any]) -> None:
-        self.build = build
-        self.created = 0
-        self._local = threading.local()
-        self._lock = threading.Lock()
-
-    def __call__(self) -> Any:
-        scraper = getattr(self._local, "scraper", None)
-        if scraper is None:
-            scraper = self._local.scraper = self.build()
-            with self._lock:
-                self.created += 1
-        return scraper
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,7 +138,7 @@ class Stack:
         prefix = f"rel{next(_ids)}-{self.scenario.replace('_', '-')}"
         try:
             self.settings = self.h.settings(prefix, **self.changes)
-            self.containers = Containers(lambda: portal_scraper(self.services))
+            self.containers = Containers(lambda: self.services.new_portal_scraper())
             #: The deployment's scraper factory: the containers, or what wraps them.
             self.scrapers = self.wrap(self.containers) if self.wrap else self.containers
             self.deployment = self.h.deploy(self.settings, scraper_factory=self.scrapers)

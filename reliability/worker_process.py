@@ -5,7 +5,7 @@
 (``local.event_source.lanes``, as deployed) serving the settings of the environment, as a
 Lambda function's (``RASPA_*``, ``AWS_REGION``: the parent's stack), on the AWS endpoint
 and keys given, each worker thread with its own portal session
-(``reliability.harness.Containers``). It creates ``<ready file>`` once polling, and stops
+(``reliability.containers.Containers``). It creates ``<ready file>`` once polling, and stops
 on SIGTERM.
 """
 
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from chalicelib.config import Settings
     from infra.spec import resources
     from local.event_source import lanes
-    from reliability.harness import Containers, portal_scraper
+    from reliability.containers import Containers
 
     settings = Settings.from_env()
     where = {
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     }
 
     def scraper() -> Any:
-        return portal_scraper(services)
+        return services.new_portal_scraper()
 
     services = Services.build(settings, AwsClients(**where), scraper_factory=Containers(scraper))
     raspa_app.use(services)

@@ -30,6 +30,9 @@ Control endpoints (JSON, no session, never faulted nor counted):
   during a latency or hang sleep, a client's timeout, stops counting then, though the
   portal keeps sleeping) and ``abandoned`` (requests whose client hung up during a sleep).
 * ``POST /_reset`` clears faults, statistics, sessions and CSRF tokens.
+
+Longer than 400 lines: one request handler serves every page, fault and hostile mode of
+the demo portal, which share its session, counters and fault configuration.
 """
 
 from __future__ import annotations

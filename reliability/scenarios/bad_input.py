@@ -1,7 +1,10 @@
 """Bad input corpus: hostile OS numbers, task ids, query strings and bodies over HTTP,
 hostile WebSocket messages and tokens, hostile batch files and upload keys. Each gets a
 clear 4xx, an error message, a rejected file or a reported invalid line; nothing answers
-5xx; formulas never reach a results file as formulas; normal lookups work afterwards."""
+5xx; formulas never reach a results file as formulas; normal lookups work afterwards.
+
+Longer than 400 lines: most of it is the corpus itself, over a hundred hostile inputs each
+with what it must provoke."""
 
 from __future__ import annotations
 

@@ -120,7 +120,7 @@ def run(h: Harness, p: Params) -> Row:
     row.check(
         "every scrape succeeds",
         settled and all(t.status == TaskStatus.SUCCESS for t in tasks),
-        f"{sum(1 for t in tasks if t.status == 'SUCCESS')}/{len(tasks)}",
+        f"{sum(1 for t in tasks if t.status == TaskStatus.SUCCESS)}/{len(tasks)}",
     )
     row.check(
         "every request gets a terminal answer (WebSocket, status or the cache)",
