@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from bench.counting import counter
-from chalicelib.composition import Services
-from chalicelib.config import Settings
 from chalicelib.domain.identity import Identity
 from chalicelib.domain.tasks import TERMINAL
+from local.deployment import OnDeployment
 from local.sandbox import REGION, Deployment, Sandbox
 
 _names = itertools.count(1)
@@ -24,28 +23,10 @@ SCENARIO_SETTINGS = {"retry_base_delay_seconds": 1, "standard_max_concurrency": 
 
 
 @dataclass
-class Scenario:
+class Scenario(OnDeployment):
     """One scenario's deployment: its settings, queues and the services ``app`` serves."""
 
     deployment: Deployment
-
-    @property
-    def settings(self) -> Settings:
-        return self.deployment.settings
-
-    @property
-    def services(self) -> Services:
-        return self.deployment.services
-
-    @property
-    def app(self) -> Any:
-        """The ``app`` module, serving this scenario."""
-        return self.deployment.app
-
-    @property
-    def sqs(self) -> Any:
-        """The harness's SQS client (never the app's; its calls are not counted)."""
-        return self.deployment.sqs
 
     def queue_url(self, lane: str = "standard") -> str:
         return self.deployment.queue_url(lane)

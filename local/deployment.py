@@ -15,7 +15,7 @@ from chalicelib.domain.lanes import Lane, LaneConfig, lane_configs
 if TYPE_CHECKING:
     from local.sandbox import Sandbox
 
-__all__ = ["LOCAL_KEYS", "Deployment", "process_env"]
+__all__ = ["LOCAL_KEYS", "Deployment", "OnDeployment", "process_env"]
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Any key does for moto; these keep a developer's own AWS credentials out of it.
@@ -117,3 +117,36 @@ def process_env(**extra: str) -> dict[str, str]:
     child gets exactly those it is given), the project on its path, and ``extra``."""
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RASPA_"))}
     return {**inherited, "PYTHONPATH": str(ROOT), **extra}
+
+
+class OnDeployment:
+    """A harness's handle on a deployment (``self.deployment``): the settings, services,
+    ``app`` and SQS client it reaches through it, for the tests', the benchmarks' and the
+    reliability suite's own classes to build on."""
+
+    deployment: Deployment
+
+    @property
+    def settings(self) -> Settings:
+        return self.deployment.settings
+
+    @property
+    def services(self) -> Services:
+        return self.deployment.services
+
+    @property
+    def app(self) -> Any:
+        """The ``app`` module, serving this deployment."""
+        return self.deployment.app
+
+    @property
+    def sqs(self) -> Any:
+        """The harness's SQS client (never the app's)."""
+        return self.deployment.sqs
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return self.deployment.urls
+
+    def depth(self, url: str) -> int:
+        return self.deployment.depth(url)

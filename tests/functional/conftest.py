@@ -14,8 +14,8 @@ from chalice.test import Client
 
 import app as raspa_app
 from chalicelib.composition import Services
-from chalicelib.config import Settings
 from chalicelib.services.notify import MAX_MESSAGE_BYTES
+from local.deployment import OnDeployment
 from local.sandbox import Deployment, Sandbox
 from tests.support.batchkit import Kit, Outcomes, SqsCalls
 from tests.support.sqs import QueueDriver
@@ -29,7 +29,7 @@ TEST_SETTINGS = {
 
 
 @dataclass
-class Aws:
+class Aws(OnDeployment):
     """moto in memory with raspa's resources, and the app serving from them."""
 
     box: Sandbox
@@ -39,18 +39,6 @@ class Aws:
     #: What the worker's containers scrape with (``scripted``/``scraper`` set it).
     scraper: Any = None
     management_api: Any = None
-
-    @property
-    def settings(self) -> Settings:
-        return self.deployment.settings
-
-    @property
-    def services(self) -> Services:
-        return self.deployment.services
-
-    @property
-    def sqs(self) -> Any:
-        return self.deployment.sqs
 
     @property
     def queue_url(self) -> str:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from chalicelib.composition import Services
-from chalicelib.config import Settings
+from local.deployment import OnDeployment
 from local.event_source import WorkerRuntime
 from local.sandbox import DEMO_CREDENTIALS, Deployment, Sandbox
 
@@ -17,7 +16,7 @@ PORTAL_CREDENTIALS = DEMO_CREDENTIALS
 INTEGRATION_SETTINGS = {"retry_base_delay_seconds": 0, "read_timeout_seconds": 1.0}
 
 
-class Stack:
+class Stack(OnDeployment):
     """One deployment, its queues by the names the tests use, and the portal it scrapes."""
 
     def __init__(self, deployment: Deployment, portal_url: str) -> None:
@@ -31,26 +30,6 @@ class Stack:
             queues["dlq"],
         )
         self.batch_url, self.ingest_url = queues["batch"], queues["ingest"]
-
-    @property
-    def settings(self) -> Settings:
-        return self.deployment.settings
-
-    @property
-    def services(self) -> Services:
-        return self.deployment.services
-
-    @property
-    def app(self) -> Any:
-        return self.deployment.app
-
-    @property
-    def urls(self) -> dict[str, str]:
-        return self.deployment.urls
-
-    @property
-    def sqs(self) -> Any:
-        return self.deployment.sqs
 
     @property
     def tokens(self) -> dict[str, str]:
@@ -72,9 +51,6 @@ class Stack:
         from local.portal import control
 
         return control.stats(self.portal_url)
-
-    def depth(self, url: str) -> int:
-        return self.deployment.depth(url)
 
     def worker(
         self, concurrency: int = 3, on_invoke: Callable[[dict], None] | None = None
