@@ -185,6 +185,7 @@ def scrape_worker(event: Any) -> None:
             record.receipt_handle,
             raw.get("attributes", {}),
             raw.get("eventSourceARN", ""),
+            raw.get("messageId", ""),
         )
 
 

@@ -45,6 +45,7 @@ def main() -> None:
     from bench.parsing import measure_parse
     from bench.peers.celery_redis.run import CeleryPeer
     from bench.report import Results, render
+    from bench.scheduling import measure_scheduling
     from chalicelib.domain.identity import Identity
 
     r = Results(latency_ms=LATENCY_MS, pages=PAGES)
@@ -63,26 +64,28 @@ def main() -> None:
         r.parse = measure_parse(pages=PAGES)
         log("single scrape")
         single = measure_single(h, pages=PAGES, latency_ms=LATENCY_MS, repeats=SINGLE_REPEATS)
-        log(f"drain of {DRAIN_COUNT} OS, standard lane on all 3 slots")
+        log(f"drain of a standard-only backlog of {DRAIN_COUNT} OS, default settings")
         r.drain = measure_drain(
             h,
-            label="standard lane MaximumConcurrency 3",
+            label=f"standard-only backlog of {DRAIN_COUNT}, default settings",
             count=DRAIN_COUNT,
             pages=PAGES,
             latency_ms=LATENCY_MS,
             single_seconds=single,
             start=300_000,
-            standard_max_concurrency=3,
         )
-        log("drain of 45 OS, default lane caps (2)")
+        log("drain of 45 OS, default settings")
         r.drain_default = measure_drain(
             h,
-            label="default caps (standard lane 2)",
+            label="default settings (3 slots)",
             count=45,
             pages=PAGES,
             latency_ms=LATENCY_MS,
             single_seconds=single,
             start=420_000,
+        )
+        r.scheduling = measure_scheduling(
+            h, pages=PAGES, latency_ms=LATENCY_MS, single_seconds=single, log=log
         )
         # Counts only, so the batch ingest (its own process, moto in process) runs meanwhile.
         log("coalescing: 1,000 lookups over 100 OS; batch ingest of 100,000 lines meanwhile")

@@ -41,7 +41,7 @@ def measure_coalescing(
     """The requests race from ``threads`` threads while the worker drains (each OS asked
     ten times, each user asking for ten OS: within the rate limit); afterwards the
     portal's count of detail pages is the number of scrapes."""
-    sc = harness.scenario(standard_max_concurrency=3)
+    sc = harness.scenario()
     numbers = numbers_with_pages(2, distinct, start=start)
     order = plan(requests, distinct)
     lookup = sc.services.lookup

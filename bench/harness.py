@@ -19,7 +19,7 @@ from local.sandbox import REGION, Deployment, Sandbox
 
 _names = itertools.count(1)
 #: What every scenario runs with unless it says otherwise (settings field names).
-SCENARIO_SETTINGS = {"retry_base_delay_seconds": 1, "standard_max_concurrency": 2}
+SCENARIO_SETTINGS = {"retry_base_delay_seconds": 1}
 
 
 @dataclass
@@ -28,15 +28,17 @@ class Scenario(OnDeployment):
 
     deployment: Deployment
 
-    def queue_url(self, lane: str = "standard") -> str:
-        return self.deployment.queue_url(lane)
+    @property
+    def queue_url(self) -> str:
+        """The scrape queue (every lane's wake-ups)."""
+        return self.deployment.queue_url
 
     def function_env(self) -> dict[str, str]:
         """The environment a Lambda function of this scenario has."""
         return self.deployment.function_env()
 
     def worker(self, on_done: Callable[[dict], None] | None = None) -> Any:
-        """The scrape worker's lanes as deployed (``local.event_source.lanes``);
+        """The scrape worker as deployed (``local.event_source.worker``);
         ``on_done`` sees each event the handler finished without raising."""
         handler = None
         if on_done is not None:
@@ -49,12 +51,13 @@ class Scenario(OnDeployment):
 
         return self.deployment.worker(handler=handler, wait_seconds=1)
 
-    def deliver(self, lane: str = "standard") -> float | None:
-        """Play Lambda's event source once: receive one message of ``lane``, invoke the
-        worker, delete the message. Returns the invocation's seconds (None: lane empty)."""
+    def deliver(self) -> float | None:
+        """Play Lambda's event source once: receive one wake-up of the scrape queue, invoke
+        the worker (which claims the best waiting task), delete the message. Returns the
+        invocation's seconds (None: the queue is empty)."""
         from local.event_source import LambdaContext
 
-        url = self.queue_url(lane)
+        url = self.queue_url
         messages = self.sqs.receive_message(
             QueueUrl=url, MaxNumberOfMessages=1, AttributeNames=["All"], WaitTimeSeconds=1
         ).get("Messages", [])
@@ -120,7 +123,7 @@ class Harness(Sandbox):
 
     def scenario(self, **changes: Any) -> Scenario:
         """Fresh tables, queues, bucket and secret (unique names), ``app`` serving them;
-        ``changes`` replace settings (field names: ``standard_max_concurrency=3``)."""
+        ``changes`` replace settings (field names: ``concurrency=3``)."""
         settings = self.settings(f"b{next(_names)}", **{**SCENARIO_SETTINGS, **changes})
         return Scenario(self.deploy(settings))
 

@@ -11,11 +11,10 @@ configured through the process environment but ``Settings.from_env()`` in Lambda
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Generic, Iterator, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
 
 from chalicelib.adapters.aws import AwsClients
 from chalicelib.config import Settings
-from chalicelib.domain.lanes import Lane, LaneConfig, lane_configs
 
 if TYPE_CHECKING:
     from chalicelib.adapters.auth import TokenVerifier
@@ -26,9 +25,11 @@ if TYPE_CHECKING:
     from chalicelib.adapters.scraper import PortalScraper
     from chalicelib.domain.profile import Profile
     from chalicelib.domain.records import TaskRecord
+    from chalicelib.domain.schedule import Shares
     from chalicelib.services.batches import BatchService
     from chalicelib.services.lookup import LookupService
     from chalicelib.services.notify import Notifier
+    from chalicelib.services.portalgate import PortalGate
     from chalicelib.services.ports import Jwks, ManagementApi, Scraper, ScraperFactory, Secrets
     from chalicelib.services.websocket import WebSocketService
     from chalicelib.services.worker import ScrapeWorker
@@ -78,7 +79,6 @@ class Services:
         self._management_api = management_api
         self._secrets = secrets
         self._lock = threading.RLock()
-        self._lane_queues: dict[Lane, ScrapeQueue] = {}
 
     @classmethod
     def build(
@@ -129,35 +129,28 @@ class Services:
 
         return DynamoStores.build(self.settings, self.models)
 
-    def _queue(self, name: str, url: str, lane: Lane | None) -> ScrapeQueue:
+    def _queue(self, name: str, url: str = "") -> ScrapeQueue:
         from chalicelib.adapters.queue import ScrapeQueue
 
         sqs = self.aws.client("sqs")
-        return ScrapeQueue(sqs, url, lane) if url else ScrapeQueue.by_name(sqs, name, lane)
+        return ScrapeQueue(sqs, url) if url else ScrapeQueue.by_name(sqs, name)
 
-    def queue(self, lane: Lane) -> ScrapeQueue:
-        """``lane``'s queue, as ``LaneConfig.of`` names it: built on first use, then kept."""
-        lane = Lane(lane)
-        built = self._lane_queues.get(lane)
-        if built is None:
-            with self._lock:
-                built = self._lane_queues.get(lane)
-                if built is None:
-                    config = LaneConfig.of(self.settings, lane)
-                    built = self._queue(config.queue_name, config.queue_url, lane)
-                    self._lane_queues[lane] = built
-        return built
+    @part
+    def queue(self) -> ScrapeQueue:
+        """The scrape queue: every lane's wake-ups."""
+        s = self.settings
+        return self._queue(s.queue_name, s.queue_url)
+
+    @part
+    def dead_letters(self) -> ScrapeQueue:
+        """The DLQ: the worker writes a failed task's letter there for ops to redrive."""
+        return self._queue(self.settings.dlq_name)
 
     @part
     def ingest_queue(self) -> ScrapeQueue:
         """Upload notifications and the batch ingest's own continuations."""
         s = self.settings
-        return self._queue(s.ingest_queue_name, s.ingest_queue_url, None)
-
-    @property
-    def lanes(self) -> Mapping[Lane, ScrapeQueue]:
-        """Queues by lane, resolved on first use (a standard user never needs the VIP one)."""
-        return _LaneQueues(self)
+        return self._queue(s.ingest_queue_name, s.ingest_queue_url)
 
     @part
     def bucket(self) -> BatchBucket:
@@ -243,11 +236,11 @@ class Services:
 
     @part
     def lookup(self) -> LookupService:
-        from chalicelib.services.lookup import Limits, LookupService, MeanDuration
+        from chalicelib.services.lookup import Limits, LookupService, MeanDuration, Recent
 
         s, stores = self.settings, self.store
         return LookupService(
-            self.lanes,
+            self.queue,
             self.profile,
             cache=stores.cache,
             tasks=stores.tasks,
@@ -256,6 +249,9 @@ class Services:
             concurrency=s.concurrency,
             mean_duration=MeanDuration(stores.stats.mean_scrape_seconds, s.default_scrape_seconds),
             limits=Limits(s.rate_limit, s.vip_rate_limit, s.rate_window_seconds),
+            shown=self.portal_gate.shown,
+            shares=self.shares,
+            lane_counts=Recent(stores.queue_index.waiting_by_lane),
         )
 
     @part
@@ -266,7 +262,7 @@ class Services:
             self.settings,
             self.store,
             bucket=self.bucket,
-            batch_queue=self.queue(Lane.BATCH),
+            batch_queue=self.queue,
             ingest_queue=self.ingest_queue,
             profile=self.profile,
             notifier=self.notifier,
@@ -279,19 +275,53 @@ class Services:
         return WebSocketService(self.store.connections, self.notifier, self.lookup)
 
     @part
+    def portal_gate(self) -> PortalGate:
+        """The portal breaker, as the worker and the views use it."""
+        from chalicelib.services.portalgate import PortalGate
+
+        s, stores = self.settings, self.store
+        return PortalGate(
+            stores.breaker,
+            stores.claims,
+            stores.tasks,
+            self.queue,
+            lease_seconds=self.time_budget + 30,
+            timezone=s.timezone,
+            notify=self.notifier.task_event,
+        )
+
+    @property
+    def shares(self) -> Shares:
+        """The lanes' turns while several have work (``chalicelib.domain.schedule``)."""
+        from chalicelib.domain.schedule import Shares
+
+        s = self.settings
+        return Shares(s.vip_share, s.standard_share, s.batch_share)
+
+    @property
+    def time_budget(self) -> float:
+        """How long a scrape may run: it stops starting requests early enough to record the
+        outcome before Lambda's limit."""
+        s = self.settings
+        return max(1.0, s.scrape_timeout_seconds - s.read_timeout_seconds - 5)
+
+    @part
     def worker(self) -> ScrapeWorker:
+        from chalicelib.services.scheduler import Scheduler
         from chalicelib.services.worker import ScrapeWorker
 
         s = self.settings
         return ScrapeWorker(
-            {config.queue_name: self.queue(config.lane) for config in lane_configs(s)},
+            self.queue,
             self.scraper,
+            scheduler=Scheduler(self.store.claims, self.shares),
+            dead_letters=self.dead_letters,
+            gate=self.portal_gate,
             tasks=self.store.tasks,
             runs=self.store.runs,
             max_attempts=s.max_attempts,
             retry_base_delay_seconds=s.retry_base_delay_seconds,
-            # Stop starting requests early enough to record the outcome before Lambda's limit.
-            time_budget_seconds=max(1.0, s.scrape_timeout_seconds - s.read_timeout_seconds - 5),
+            time_budget_seconds=self.time_budget,
             max_record_bytes=s.max_record_bytes,
             notify=self.notifier.task_event,
             on_finished=self._batch_task_finished,
@@ -314,22 +344,3 @@ class Services:
 
     def _batch_slot_freed(self) -> None:
         self.batches.release()
-
-
-class _LaneQueues(Mapping[Lane, "ScrapeQueue"]):
-    """Every lane's queue, each built when a lookup first needs it (``Services.queue``)."""
-
-    def __init__(self, services: Services) -> None:
-        self._services = services
-
-    def __getitem__(self, lane: Lane) -> ScrapeQueue:
-        try:
-            return self._services.queue(lane)
-        except ValueError:
-            raise KeyError(lane) from None
-
-    def __iter__(self) -> Iterator[Lane]:
-        return iter(Lane)
-
-    def __len__(self) -> int:
-        return len(Lane)

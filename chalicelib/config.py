@@ -10,7 +10,6 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import Mapping
 
-from chalicelib.domain.lanes import SETTINGS as LANE_SETTINGS
 from chalicelib.errors import ConfigurationError
 
 __all__ = ["Settings"]
@@ -42,12 +41,10 @@ class Settings:
     os_table: str = "raspa-os"
     tasks_table: str = "raspa-tasks"
     connections_table: str = "raspa-connections"
+    #: The scrape queue: its messages wake the worker up, which then claims the best
+    #: waiting task of every lane itself (``docs/scheduling.md``).
     queue_name: str = "raspa-scrape"
     queue_url: str = ""
-    #: The VIP lane (``chalicelib.domain.lanes`` maps lanes to these fields): served
-    #: before the standard queue, never starving it.
-    priority_queue_name: str = "raspa-scrape-priority"
-    priority_queue_url: str = ""
     dlq_name: str = "raspa-scrape-dlq"
     #: How long a scraped OS is served from the cache (the user's 24 h).
     cache_ttl_seconds: int = 86_400
@@ -61,21 +58,23 @@ class Settings:
     read_timeout_seconds: float = 30.0
     #: The worker's time limit (the user's 300 s); the scraper stops a little before it.
     scrape_timeout_seconds: int = 300
-    #: Scrapes the portal may see at once (the worker's reserved concurrency).
+    #: Scrapes the portal may see at once: the scrape queue's event source
+    #: ``MaximumConcurrency`` and the worker's reserved concurrency (AWS's minimum is 2).
     concurrency: int = 3
-    #: The VIP lane's event source MaximumConcurrency (AWS's minimum is 2). Below
-    #: ``concurrency``, so standard requests always keep a slot: never starved.
-    priority_max_concurrency: int = 2
-    #: The standard lane's MaximumConcurrency. Below ``concurrency``, a slot is always
-    #: free for a VIP request, which then starts at once; equal to it, standard requests
-    #: use every slot when no VIP waits but a VIP request may wait for a free one.
-    standard_max_concurrency: int = 2
-    #: The batch lane's MaximumConcurrency: batch scrapes never hold every slot, so an
-    #: interactive lookup finds one free; the local runtime also serves them last.
-    batch_max_concurrency: int = 2
-    #: The scrape lane of batch uploads (below VIP and standard lookups).
-    batch_queue_name: str = "raspa-scrape-batch"
-    batch_queue_url: str = ""
+    #: Turns per cycle of each lane while several lanes have work waiting: VIP first, but
+    #: standard work is never starved by VIP work, nor batch work by lookups.
+    vip_share: int = 6
+    standard_share: int = 3
+    batch_share: int = 1
+    #: Consecutive transient failures, over all tasks, that open the portal breaker (a
+    #: portal failing a third of its requests at random opens it about once in 6,500).
+    breaker_failures: int = 8
+    #: While it is open, one probe scrape at a time: the first this long after it opened,
+    #: then doubling up to the maximum.
+    breaker_probe_seconds: float = 30.0
+    breaker_probe_max_seconds: float = 120.0
+    #: The time zone of the times users are shown ("nova tentativa às HH:MM").
+    timezone: str = "America/Sao_Paulo"
     #: S3 notifications of uploaded batch files, and the ingest's continuations.
     ingest_queue_name: str = "raspa-batch-ingest"
     ingest_queue_url: str = ""
@@ -200,16 +199,18 @@ class Settings:
         """Reject values that would make the pipeline misbehave."""
         if self.max_attempts < 1:
             raise ConfigurationError("RASPA_MAX_ATTEMPTS must be at least 1")
-        if self.concurrency < 1:
-            raise ConfigurationError("RASPA_CONCURRENCY must be at least 1")
-        caps = [
-            *(lane.max_concurrency for lane in LANE_SETTINGS.values()),
-            "ingest_max_concurrency",
-        ]
-        if min(getattr(self, name) for name in caps) < 2:
+        if min(self.concurrency, self.ingest_max_concurrency) < 2:
             raise ConfigurationError(
-                "RASPA_PRIORITY_, RASPA_STANDARD_, RASPA_BATCH_ and RASPA_INGEST_MAX_CONCURRENCY"
-                " must be at least 2 (the minimum of an SQS event source's MaximumConcurrency)"
+                "RASPA_CONCURRENCY and RASPA_INGEST_MAX_CONCURRENCY must be at least 2 (the"
+                " minimum of an SQS event source's MaximumConcurrency)"
+            )
+        for name in ("vip_share", "standard_share", "batch_share", "breaker_failures"):
+            if getattr(self, name) < 1:
+                raise ConfigurationError(f"{_env_name(name)} must be at least 1")
+        if not 0 < self.breaker_probe_seconds <= self.breaker_probe_max_seconds:
+            raise ConfigurationError(
+                "RASPA_BREAKER_PROBE_SECONDS must be positive and at most "
+                "RASPA_BREAKER_PROBE_MAX_SECONDS"
             )
         if min(self.batch_max_bytes, self.batch_max_lines, self.batch_daily_lines) < 1:
             raise ConfigurationError("batch limits must be positive")
@@ -248,10 +249,10 @@ class Settings:
         for name in names:
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"{_env_name(name)} must be at least 1")
-        if self.batch_release_window < self.batch_max_concurrency:
+        if self.batch_release_window < self.concurrency:
             raise ConfigurationError(
-                "RASPA_BATCH_RELEASE_WINDOW must be at least RASPA_BATCH_MAX_CONCURRENCY, or "
-                "the batch lane's slots would wait for releases"
+                "RASPA_BATCH_RELEASE_WINDOW must be at least RASPA_CONCURRENCY, or batch work "
+                "alone could not use every slot"
             )
         if self.api_rate_limit <= 0 or self.ws_rate_limit <= 0 or self.ws_burst_limit < 1:
             raise ConfigurationError("API throttling rates and bursts must be positive")

@@ -3,8 +3,9 @@
 ``chalice.cdk.Chalice`` packages ``app.py`` into a SAM template; this module then gives
 every function it finds a least-privilege role (chalice's shared role is never created),
 its environment, limits (reserved concurrency included) and tracing, replaces chalice's
-single SQS event source with one mapping per lane from ``infra.spec``, and throttles the
-REST and WebSocket stages.
+SQS event sources with the mappings ``infra.spec`` declares (the scrape queue's, capped at
+the worker's reserved concurrency, and the ingest queue's), and throttles the REST and
+WebSocket stages.
 
 Longer than 400 lines: one construct configures every function of the packaged app (roles,
 environment, limits, sources, both API stages) over the same SAM resources; its packaging
@@ -24,8 +25,6 @@ from aws_cdk import aws_logs as logs
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 
 from chalicelib.config import Settings
-from chalicelib.domain.lanes import SETTINGS as LANE_SETTINGS
-from chalicelib.domain.lanes import Lane, LaneConfig, lane_configs
 from infra.access import Access
 from infra.auth import Auth
 from infra.data import Data
@@ -227,9 +226,8 @@ class Functions:
     # ----------------------------------------------------------------- wiring
     def _resolved(self, auth: Auth) -> dict[str, str]:
         s, data = self.settings, self.data
-        lanes = lane_configs(s)
         return {
-            **{LANE_SETTINGS[c.lane].queue_url: data.queue(c.queue_name).queue_url for c in lanes},
+            "queue_url": data.queue(s.queue_name).queue_url,
             "ingest_queue_url": data.queue(s.ingest_queue_name).queue_url,
             "ws_endpoint": self.websocket_endpoint,
             "ws_url": self.websocket_url,
@@ -283,21 +281,25 @@ class Functions:
 
     def _statements(self, name: str) -> list[iam.PolicyStatement]:
         a, s, bucket = self.access, self.settings, self.spec.bucket
-        lanes = [source.queue for source in self.spec.worker_sources]
+        (scrape,) = [source.queue for source in self.spec.worker_sources]
         ingest = self.spec.ingest_source.queue if self.spec.ingest_source else None
+        (dlq,) = {queue.dead_letter for queue in self.spec.queues if queue.dead_letter}
         assert bucket is not None and ingest is not None, "the spec lacks the batch resources"
         if name == API:
             return [
                 a.tables(),
-                a.send(*lanes),
+                a.send(scrape),  # a new task's wake-up
                 a.write_objects(bucket.upload_prefix),  # presigned upload URLs
                 a.read_objects(bucket.results_prefix),  # presigned results URLs
             ]
         if name == WORKER:
             return [
                 a.tables(),
-                a.consume(*lanes),
-                a.send(ingest),
+                a.consume(scrape),
+                # wake-ups and retries to the scrape queue, a failed task's letter to the
+                # DLQ, a finished batch's finalize to the ingest queue
+                a.send(scrape, dlq, ingest),
+                self._locate(dlq),
                 a.portal_secret(),
                 a.manage_connections(),
             ]
@@ -306,7 +308,7 @@ class Functions:
                 a.tables(),
                 a.read_objects(bucket.upload_prefix),
                 a.write_objects(bucket.results_prefix),
-                a.send(LaneConfig.of(s, Lane.BATCH).queue_name, ingest),
+                a.send(scrape, ingest),  # released batch tasks' wake-ups, continuations
                 a.consume(ingest),
                 a.manage_connections(),
             ]
@@ -317,8 +319,17 @@ class Functions:
             return [a.tables(s.connections_table, s.tasks_table)]
         return []  # the authorizer verifies tokens against the issuer's public keys only
 
+    def _locate(self, queue_name: str) -> iam.PolicyStatement:
+        """GetQueueUrl of a queue the settings give no URL of: the worker finds the DLQ by
+        its name (``Services.dead_letters``)."""
+        return iam.PolicyStatement(
+            sid="Locate",
+            actions=["sqs:GetQueueUrl"],
+            resources=[self.data.queue(queue_name).queue_arn],
+        )
+
     def _wire_sources(self, name: str, sources: tuple[EventSourceSpec, ...]) -> None:
-        """One event source mapping per queue, capped by the lane's MaximumConcurrency."""
+        """One event source mapping per queue, capped by its MaximumConcurrency."""
         if name not in self.names:
             Annotations.of(self.stack).add_warning_v2(
                 f"raspa:{name}-missing",
@@ -326,7 +337,7 @@ class Functions:
             )
             return
         fn = self.function(name)
-        fn.add_property_deletion_override("Events")  # chalice wires one queue; lanes are here
+        fn.add_property_deletion_override("Events")  # the spec's caps, not chalice's mapping
         for source in sources:
             queue = self.data.queue(source.queue)
             mapping = lambda_.CfnEventSourceMapping(

@@ -43,6 +43,12 @@ APP_METRICS = (
     "PortalRequests",
     "NotificationsSent",
     "NotificationsFailed",
+    "WakeupsIdle",
+    "WakeupsParked",
+    "PortalBreakerOpen",
+    "PortalBreakerOpened",
+    "PortalBreakerClosed",
+    "PortalProbes",
 )
 #: What the account's administrators may do with the alerts key: manage it, never use it
 #: (the default policy's ``kms:*`` would also let any IAM principal encrypt and decrypt).
@@ -71,10 +77,11 @@ class Thresholds:
     queue_depth: int = 50
     failed_scrapes: int = 10
     oldest_message_seconds: int = 15 * 60
-    #: Throttled worker invokes per 5 minutes, for ``sustained_periods`` periods in a row.
-    #: Some throttling is by design (the lanes' caps add up to more than the reserved
-    #: concurrency); throttling that lasts means the lanes keep fighting for the slots.
-    worker_throttles: int = 10
+    #: Throttled worker invocations in 5 minutes that page ops. The scrape queue's event
+    #: source asks for at most the worker's reserved concurrency, so Lambda never needs to
+    #: throttle it: any throttle means something is wrong (a changed reservation or cap),
+    #: and each throttled receive counts towards the scrape queue's maxReceiveCount.
+    worker_throttles: int = 1
     #: Share of worker invocations that fail (%), for ``sustained_periods`` periods in a row.
     #: The worker raises on purpose to hand a message back to SQS (a retry, a dead letter),
     #: so single errors are normal; most invocations failing is not.
@@ -89,10 +96,11 @@ class Watched:
     """What the dashboard and alarms look at."""
 
     #: Every queue a function consumes, by queue name (the dashboard shows them all).
-    lanes: dict[str, sqs.IQueue]
-    #: The lanes whose depth and age page ops: interactive lookups (a batch upload
-    #: fills its own lane by design, and drains over hours).
-    alarmed_lanes: tuple[str, ...]
+    queues: dict[str, sqs.IQueue]
+    #: The queues whose depth and age page ops: the scrape queue (every lane's wake-ups;
+    #: a batch upload releases only a few of its tasks at a time). The ingest queue
+    #: drains a big upload over minutes by design.
+    alarmed_queues: tuple[str, ...]
     dead_letter_queue: sqs.IQueue
     worker_function_name: str
     api_name: str
@@ -192,23 +200,25 @@ class Monitoring(Construct):
             cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
             cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         )
-        for name in w.alarmed_lanes:
-            lane = w.lanes[name]
+        for name in w.alarmed_queues:
+            queue = w.queues[name]
             self._alarm(
                 f"Depth-{name}",
-                lane.metric_approximate_number_of_messages_visible(
+                queue.metric_approximate_number_of_messages_visible(
                     statistic="Maximum", period=PERIOD
                 ),
                 t.queue_depth,
                 above,
-                f"More than {t.queue_depth} scrapes are waiting in {name}",
+                f"More than {t.queue_depth} wake-ups are waiting in {name}: tasks wait for a "
+                "free worker (see `python -m ops status` for each lane)",
             )
             self._alarm(
                 f"OldestMessage-{name}",
-                lane.metric_approximate_age_of_oldest_message(statistic="Maximum", period=PERIOD),
+                queue.metric_approximate_age_of_oldest_message(statistic="Maximum", period=PERIOD),
                 t.oldest_message_seconds,
                 above,
-                f"A scrape has waited in {name} for more than {t.oldest_message_seconds} s",
+                f"A wake-up has waited in {name} for more than {t.oldest_message_seconds} s: "
+                "the worker is not keeping up, or not consuming",
             )
         self._alarm(
             "DeadLetters",
@@ -234,14 +244,23 @@ class Monitoring(Construct):
             "The portal's pages no longer match the profile's selectors",
         )
         self._alarm(
+            "PortalBreakerOpen",
+            app_metric("PortalBreakerOpen", "Maximum"),
+            1,
+            at_least,
+            "The portal breaker is open: the portal failed for everyone. Lookups wait "
+            "(WAITING_PORTAL) and one probe scrape checks it with back-off; the backlog drains "
+            "by itself when it answers. See `python -m ops status`.",
+        )
+        self._alarm(
             "WorkerThrottles",
             self._worker("Throttles"),
             t.worker_throttles,
-            above,
-            f"The worker was throttled more than {t.worker_throttles} times in each of "
-            f"{t.sustained_periods} periods of 5 minutes: the lanes keep competing for its "
-            "reserved concurrency (see queue depth and age)",
-            periods=t.sustained_periods,
+            at_least,
+            "The worker was throttled: its scrape queue event source's MaximumConcurrency "
+            "and its reserved concurrency should both be RASPA_CONCURRENCY, so Lambda never "
+            "throttles it; check both (and the account's concurrency). Throttled receives "
+            "count towards the scrape queue's maxReceiveCount.",
         )
         error_share = cw.MathExpression(
             expression=f"IF(invocations >= {t.worker_min_invocations}, "
@@ -311,7 +330,7 @@ class Monitoring(Construct):
 
     def _dashboard(self) -> cw.Dashboard:
         w = self.watched
-        lanes = w.lanes.items()
+        queues = w.queues.items()
 
         def graph(title: str, metrics: list[cw.IMetric], **kwargs: object) -> cw.GraphWidget:
             return cw.GraphWidget(title=title, left=metrics, width=8, height=6, **kwargs)  # type: ignore[arg-type]
@@ -320,11 +339,11 @@ class Monitoring(Construct):
             q.metric_approximate_number_of_messages_visible(
                 label=n, statistic="Maximum", period=PERIOD
             )
-            for n, q in lanes
+            for n, q in queues
         ]
         age = [
             q.metric_approximate_age_of_oldest_message(label=n, statistic="Maximum", period=PERIOD)
-            for n, q in lanes
+            for n, q in queues
         ]
         dlq = w.dead_letter_queue.metric_approximate_number_of_messages_visible(
             label="DLQ", statistic="Maximum", period=PERIOD
@@ -344,8 +363,8 @@ class Monitoring(Construct):
         )
         dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=Stack.of(self).stack_name)
         dashboard.add_widgets(
-            graph("Queue depth per lane", depth),
-            graph("Age of oldest message per lane (s)", age),
+            graph("Queue depth", depth),
+            graph("Age of oldest message (s)", age),
             graph("DLQ depth", [dlq]),
         )
         dashboard.add_widgets(
@@ -398,6 +417,15 @@ class Monitoring(Construct):
         )
         dashboard.add_widgets(
             graph("Portal requests", [app_metric("PortalRequests")]),
+            graph("Wake-ups that found no task waiting", [app_metric("WakeupsIdle")]),
+            graph(
+                "Portal breaker: open, probes, parked wake-ups",
+                [
+                    app_metric("PortalBreakerOpen", "Maximum"),
+                    app_metric("PortalProbes"),
+                    app_metric("WakeupsParked"),
+                ],
+            ),
             graph(
                 "WebSocket notifications",
                 [app_metric("NotificationsSent"), app_metric("NotificationsFailed")],

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from chalicelib.adapters.dynamo.models import QUEUE_INDEX
 from chalicelib.config import Settings
 from chalicelib.domain.batchfile import RESULTS_PREFIX, UPLOAD_PREFIX, UPLOAD_SUFFIX
-from chalicelib.domain.lanes import Lane, lane_configs
 
 __all__ = [
     "BucketSpec",
@@ -55,15 +54,10 @@ class QueueSpec:
 
 @dataclass(frozen=True)
 class EventSourceSpec:
-    """An SQS event source of a function (batch size 1)."""
+    """An SQS event source of a function (batch size 1), capped at ``max_concurrency``."""
 
     queue: str
     max_concurrency: int
-    #: Lower ranks are served first when a slot frees up (``Lane.rank``: VIP 0, standard
-    #: 1, batch 2); the local runtime applies it, AWS has only the ``max_concurrency`` caps.
-    rank: int = 1
-    #: The scrape lane the queue is (None: not a scrape lane, e.g. the batch ingest).
-    lane: Lane | None = None
 
 
 @dataclass(frozen=True)
@@ -86,7 +80,8 @@ class Resources:
     secret_name: str
     #: The worker's reserved concurrency: the portal's limit of scrapes at once.
     worker_reserved_concurrency: int = 3
-    #: The worker's event sources, one per lane in rank order (see README, "VIP priority").
+    #: The worker's event source: the scrape queue, capped at the portal's limit, whose
+    #: messages wake the worker up to claim the best waiting task (docs/scheduling.md).
     worker_sources: tuple[EventSourceSpec, ...] = ()
     #: Uploaded batch files and their results.
     bucket: BucketSpec | None = None
@@ -107,17 +102,13 @@ def resources(settings: Settings) -> Resources:
     )
     connections_table = TableSpec(settings.connections_table, ("connection_id", "S"), "expires_at")
     dlq = QueueSpec(settings.dlq_name, visibility_timeout=30, retention_seconds=14 * 86_400)
-    lanes = lane_configs(settings)
-    scrape = {
-        c.lane: QueueSpec(
-            c.queue_name,
-            visibility_timeout=VISIBILITY_FACTOR * settings.scrape_timeout_seconds,
-            retention_seconds=settings.lock_ttl_seconds,
-            dead_letter=dlq.name,
-            max_receive_count=settings.max_receive_count,
-        )
-        for c in lanes
-    }
+    scrape = QueueSpec(
+        settings.queue_name,
+        visibility_timeout=VISIBILITY_FACTOR * settings.scrape_timeout_seconds,
+        retention_seconds=settings.lock_ttl_seconds,
+        dead_letter=dlq.name,
+        max_receive_count=settings.max_receive_count,
+    )
     ingest = QueueSpec(
         settings.ingest_queue_name,
         visibility_timeout=VISIBILITY_FACTOR * settings.ingest_timeout_seconds,
@@ -136,13 +127,12 @@ def resources(settings: Settings) -> Resources:
     )
     return Resources(
         tables=(os_table, tasks_table, connections_table),
-        queues=(dlq, *scrape.values(), ingest),
+        queues=(dlq, scrape, ingest),
         secret_name=settings.portal_secret_name,
         worker_reserved_concurrency=settings.concurrency,
-        worker_sources=tuple(
-            EventSourceSpec(c.queue_name, c.max_concurrency, rank=c.rank, lane=c.lane)
-            for c in lanes
-        ),
+        # MaximumConcurrency equal to the reserved concurrency: the pollers never ask
+        # for more than the function may run, so Lambda never throttles and returns them.
+        worker_sources=(EventSourceSpec(scrape.name, settings.concurrency),),
         bucket=bucket,
         ingest_source=EventSourceSpec(ingest.name, settings.ingest_max_concurrency),
         ingest_timeout_seconds=settings.ingest_timeout_seconds,

@@ -1,6 +1,6 @@
 """raspa's one CloudFormation stack: the Chalice app and everything around it.
 
-Names, keys, indexes, TTLs, visibility timeouts, redrive and lane concurrency come from
+Names, keys, indexes, TTLs, visibility timeouts, redrive and event source caps come from
 ``infra.spec.resources(settings)``, the definitions the local stack is built from too; the
 APIs' own limits (stage throttling, the web ACL, reserved concurrency) from the settings.
 """
@@ -76,17 +76,15 @@ class RaspaStack(Stack):
             rate_limit=settings.waf_rate_limit,
             rest_api_id=REST_API,
         )
-        lanes = [source.queue for source in spec.worker_sources]
-        if spec.ingest_source is not None:
-            lanes.append(spec.ingest_source.queue)
-        # A batch upload fills its own lane and drains for hours: only lookups page ops.
-        interactive = {s.queue for s in spec.worker_sources if s.lane and s.lane.interactive}
+        scrape = [source.queue for source in spec.worker_sources]
+        consumed = [*scrape, *([spec.ingest_source.queue] if spec.ingest_source else [])]
         self.monitoring = Monitoring(
             self,
             "Monitoring",
             Watched(
-                lanes={name: self.data.queue(name) for name in lanes},
-                alarmed_lanes=tuple(n for n in lanes if n in interactive),
+                queues={name: self.data.queue(name) for name in consumed},
+                # The scrape queue pages ops; the ingest queue drains big uploads by design.
+                alarmed_queues=tuple(scrape),
                 dead_letter_queue=self.data.dead_letter_queue,
                 worker_function_name=self.functions.function(WORKER).ref,
                 api_name=self.functions.api_name,

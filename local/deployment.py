@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from chalicelib.composition import Services
 from chalicelib.config import Settings
-from chalicelib.domain.lanes import Lane, LaneConfig, lane_configs
 
 if TYPE_CHECKING:
     from local.sandbox import Sandbox
@@ -29,7 +28,7 @@ class Deployment:
     sandbox: Sandbox
     settings: Settings
     services: Services
-    #: Every queue's URL by name (the lanes, the DLQ, the batch ingest).
+    #: Every queue's URL by name (the scrape queue, the DLQ, the batch ingest).
     urls: dict[str, str]
 
     @property
@@ -43,18 +42,20 @@ class Deployment:
 
         return raspa_app
 
-    def queue_url(self, lane: Lane | str = Lane.STANDARD) -> str:
-        """The URL of ``lane``'s queue (``LaneConfig.of``)."""
-        return self.urls[LaneConfig.of(self.settings, lane).queue_name]
+    @property
+    def queue_url(self) -> str:
+        """The scrape queue's URL (every lane's wake-ups)."""
+        return self.urls[self.settings.queue_name]
 
     @property
     def queue_urls(self) -> dict[str, str]:
-        """Every queue's URL by role: each lane's by its value, ``ingest`` and ``dlq``."""
+        """Every queue's URL by role: ``scrape``, ``ingest`` and ``dlq``."""
         s = self.settings
-        urls = {str(config.lane): self.urls[config.queue_name] for config in lane_configs(s)}
-        urls["ingest"] = self.urls[s.ingest_queue_name]
-        urls["dlq"] = self.urls[s.dlq_name]
-        return urls
+        return {
+            "scrape": self.urls[s.queue_name],
+            "ingest": self.urls[s.ingest_queue_name],
+            "dlq": self.urls[s.dlq_name],
+        }
 
     def function_env(self) -> dict[str, str]:
         """The environment a Lambda function of this deployment has: the settings'
@@ -88,12 +89,12 @@ class Deployment:
         handler: Callable[[dict, Any], Any] | None = None,
         **options: Any,
     ) -> Any:
-        """The scrape worker's event sources, one per lane, as deployed (use with ``with``);
-        ``handler`` replaces the app's (a wrapper that observes invocations)."""
+        """The scrape worker's event source, as deployed (use with ``with``); ``handler``
+        replaces the app's (a wrapper that observes invocations)."""
         from infra.spec import resources
-        from local.event_source import lanes
+        from local.event_source import worker
 
-        return lanes(
+        return worker(
             self.sqs,
             handler or self.app.scrape_worker,
             resources(self.settings),

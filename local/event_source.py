@@ -4,14 +4,13 @@ Each ``SqsEventSource`` long-polls one queue, runs at most its mapping's
 ``MaximumConcurrency`` invocations at once, invokes the handler with a Lambda-shaped SQS
 event (batch size 1), deletes the message when the handler returns (after the
 invocation, as the poller does) and leaves it when it raises, so the visibility timeout
-the handler set, and the queue's redrive policy, apply as in AWS. ``lanes`` gives each
-source one poller more than its cap, which holds the next message while the lane is busy.
+the handler set, and the queue's redrive policy, apply as in AWS.
 
-Several sources share one ``Slots``: the function's reserved concurrency. A poller
-holding a message waits for a slot, as Lambda's poller retries a throttled invoke while
-the message stays in flight; a freed slot goes to the waiting poller of the lowest rank
-(``Lane.rank``: VIP, then standard, then batch). ``lanes`` wires the worker's sources this
-way, one per lane of ``infra.spec``'s ``worker_sources``.
+A function's sources share one ``Slots``: its reserved concurrency. A poller holding a
+message waits for a slot, as Lambda's poller retries a throttled invoke while the message
+stays in flight. ``worker`` wires the scrape worker as ``infra.spec`` deploys it: one
+source on the scrape queue, capped at the portal's limit; which task a message runs is
+the worker's own choice (``chalicelib.services.scheduler``), not the poller's.
 """
 
 from __future__ import annotations
@@ -24,10 +23,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 if TYPE_CHECKING:
-    from chalicelib.domain.lanes import Lane
     from infra.spec import Resources
 
-__all__ = ["LambdaContext", "Slots", "SqsEventSource", "WorkerRuntime", "ingest", "lanes"]
+__all__ = ["LambdaContext", "Slots", "SqsEventSource", "WorkerRuntime", "ingest", "worker"]
 
 log = logging.getLogger(__name__)
 
@@ -121,18 +119,15 @@ class SqsEventSource:
         slots: Slots | None = None,
         rank: int = 1,
         spare_pollers: int = 0,
-        lane: Lane | None = None,
     ) -> None:
         self.sqs, self.queue_url, self.handler = sqs, queue_url, handler
         #: The reserved concurrency this source shares with the function's other sources.
         self.slots = slots or Slots(concurrency)
         self.rank = rank
-        #: The scrape lane this source polls (None: not a lane, e.g. the batch ingest).
-        self.lane = lane
         self.function_name = function_name
         self.concurrency = concurrency
-        #: Pollers beyond ``concurrency`` hold the next message while the lane is busy (as
-        #: Lambda's pollers receive ahead), so a freed slot never waits for a receive.
+        #: Pollers beyond ``concurrency`` hold the next message while every slot is busy
+        #: (as Lambda's pollers receive ahead), so a freed slot never waits for a receive.
         self.pollers = concurrency + spare_pollers
         self._running = threading.BoundedSemaphore(concurrency)
         self.timeout_seconds = timeout_seconds
@@ -261,7 +256,7 @@ class WorkerRuntime:
         self.stop()
 
 
-def lanes(
+def worker(
     sqs: Any,
     handler: Callable[[dict, Any], Any],
     spec: Resources,
@@ -270,8 +265,8 @@ def lanes(
     concurrency: int | None = None,
     **options: Any,
 ) -> WorkerRuntime:
-    """raspa's worker as ``spec`` deploys it: one event source per lane, each capped at its
-    ``MaximumConcurrency``, all sharing the reserved concurrency (or ``concurrency``)."""
+    """raspa's worker as ``spec`` deploys it: its event source on the scrape queue, capped
+    at its ``MaximumConcurrency`` and the reserved concurrency (or ``concurrency``)."""
     slots = Slots(concurrency or spec.worker_reserved_concurrency)
     sources = [
         SqsEventSource(
@@ -281,8 +276,6 @@ def lanes(
             function_name="scrape_worker",
             concurrency=min(source.max_concurrency, slots.total),
             slots=slots,
-            rank=source.rank,
-            lane=source.lane,
             spare_pollers=1,
             **options,
         )

@@ -7,7 +7,7 @@ tokens, the WebSocket gateway with its ``@connections`` API, and Chalice's local
 server. ``deploy(settings)`` creates one set of resources (tables, queues, bucket, secret,
 from ``infra.spec``), builds ``Services`` from those settings and this sandbox's endpoints,
 and installs them into the app; the ``Deployment`` it returns drives the event sources
-(the worker's lanes and the batch ingest) as Lambda would. Callers change settings with
+(the scrape worker and the batch ingest) as Lambda would. Callers change settings with
 ``dataclasses.replace`` (``sandbox.settings(...)`` takes the changes as keywords) and the
 scraper with a factory; nothing here sets an environment variable.
 """
@@ -68,8 +68,6 @@ def resource_names(prefix: str) -> dict[str, str]:
         "connections_table": f"{prefix}-connections",
         "queue_name": f"{prefix}-scrape",
         "dlq_name": f"{prefix}-dlq",
-        "priority_queue_name": f"{prefix}-vip",
-        "batch_queue_name": f"{prefix}-batch",
         "ingest_queue_name": f"{prefix}-ingest",
         "batch_bucket": f"{prefix}-batches",
         "portal_secret_name": f"{prefix}-portal",

@@ -1,11 +1,12 @@
-"""Operations CLI: ``python -m ops [--local] <command>`` — lanes, the DLQ and tasks.
+"""Operations CLI: ``python -m ops [--local] <command>`` — lanes, queues, the DLQ and tasks.
 
-Commands: ``status`` (lanes and dead letters at a glance), ``dlq`` (list dead letters),
-``redrive`` (every dead letter back to its lane, its task made runnable again),
-``purge <lane>`` (its waiting tasks fail as purged, their locks released), ``task
-<task_id>`` and ``cancel <batch_id>``. Against AWS it uses boto3's default credentials and
-the ``RASPA_*`` names; ``--local`` talks to ``make run``'s stack as ``.raspa/local.json``
-describes it. See docs/ops.md.
+Commands: ``status`` (tasks waiting per lane, queue depths, dead letters at a glance),
+``dlq`` (list dead letters), ``redrive`` (every dead letter's task made runnable again and
+woken for on the scrape queue), ``purge <lane>`` (its waiting tasks fail as purged, their
+locks released; ``purge ingest``/``purge dlq`` empty that queue; the shared scrape queue
+is never purged), ``task <task_id>`` and ``cancel <batch_id>``. Against AWS it uses
+boto3's default credentials and the ``RASPA_*`` names; ``--local`` talks to ``make run``'s
+stack as ``.raspa/local.json`` describes it. See docs/ops.md.
 
 Exit codes: 0 done, 1 not (all) done (a declined purge, letters left in the DLQ, AWS
 refused a call), 2 bad input or nothing to talk to (one line on stderr, no traceback).
@@ -27,7 +28,7 @@ from botocore.exceptions import (
 from pynamodb.exceptions import PynamoDBException
 
 from chalicelib.errors import RaspaError
-from ops.commands import COMMANDS, queue_arg
+from ops.commands import COMMANDS, purge_arg
 from ops.connect import OpsError, connect
 from ops.output import Console
 
@@ -89,7 +90,12 @@ def parser() -> argparse.ArgumentParser:
         help="let SQS move the letters (StartMessageMoveTask) after reopening their tasks",
     )
     sub = subs["purge"]
-    sub.add_argument("lane", help="vip (priority), standard, batch, ingest (batch-ingest) or dlq")
+    sub.add_argument(
+        "lane",
+        help="a lane: vip (priority), standard or batch (its waiting tasks fail as purged; "
+        "the shared scrape queue is left alone), or a queue to empty: ingest (batch-ingest) "
+        "or dlq; the scrape queue itself is refused",
+    )
     sub.add_argument("--yes", action="store_true", help="do not ask")
     subs["task"].add_argument("task_id")
     subs["cancel"].add_argument("batch_id")
@@ -113,7 +119,7 @@ def main(
 
     try:
         if args.command_name == "purge":
-            queue_arg(args.lane)  # bad input first, before any file or AWS call
+            purge_arg(args.lane)  # bad input first, before any file or AWS call
         ops = connect(
             local=args.local, state=args.state, region=args.region, endpoint_url=args.endpoint_url
         )

@@ -10,27 +10,31 @@ from chalicelib.domain.tasks import is_task_id
 from chalicelib.errors import BatchFinishedError, BatchNotFoundError
 from ops import dlq as dead_letters
 from ops.connect import Ops, OpsError
-from ops.letters import DLQ, QUEUES, Disposition, queue_named, summarise
+from ops.letters import DLQ, LANES, QUEUES, SCRAPE, Disposition, queue_named, summarise
 from ops.output import Console, counts, short, table, when
-from ops.queues import purge, queue_counts
+from ops.queues import SCRAPE_PURGE_REFUSED, lane_counts, purge, queue_counts
 from ops.tasks import cancel, failures, read_tasks, task_view
 
-__all__ = ["COMMANDS", "Command", "queue_arg"]
+__all__ = ["COMMANDS", "Command", "purge_arg", "queue_arg"]
 
 Command = Callable[[Ops, argparse.Namespace, Console], int]
 
 
 def status_command(ops: Ops, args: argparse.Namespace, con: Console) -> int:
     queues = queue_counts(ops)
+    lanes = lane_counts(ops)
     letters = dead_letters.peek(ops, args.peek) if DLQ in ops.urls else []
     tasks = read_tasks(ops, [d.task_id for d in letters if d.task_id])
     reasons = {t: tasks[t].error_reason or tasks[t].status for t in tasks}
     recent = failures(letters, tasks)
     summary = summarise(letters, reasons)
+    breaker = breaker_view(ops)
     if args.json:
         con.json(
             {
                 "where": ops.where,
+                "breaker": breaker,
+                "lanes": lanes,
                 "queues": queues,
                 "dead_letters": summary,
                 "recent_failures": recent[: args.failures],
@@ -38,11 +42,11 @@ def status_command(ops: Ops, args: argparse.Namespace, con: Console) -> int:
         )
         return 0
     con.say(f"raspa on {ops.where}")
-    rows = [
-        [q, c["name"], c["waiting"], c["in_flight"], c["delayed"], c.get("tasks_pending", "")]
-        for q, c in queues.items()
-    ]
-    con.say(table(["queue", "name", "waiting", "in flight", "delayed", "tasks pending"], rows))
+    con.say(f"portal breaker: {breaker['summary']}")
+    con.say(table(["lane", "tasks waiting"], [[lane, n] for lane, n in lanes.items()]))
+    con.say()
+    rows = [[q, c["name"], c["waiting"], c["in_flight"], c["delayed"]] for q, c in queues.items()]
+    con.say(table(["queue", "name", "waiting", "in flight", "delayed"], rows))
     missing = [q for q in QUEUES if q not in queues]
     if missing:
         con.say(f"not found: {', '.join(f'{q} ({ops.names[q]})' for q in missing)}")
@@ -68,6 +72,27 @@ def status_command(ops: Ops, args: argparse.Namespace, con: Console) -> int:
         ]
         con.say(table(["finished", "task", "OS", "lane", "reason", "error"], rows, indent=2))
     return 0
+
+
+def breaker_view(ops: Ops) -> dict:
+    """The portal breaker as ops read it (``state``, ``failures``, ``next_probe_at``...)."""
+    state = ops.services.store.breaker.read(fresh=True)
+    view = {
+        "state": state.state.value,
+        "failures": state.failures,
+        "probes": state.probes,
+        "parked": state.parked,
+        "opened_at": state.opened_at,
+        "next_probe_at": state.next_probe_at,
+    }
+    if state.is_open:
+        view["summary"] = (
+            f"OPEN since {when(state.opened_at)}, {state.probes} failed probe(s), next probe "
+            f"{when(state.next_probe_at)}, {state.parked} wake-up(s) parked"
+        )
+    else:
+        view["summary"] = f"closed ({state.failures} consecutive failure(s))"
+    return view
 
 
 def dlq_command(ops: Ops, args: argparse.Namespace, con: Console) -> int:
@@ -133,9 +158,10 @@ def redrive_command(ops: Ops, args: argparse.Namespace, con: Console) -> int:
                 "letters": [
                     {
                         "message_id": r.letter.message_id,
+                        "kind": r.letter.kind,
                         "task_id": r.letter.task_id,
                         "numero_os": r.letter.numero_os,
-                        "lane": r.letter.lane,
+                        "lane": r.lane or r.letter.lane,
                         "action": r.action,
                         "why": r.why,
                         "to": r.to,
@@ -149,13 +175,22 @@ def redrive_command(ops: Ops, args: argparse.Namespace, con: Console) -> int:
         for note in report.notes:
             con.say(f"note: {note}")
         rows = [
-            [r.action, r.letter.lane or "?", r.letter.ref, r.letter.numero_os or "-", r.why]
+            [
+                r.action,
+                r.lane or r.letter.lane or "?",
+                r.letter.ref,
+                r.letter.numero_os or "-",
+                r.to or "-",
+                r.why,
+            ]
             for r in report.letters
         ]
         if rows:
-            con.say(table(["action", "lane", "task / ref", "OS", "why"], rows))
+            con.say(table(["action", "lane", "task / ref", "OS", "to", "why"], rows))
         if report.move_task:
-            con.say(f"SQS is moving the DLQ back to the source queues (task {report.move_task})")
+            con.say(
+                f"SQS is moving the DLQ's letters to {ops.names[SCRAPE]} (task {report.move_task})"
+            )
         con.say(
             f"sent back: {counts(report.count(Disposition.SEND)) or 'none'}; "
             f"dropped: {sum(report.count(Disposition.DROP).values())}; "
@@ -165,31 +200,51 @@ def redrive_command(ops: Ops, args: argparse.Namespace, con: Console) -> int:
 
 
 def purge_command(ops: Ops, args: argparse.Namespace, con: Console) -> int:
-    queue = queue_arg(args.lane)
-    ops.url(queue)  # exists, or a one-line error
-    name = ops.names[queue]
-    held = queue_counts(ops).get(queue, {})
-    if not args.yes:
-        con.say(
-            f"{name} ({queue}) holds {held.get('waiting', 0)} waiting, "
-            f"{held.get('in_flight', 0)} in flight and {held.get('delayed', 0)} delayed."
-        )
-        if held.get("tasks_pending"):
-            con.say(
-                f"{held['tasks_pending']} waiting task(s) of this lane will fail as purged, "
-                "their OS locks released (their users can ask again)."
-            )
-        try:
-            answer = con.confirm(f"Delete every message in {name}? [y/N] ")
-        except EOFError:
-            con.say()
-            answer = ""
-        if answer.strip().lower() not in ("y", "yes"):
-            con.say("nothing purged")
-            return 1
-    dropped = purge(ops, queue)
-    con.say(f"purged {name} ({queue}); {dropped} waiting task(s) failed as purged, locks released")
+    target = purge_arg(args.lane)
+    if target in LANES:
+        return _purge_lane(ops, target, args, con)
+    ops.url(target)  # exists, or a one-line error
+    name = ops.names[target]
+    held = queue_counts(ops).get(target, {})
+    question = (
+        f"{name} ({target}) holds {held.get('waiting', 0)} waiting, "
+        f"{held.get('in_flight', 0)} in flight and {held.get('delayed', 0)} delayed.",
+        f"Delete every message in {name}? [y/N] ",
+    )
+    if not args.yes and not _confirmed(con, *question):
+        return 1
+    purge(ops, target)
+    con.say(f"purged {name} ({target})")
     return 0
+
+
+def _purge_lane(ops: Ops, lane: str, args: argparse.Namespace, con: Console) -> int:
+    """Fail the lane's waiting tasks; the shared scrape queue is not purged."""
+    ops.url(SCRAPE)  # the deployment exists, or a one-line error
+    question = (
+        f"The {lane} lane has {lane_counts(ops)[lane]} waiting task(s): each will fail as "
+        "purged, its OS lock released (its users can ask again); the scrape queue is left "
+        "alone (their wake-ups find nothing to run).",
+        f"Fail every waiting task of the {lane} lane? [y/N] ",
+    )
+    if not args.yes and not _confirmed(con, *question):
+        return 1
+    dropped = purge(ops, lane)
+    con.say(f"purged the {lane} lane: {dropped} waiting task(s) failed as purged, locks released")
+    return 0
+
+
+def _confirmed(con: Console, what: str, prompt: str) -> bool:
+    con.say(what)
+    try:
+        answer = con.confirm(prompt)
+    except EOFError:
+        con.say()
+        answer = ""
+    if answer.strip().lower() in ("y", "yes"):
+        return True
+    con.say("nothing purged")
+    return False
 
 
 def cancel_command(ops: Ops, args: argparse.Namespace, con: Console) -> int:
@@ -246,19 +301,31 @@ def task_command(ops: Ops, args: argparse.Namespace, con: Console) -> int:
 
 
 def queue_arg(text: str) -> str:
-    """The queue an operator typed (``priority`` is ``vip``); an OpsError if none."""
+    """The lane or queue an operator typed (``priority`` is ``vip``); an OpsError if none."""
     try:
         return queue_named(text)
     except ValueError as exc:
         raise OpsError(str(exc)) from None
 
 
+def purge_arg(text: str) -> str:
+    """What ``purge`` may empty: a lane, the ingest queue or the DLQ (not the scrape
+    queue: ``SCRAPE_PURGE_REFUSED``); an OpsError otherwise."""
+    target = queue_arg(text)
+    if target == SCRAPE:
+        raise OpsError(SCRAPE_PURGE_REFUSED)
+    return target
+
+
 #: Every command: what it runs and its help.
 COMMANDS: dict[str, tuple[Command, str]] = {
-    "status": (status_command, "lane depths, dead letters and recent failures"),
+    "status": (status_command, "tasks waiting per lane, queue depths, dead letters, failures"),
     "dlq": (dlq_command, "list dead letters with their tasks' failure reasons"),
-    "redrive": (redrive_command, "send every dead letter back to its lane and rerun it"),
-    "purge": (purge_command, "delete every message of one lane (asks first)"),
+    "redrive": (redrive_command, "reopen every dead letter's task and wake the worker for it"),
+    "purge": (
+        purge_command,
+        "fail a lane's waiting tasks, or empty the ingest queue or the DLQ (asks first)",
+    ),
     "task": (task_command, "one task: status, attempts, error, requesters, timestamps"),
     "cancel": (cancel_command, "cancel a batch: its waiting tasks fail, locks released"),
 }

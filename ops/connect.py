@@ -1,8 +1,8 @@
 """Where the commands go: AWS, or the local stack that ``.raspa/local.json`` describes.
 
 Either way they work with raspa's own services (``Services.build``) on one set of AWS
-clients: the stores, the batch service, the queues by lane and the bucket are built by
-the composition root, as for the functions. Against AWS the settings are
+clients: the stores, the batch service, the scrape and ingest queues and the bucket are
+built by the composition root, as for the functions. Against AWS the settings are
 ``Settings.from_env()`` (the ``RASPA_*`` names) and the clients use boto3's default
 credentials; ``--local`` takes the tables, queue URLs and bucket from local.json and
 points every client at its moto endpoint with dummy keys. The process environment is
@@ -23,10 +23,8 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 from chalicelib.adapters.aws import AwsClients
 from chalicelib.composition import Services
 from chalicelib.config import Settings
-from chalicelib.domain.lanes import SETTINGS as LANE_SETTINGS
-from chalicelib.domain.lanes import Lane
 from chalicelib.errors import QueueError
-from ops.letters import DLQ, INGEST, LANES, QUEUES
+from ops.letters import DLQ, INGEST, QUEUES, SCRAPE
 
 __all__ = [
     "LOCAL_KEYS",
@@ -41,13 +39,9 @@ __all__ = [
     "read_state",
 ]
 
-#: The ``Settings`` fields of each queue's URL and name (a lane's: ``lanes.SETTINGS``).
-URL_FIELDS = {**{lane: LANE_SETTINGS[lane].queue_url for lane in Lane}, INGEST: "ingest_queue_url"}
-NAME_FIELDS = {
-    **{lane: LANE_SETTINGS[lane].queue_name for lane in Lane},
-    INGEST: "ingest_queue_name",
-    DLQ: "dlq_name",
-}
+#: The ``Settings`` fields of each queue's URL and name, by role (the DLQ has no URL field).
+URL_FIELDS = {SCRAPE: "queue_url", INGEST: "ingest_queue_url"}
+NAME_FIELDS = {SCRAPE: "queue_name", INGEST: "ingest_queue_name", DLQ: "dlq_name"}
 #: ``.raspa/local.json`` keys of the queue URLs ``make run`` writes (the URL fields' names).
 LOCAL_KEYS = {**URL_FIELDS, DLQ: "dlq_url"}
 #: The table fields local.json names.
@@ -63,7 +57,7 @@ class Ops:
     """What one command works with: raspa's services and the queues that exist."""
 
     services: Services
-    #: Queue URLs by queue (``vip``, ``standard``, ``batch``, ``ingest``, ``dlq``).
+    #: Queue URLs and names by role (``scrape``, ``ingest``, ``dlq``): those that exist.
     urls: dict[str, str]
     names: dict[str, str]
     #: Where the commands go, for messages ("the local stack at ...", "AWS us-east-1").
@@ -86,8 +80,8 @@ class Ops:
 
     @property
     def batches(self) -> Any:
-        """The batch use cases (``BatchService``); its lane and the ingest queue must exist."""
-        self.url(Lane.BATCH)
+        """The batch use cases (``BatchService``); the scrape and ingest queues must exist."""
+        self.url(SCRAPE)
         self.url(INGEST)
         return self.services.batches
 
@@ -176,8 +170,8 @@ def queue_names(settings: Settings) -> dict[str, str]:
 
 
 def queue_urls(services: Services, *, look_up: bool, dlq_url: str = "") -> dict[str, str]:
-    """The URLs of the queues that exist, by queue: the lanes' and the ingest queue's from
-    the services (``look_up``: by name when the settings give no URL), the DLQ's
+    """The URLs of the queues that exist, by role: the scrape and ingest queues' from the
+    services (``look_up``: by name when the settings give no URL), the DLQ's
     ``dlq_url`` or (``look_up``) found by name."""
     settings, sqs = services.settings, services.aws.client("sqs")
     urls: dict[str, str] = {}
@@ -194,10 +188,10 @@ def queue_urls(services: Services, *, look_up: bool, dlq_url: str = "") -> dict[
 
 
 def _scrape_queue_url(services: Services, queue: str) -> str | None:
-    """The URL of a lane's or the ingest queue as the services built it; None if no
+    """The URL of the scrape or the ingest queue as the services built it; None if no
     queue of that name exists."""
     try:
-        built = services.lanes[queue] if queue in LANES else services.ingest_queue
+        built = services.queue if queue == SCRAPE else services.ingest_queue
     except QueueError as exc:
         cause = exc.__cause__
         if isinstance(cause, services.aws.client("sqs").exceptions.QueueDoesNotExist):

@@ -1,9 +1,12 @@
-"""Dead letters and queues as the ops CLI sees them. Pure functions, no AWS calls.
+"""Dead letters, lanes and queues as the ops CLI sees them. Pure functions, no AWS calls.
 
-Scrape messages are ``{"v": 1, "task_id", "numero_os", "lane"?}``; batch ingest messages
-carry ``batch_id`` or are S3 event notifications (``Records``) and go back to the ingest
-queue. A scrape message without a lane goes to the lane of the queue it came from when
-SQS says (``DeadLetterQueueSourceArn``), else to the standard lane.
+raspa has three queues: the scrape queue (wake-ups of every lane: a lane is data on a
+task, not a queue), the batch ingest queue and their DLQ. Scrape letters are
+``{"v": 1, "task_id", "numero_os", "lane"?}`` (the worker writes them itself, naming the
+failed task and its lane) and go back to the scrape queue; a plain wake-up
+``{"v": 1, "wake": true}`` (dead-lettered by the scrape queue's redrive policy) goes back
+as it is. Batch ingest messages carry ``batch_id`` or are S3 event notifications
+(``Records``) and go back to the ingest queue.
 """
 
 from __future__ import annotations
@@ -21,32 +24,43 @@ __all__ = [
     "INGEST",
     "LANES",
     "QUEUES",
+    "SCRAPE",
     "DeadLetter",
     "Disposition",
     "describe",
     "disposition",
     "earlier",
-    "lane_of_queue",
     "queue_named",
     "summarise",
 ]
 
-#: The queues that are not scrape lanes.
-INGEST, DLQ = "ingest", "dlq"
-#: The scrape lanes a message's ``lane`` may name, by precedence (VIP first).
-LANES = tuple(Lane)
+#: The queues, by role.
+SCRAPE, INGEST, DLQ = "scrape", "ingest", "dlq"
 #: Every queue ops can name, in display order.
-QUEUES = (*LANES, INGEST, DLQ)
-#: The names an operator may type for each queue.
-ALIASES = {**LANE_ALIASES, INGEST: INGEST, "batch-ingest": INGEST, DLQ: DLQ}
+QUEUES = (SCRAPE, INGEST, DLQ)
+#: The scrape lanes, by precedence (VIP first).
+LANES = tuple(Lane)
+#: The names an operator may type for a lane or a queue.
+ALIASES: Mapping[str, str] = {
+    **LANE_ALIASES,
+    SCRAPE: SCRAPE,
+    INGEST: INGEST,
+    "batch-ingest": INGEST,
+    DLQ: DLQ,
+}
 
 
 @dataclass(frozen=True)
 class DeadLetter:
-    """One DLQ message as ops see it; ``lane`` is None when raspa did not write it."""
+    """One DLQ message as ops see it.
+
+    ``lane`` is the scrape lane the letter names (None when it names none: a wake-up, or a
+    letter whose task's own lane is then used), ``ingest`` for a batch ingest message, and
+    None for a body raspa did not write (``kind`` "unknown").
+    """
 
     message_id: str
-    kind: str  # "scrape", "batch", "s3" or "unknown"
+    kind: str  # "scrape", "wake", "batch", "s3" or "unknown"
     lane: str | None
     receive_count: int
     body: str
@@ -61,11 +75,20 @@ class DeadLetter:
         """What the letter is about: its task, batch or uploaded object."""
         return self.task_id or self.batch_id or self.object_key or "-"
 
+    @property
+    def queue(self) -> str | None:
+        """The queue it goes back to (None: raspa did not write it)."""
+        if self.kind in ("scrape", "wake"):
+            return SCRAPE
+        if self.kind in ("batch", "s3"):
+            return INGEST
+        return None
+
 
 class Disposition:
     """What redrive does with a dead letter."""
 
-    SEND = "send"  # back to its lane, then deleted from the DLQ
+    SEND = "send"  # back to its queue, then deleted from the DLQ
     DROP = "drop"  # deleted: nothing left to run, or another message runs it
     KEEP = "keep"  # left in the DLQ for a person to look at
 
@@ -91,13 +114,14 @@ def disposition(reopen_result: str) -> str:
 
 
 def queue_named(text: str) -> str:
-    """The queue an operator means (``priority`` is ``vip``, ``batch-ingest`` is ``ingest``).
+    """The lane or queue an operator means: a ``Lane`` (``priority`` is ``vip``), or
+    ``scrape``, ``ingest`` (also ``batch-ingest``) or ``dlq``.
 
     Raises ValueError naming the accepted names.
     """
     key = text.strip().lower()
     if key not in ALIASES:
-        raise ValueError(f"unknown lane {text!r}; use one of {', '.join(ALIASES)}")
+        raise ValueError(f"unknown lane or queue {text!r}; use one of {', '.join(ALIASES)}")
     return ALIASES[key]
 
 
@@ -108,23 +132,10 @@ def earlier(lane: str, than: str) -> bool:
     return Lane(lane).rank < Lane(than).rank
 
 
-def lane_of_queue(queue_arn_or_url: str, queue_names: Mapping[str, str]) -> str | None:
-    """The lane whose queue is ``queue_arn_or_url`` (ARNs end ``:name``, URLs ``/name``)."""
-    name = queue_arn_or_url.rsplit(":", 1)[-1].rsplit("/", 1)[-1]
-    for lane, queue_name in queue_names.items():
-        if queue_name == name:
-            return lane
-    return None
-
-
-def describe(
-    message: Mapping[str, Any], queue_names: Mapping[str, str] | None = None
-) -> DeadLetter:
-    """Read one ``ReceiveMessage`` entry: what it is and which queue it goes back to."""
+def describe(message: Mapping[str, Any]) -> DeadLetter:
+    """Read one ``ReceiveMessage`` entry: what it is and where it goes back to."""
     attributes = message.get("Attributes") or {}
     body = message.get("Body") or ""
-    source = attributes.get("DeadLetterQueueSourceArn", "")
-    source_lane = lane_of_queue(source, queue_names or {}) if source else None
     common = {
         "message_id": message.get("MessageId", ""),
         "receive_count": int(attributes.get("ApproximateReceiveCount", 0)),
@@ -132,23 +143,24 @@ def describe(
         "receipt_handle": message.get("ReceiptHandle", ""),
     }
     payload = _json(body)
-    if isinstance(payload, dict) and "Records" in payload:
+    if not isinstance(payload, dict):
+        return DeadLetter(kind="unknown", lane=None, **common)
+    if "Records" in payload:
         return DeadLetter(kind="s3", lane=INGEST, object_key=_s3_key(payload), **common)
-    if isinstance(payload, dict) and payload.get("batch_id") and not payload.get("task_id"):
+    if payload.get("batch_id") and not payload.get("task_id"):
         return DeadLetter(kind="batch", lane=INGEST, batch_id=str(payload["batch_id"]), **common)
-    if isinstance(payload, dict) and payload.get("task_id") and payload.get("numero_os"):
+    if payload.get("task_id") and payload.get("numero_os"):
         lane = payload.get("lane")
-        if lane not in LANES:
-            lane = source_lane if source_lane in LANES else Lane.STANDARD
-        lane = Lane(lane)
         return DeadLetter(
             kind="scrape",
-            lane=lane,
+            lane=Lane(lane) if lane in LANES else None,
             task_id=str(payload["task_id"]),
             numero_os=str(payload["numero_os"]),
             batch_id=str(payload["batch_id"]) if payload.get("batch_id") else None,
             **common,
         )
+    if payload.get("wake") is True:
+        return DeadLetter(kind="wake", lane=None, **common)
     return DeadLetter(kind="unknown", lane=None, **common)
 
 
@@ -160,12 +172,20 @@ def summarise(
     reasons = reasons or {}
     return {
         "total": len(letters),
-        "by_lane": dict(Counter(d.lane or "unroutable" for d in letters)),
+        "by_lane": dict(Counter(_lane_key(d) for d in letters)),
         "by_kind": dict(Counter(d.kind for d in letters)),
         "by_reason": dict(
             Counter(reasons[d.task_id] for d in letters if d.task_id and d.task_id in reasons)
         ),
     }
+
+
+def _lane_key(letter: DeadLetter) -> str:
+    """A letter's lane for the counts: ``unroutable`` if raspa did not write it, ``-`` if
+    it names none."""
+    if letter.lane:
+        return str(letter.lane)
+    return "unroutable" if letter.queue is None else "-"
 
 
 def _json(body: str) -> Any:

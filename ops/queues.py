@@ -1,15 +1,24 @@
-"""The queues: what each holds (``status``), emptying one (``purge``), and receiving and
-releasing messages for the DLQ's commands."""
+"""The queues and the lanes: what each holds (``status``), emptying one (``purge``), and
+receiving and releasing messages for the DLQ's commands."""
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
+from chalicelib.domain.lanes import Lane
 from chalicelib.domain.messages import user_message
-from ops.connect import Ops
-from ops.letters import LANES, QUEUES
+from ops.connect import Ops, OpsError
+from ops.letters import LANES, QUEUES, SCRAPE
 
-__all__ = ["purge", "queue_counts", "receive", "release"]
+__all__ = [
+    "SCRAPE_PURGE_REFUSED",
+    "fail_lane",
+    "lane_counts",
+    "purge",
+    "queue_counts",
+    "receive",
+    "release",
+]
 
 #: SQS's attributes behind each count of ``queue_counts``.
 _COUNTS = {
@@ -17,10 +26,16 @@ _COUNTS = {
     "in_flight": "ApproximateNumberOfMessagesNotVisible",
     "delayed": "ApproximateNumberOfMessagesDelayed",
 }
+#: Why ``purge scrape`` is refused.
+SCRAPE_PURGE_REFUSED = (
+    "the scrape queue is not purged: it holds every lane's wake-ups, and a task whose "
+    "wake-up a purge deleted would wait with nothing to run it; purge a lane instead "
+    "(vip, standard, batch): its waiting tasks fail, and their wake-ups find nothing"
+)
 
 
 def queue_counts(ops: Ops) -> dict[str, dict[str, Any]]:
-    """Waiting, in-flight and delayed messages of every queue, and tasks waiting per lane."""
+    """Waiting, in-flight and delayed messages of every queue that exists, by role."""
     counts: dict[str, dict[str, Any]] = {}
     for queue in QUEUES:
         if queue not in ops.urls:
@@ -30,23 +45,36 @@ def queue_counts(ops: Ops) -> dict[str, dict[str, Any]]:
         )["Attributes"]
         row: dict[str, Any] = {"name": ops.names[queue]}
         row.update({k: int(attrs.get(v, 0)) for k, v in _COUNTS.items()})
-        if queue in LANES:
-            row["tasks_pending"] = ops.store.queue_index.waiting(queue)
         counts[queue] = row
     return counts
 
 
-def purge(ops: Ops, queue: str) -> int:
-    """Delete every message of ``queue`` (SQS allows one purge a minute per queue), then
-    fail the tasks of that lane that waited for one (PENDING, held batch tasks, RETRY
-    between attempts) as ``purged``: their OS locks are released, their batches count
-    the outcome and their requesters read why. Returns how many tasks were dropped."""
-    ops.sqs.purge_queue(QueueUrl=ops.url(queue))
-    if queue not in LANES:
-        return 0
+def lane_counts(ops: Ops) -> dict[str, int]:
+    """Tasks waiting in each lane, from the queue index (the batch lane's held ones too)."""
+    return {str(lane): ops.store.queue_index.waiting(lane) for lane in LANES}
+
+
+def purge(ops: Ops, target: str) -> int:
+    """Empty a lane (``fail_lane``), or delete every message of the ingest queue or the DLQ
+    (SQS allows one purge a minute per queue). The scrape queue is refused (an OpsError):
+    see ``SCRAPE_PURGE_REFUSED``. Returns how many tasks were dropped."""
+    if target in LANES:
+        return fail_lane(ops, Lane(target))
+    if target == SCRAPE:
+        raise OpsError(SCRAPE_PURGE_REFUSED)
+    ops.sqs.purge_queue(QueueUrl=ops.url(target))
+    return 0
+
+
+def fail_lane(ops: Ops, lane: Lane) -> int:
+    """Fail every task waiting in ``lane`` (PENDING, held batch tasks, RETRY between
+    attempts) as ``purged``, through the queue index: their OS locks are released, their
+    batches count the outcome and their requesters read why. The shared scrape queue is
+    left alone: their wake-ups find nothing to run and the worker drops them. Returns how
+    many tasks were dropped."""
     dropped = 0
     message = user_message("purged")
-    for task in list(ops.store.queue_index.waiting_tasks(queue)):
+    for task in list(ops.store.queue_index.waiting_tasks(lane)):
         current = ops.store.tasks.get_task(task.pk)
         failed = None
         if current is not None:

@@ -36,7 +36,7 @@ def failures(letters: Sequence[DeadLetter], tasks: Mapping[str, Any]) -> list[di
             {
                 "task_id": task.pk,
                 "numero_os": task.numero_os,
-                "lane": letter.lane,
+                "lane": letter.lane or task.lane or task.queue,
                 "attempts": int(task.attempts or 0),
                 "reason": task.error_reason,
                 "error": task.error,

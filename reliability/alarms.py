@@ -26,13 +26,13 @@ def synthesize_alarms() -> dict[str, AlarmSpec]:
     from infra.monitoring import Monitoring, Watched
 
     stack = Stack(App(), "Reliability")
-    queue = sqs.Queue(stack, "Lane")
+    queue = sqs.Queue(stack, "Scrape")
     Monitoring(
         stack,
         "Monitoring",
         Watched(
-            lanes={"lane": queue},
-            alarmed_lanes=("lane",),
+            queues={"scrape": queue},
+            alarmed_queues=("scrape",),
             dead_letter_queue=queue,
             worker_function_name="scrape_worker",
             api_name="raspa",

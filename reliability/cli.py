@@ -27,8 +27,9 @@ METHOD = (
     "One process runs the stack as `make run` does: the Chalice app behind Chalice's local "
     "HTTP server (JWTs from moto's Cognito, verified by the app's authorizer), the local "
     "WebSocket gateway (`local/ws_gateway.py`) with the app's real handlers, the demo portal, "
-    "the worker's three lanes (`local.event_source.lanes`: VIP, standard and batch event "
-    "sources capped at 2 each, sharing the reserved concurrency of 3) and the batch ingest; "
+    "the scrape worker (`local.event_source.worker`: one event source on the scrape queue, "
+    "capped at 3, the reserved concurrency; each wake-up claims the best waiting task of "
+    "any lane, VIP 6 / standard 3 / batch 1 turns per cycle) and the batch ingest; "
     "moto's server runs in a second process (`local/awsserver.py`, whose SQS long polls "
     "wait for a change to the queues). Tables, "
     "queues, bucket and secret are created per scenario from `infra/spec.py`.",

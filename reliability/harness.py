@@ -6,8 +6,9 @@ Cognito users, the local WebSocket gateway (the app's real ``$connect``/``$defau
 ``$disconnect`` handlers and its ``@connections`` API) and the Chalice app behind
 Chalice's local HTTP server. Each scenario gets a ``Stack`` of its own: a deployment of
 fresh tables, queues, bucket and secret (unique names, created from ``infra.spec``) with
-the settings it changes, the app serving it, the worker lanes
-(``local.event_source.lanes``) and the batch ingest on demand.
+the settings it changes, the app serving it, the scrape worker
+(``local.event_source.worker``: one event source on the scrape queue) and the batch ingest
+on demand.
 
 Each worker thread gets a portal scraper of its own, as each concurrent Lambda
 invocation is its own container with its own portal session (``make run`` shares one):
@@ -25,7 +26,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from chalicelib.domain.lanes import Lane
 from chalicelib.domain.tasks import TERMINAL
 from local.sandbox import LOCAL_KEYS, REGION, Ports, Sandbox, process_env
 from reliability.clients import Requester, SocketHub
@@ -177,19 +177,16 @@ class Stack:
     # ------------------------------------------------------------ runtimes
     @property
     def queue_url(self) -> str:
-        return self.deployment.queue_url(Lane.STANDARD)
+        """The scrape queue (every lane's wake-ups)."""
+        return self.deployment.queue_url
 
     @property
     def dlq_url(self) -> str:
         return self.deployment.queue_urls["dlq"]
 
-    @property
-    def lane_urls(self) -> list[str]:
-        return [self.deployment.queue_url(lane) for lane in Lane]
-
     def worker(self, handler: Callable[[dict, Any], Any] | None = None) -> Any:
-        """The scrape worker's lanes as deployed (VIP, standard, batch; 3 at once), started;
-        stopped with the stack or by ``stop()``."""
+        """The scrape worker as deployed (one event source on the scrape queue, 3 at
+        once), started; stopped with the stack or by ``stop()``."""
         runtime = self.deployment.worker(
             handler=handler,
             timeout_seconds=self.settings.scrape_timeout_seconds,
@@ -214,8 +211,8 @@ class Stack:
         return source
 
     def requesters(self, count: int, *, vip: int = 0, sockets: bool = True) -> list[Requester]:
-        """``count`` signed-in users (distinct), ``vip`` of them VIP (their lookups take the
-        priority lane), each with a WebSocket connection."""
+        """``count`` signed-in users (distinct), ``vip`` of them VIP (their lookups are
+        VIP tasks, claimed first), each with a WebSocket connection."""
         standard = [u for u in self.h.accounts if not u.vip][: count - vip]
         vips = [u for u in self.h.accounts if u.vip][:vip]
         chosen = standard + vips
@@ -270,8 +267,18 @@ class Stack:
         )["Attributes"]
         return sum(int(v) for v in attrs.values())
 
-    def lanes_empty(self) -> bool:
-        return all(self.depth(url) == 0 for url in self.lane_urls)
+    def queue_empty(self) -> bool:
+        """No wake-up waiting or running in the scrape queue (visible or in flight: a
+        retry's back-off included). Delayed ones do not count: they are timers (the portal
+        breaker's next probe, a rescan) that find nothing to do once every task ended."""
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+            ],
+        )["Attributes"]
+        return sum(int(v) for v in attrs.values()) == 0
 
     def status_of(self, task_ids: Iterable[str]) -> dict[str, str]:
         """The status of each of ``task_ids`` that exists (BatchGetItem of two attributes,
@@ -326,9 +333,7 @@ class Stack:
             "aws_endpoint_url": self.h.aws_url,
             "region": REGION,
             "portal_url": self.h.portal_url,
-            "queue_url": queues["standard"],
-            "priority_queue_url": queues["vip"],
-            "batch_queue_url": queues["batch"],
+            "queue_url": queues["scrape"],
             "ingest_queue_url": queues["ingest"],
             "dlq_url": queues["dlq"],
             "batch_bucket": s.batch_bucket,

@@ -107,7 +107,7 @@ def markdown(rows: Sequence[Row], *, command: str, seconds: float, method: Itera
         "# Reliability figures",
         "",
         "Produced by the fault-injection and load suite in `reliability/` against the local",
-        "stack (moto server, demo portal, worker lanes, WebSocket gateway, all on loopback).",
+        "stack (moto server, demo portal, scrape worker, WebSocket gateway, all on loopback).",
         "Every figure below was measured in this run; rerun the command to refresh them.",
         "",
         f"* command: `{command}`",

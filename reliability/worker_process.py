@@ -1,8 +1,8 @@
 """The scrape worker in a process of its own, so a scenario can kill it with SIGKILL.
 
 ``python -m reliability.worker_process <queue URLs as JSON> <ready file> --endpoint-url URL
---access-key-id KEY --secret-access-key SECRET``: the worker's lanes
-(``local.event_source.lanes``, as deployed) serving the settings of the environment, as a
+--access-key-id KEY --secret-access-key SECRET``: the scrape worker
+(``local.event_source.worker``, as deployed) serving the settings of the environment, as a
 Lambda function's (``RASPA_*``, ``AWS_REGION``: the parent's stack), on the AWS endpoint
 and keys given, each worker thread with its own portal session
 (``reliability.containers.Containers``). It creates ``<ready file>`` once polling, and stops
@@ -25,7 +25,7 @@ __all__ = ["main"]
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m reliability.worker_process")
     parser.add_argument("urls", help="every queue's URL by name, as JSON")
-    parser.add_argument("ready", type=Path, help="created once the lanes poll")
+    parser.add_argument("ready", type=Path, help="created once the worker polls")
     parser.add_argument("--endpoint-url", required=True, help="the AWS endpoint (moto)")
     parser.add_argument("--access-key-id", required=True)
     parser.add_argument("--secret-access-key", required=True)
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     from chalicelib.composition import Services
     from chalicelib.config import Settings
     from infra.spec import resources
-    from local.event_source import lanes
+    from local.event_source import worker
     from reliability.containers import Containers
 
     settings = Settings.from_env()
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     pollers = AwsClients(**where)  # the event sources' own clients (Lambda's), not the app's
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    runtime = lanes(
+    runtime = worker(
         pollers.client("sqs"),
         raspa_app.scrape_worker,
         resources(settings),

@@ -42,13 +42,22 @@ S3_TEST_EVENT = "s3:TestEvent"
 
 @dataclass(frozen=True)
 class ScrapeMessage:
-    """One scrape request on a lane's queue (``lane`` may be given as its value)."""
+    """One message on the scrape queue: a wake-up for the worker, which claims the best
+    waiting task itself. It names the task whose arrival sent it (and its lane), or none
+    (``wakeup()``: sent again for tasks that waited out a portal outage).
 
-    task_id: str
-    numero_os: str
+    Letters in the dead-letter queue have the same shape and always name their task.
+    """
+
+    task_id: str | None
+    numero_os: str | None
     lane: Lane | None = None
 
     def __post_init__(self) -> None:
+        if self.task_id is None and self.numero_os is None:
+            if self.lane is not None:
+                raise MalformedMessageError("a wake-up names no lane")
+            return
         if not is_task_id(self.task_id):
             raise MalformedMessageError(f"task_id {self.task_id!r:.60} is not a task id")
         if not isinstance(self.numero_os, str) or not self.numero_os:
@@ -56,8 +65,19 @@ class ScrapeMessage:
         if self.lane is not None:
             object.__setattr__(self, "lane", _lane(self.lane))
 
+    @classmethod
+    def wakeup(cls) -> ScrapeMessage:
+        """A message that names no task."""
+        return cls(None, None)
+
+    @property
+    def names_task(self) -> bool:
+        return self.task_id is not None
+
     def encode(self) -> str:
         """The body to send."""
+        if not self.names_task:
+            return _dumps({"v": VERSION, "wake": True})
         body: dict[str, Any] = {"v": VERSION, "task_id": self.task_id, "numero_os": self.numero_os}
         if self.lane:
             body["lane"] = self.lane.value
@@ -65,8 +85,12 @@ class ScrapeMessage:
 
     @classmethod
     def decode(cls, body: str | bytes) -> ScrapeMessage:
-        """The request in ``body``; MalformedMessageError if raspa did not write it."""
+        """The message in ``body``; MalformedMessageError if raspa did not write it."""
         payload = _object(body)
+        if payload.get("wake") is True and "task_id" not in payload:
+            return cls.wakeup()
+        if payload.get("task_id") is None:
+            raise MalformedMessageError("task_id is missing")
         return cls(
             task_id=payload.get("task_id"),
             numero_os=payload.get("numero_os"),

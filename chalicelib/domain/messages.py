@@ -23,6 +23,7 @@ REASONS: dict[str, str] = {
     "enqueue_failed": "a fila de consultas não respondeu; tente de novo",
     "cancelled": "cancelada junto com o lote",
     "purged": "retirada da fila pela equipe de operações; tente de novo",
+    "portal_down": "portal fora do ar; nova tentativa às {at}",
 }
 
 
@@ -30,10 +31,10 @@ REASONS: dict[str, str] = {
 UNAVAILABLE = "o portal ficou indisponível em {attempts} tentativas; tente mais tarde"
 
 
-def user_message(reason: str | None, *, numero: str = "", attempts: int = 0) -> str:
+def user_message(reason: str | None, *, numero: str = "", attempts: int = 0, at: str = "") -> str:
     """The message for ``reason``; an unknown reason gets the generic one. A transient
     failure with ``attempts`` is the last one (the portal stayed unavailable)."""
     if reason == "transient" and attempts:
         return UNAVAILABLE.format(attempts=attempts)
     template = REASONS.get(reason or "", REASONS["permanent"])
-    return template.format(numero=numero, attempts=attempts)
+    return template.format(numero=numero, attempts=attempts, at=at)

@@ -20,7 +20,7 @@ from chalicelib.domain.tasks import TERMINAL, TaskStatus
 __all__ = ["Joining", "LookupOutcome", "TaskOutcome"]
 
 #: The states whose outcome carries the user's message and reason.
-_FAILING = frozenset({TaskStatus.FAILURE, TaskStatus.RETRY})
+_FAILING = frozenset({TaskStatus.FAILURE, TaskStatus.RETRY, TaskStatus.WAITING_PORTAL})
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,8 @@ class TaskOutcome:
     estimated_time: int | None = None
     #: A retry event: seconds until the next attempt.
     retry_in: int | None = None
+    #: WAITING_PORTAL: when the portal is tried again (epoch seconds).
+    retry_at: float | None = None
 
     @classmethod
     def of(
@@ -88,8 +90,8 @@ class TaskOutcome:
 
     @property
     def waiting(self) -> bool:
-        """Whether the task waits in a lane for its first attempt (PENDING)."""
-        return self.status is TaskStatus.PENDING
+        """Whether the task waits in a lane for an attempt (PENDING, WAITING_PORTAL)."""
+        return self.status in (TaskStatus.PENDING, TaskStatus.WAITING_PORTAL)
 
     # ------------------------------------------------------------ events
     def progressed(self, step: str, progress: int) -> TaskOutcome:
@@ -115,6 +117,19 @@ class TaskOutcome:
         """The task ended without a result: users are told ``message``."""
         return self._next(TaskStatus.FAILURE, message=message, reason=reason)
 
+    def waiting_portal(self, message: str, retry_at: float) -> TaskOutcome:
+        """The portal is down for everyone (the breaker is open): the task waits, and the
+        portal is tried again at ``retry_at`` (epoch seconds)."""
+        return self._next(
+            TaskStatus.WAITING_PORTAL,
+            step="waiting_portal",
+            message=message,
+            reason="portal_down",
+            position=self.position,
+            estimated_time=self.estimated_time,
+            retry_at=retry_at,
+        )
+
     def _next(self, status: TaskStatus, **changes: Any) -> TaskOutcome:
         base = {
             "result": None,
@@ -123,6 +138,7 @@ class TaskOutcome:
             "position": None,
             "estimated_time": None,
             "retry_in": None,
+            "retry_at": None,
         }
         return replace(self, status=status, **{**base, **changes})
 

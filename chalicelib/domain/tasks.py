@@ -52,16 +52,20 @@ class TaskStatus(enum.StrEnum):
     RETRY = "RETRY"
     SUCCESS = "SUCCESS"
     FAILURE = "FAILURE"
+    #: Shown, never stored: a task that waits (PENDING, or RETRY) while the portal breaker
+    #: is open; users are told when the portal is tried again.
+    WAITING_PORTAL = "WAITING_PORTAL"
 
 
 TERMINAL = frozenset({TaskStatus.SUCCESS, TaskStatus.FAILURE})
-ACTIVE = frozenset(set(TaskStatus) - TERMINAL)
+ACTIVE = frozenset(set(TaskStatus) - TERMINAL - {TaskStatus.WAITING_PORTAL})
 
 _ALLOWED: dict[TaskStatus, frozenset[TaskStatus]] = {
     TaskStatus.PENDING: frozenset({TaskStatus.STARTED, TaskStatus.FAILURE}),
     # STARTED -> STARTED: a redelivery after a worker died mid-scrape.
     TaskStatus.STARTED: frozenset(
         {
+            TaskStatus.PENDING,
             TaskStatus.STARTED,
             TaskStatus.PROGRESS,
             TaskStatus.RETRY,
@@ -71,6 +75,7 @@ _ALLOWED: dict[TaskStatus, frozenset[TaskStatus]] = {
     ),
     TaskStatus.PROGRESS: frozenset(
         {
+            TaskStatus.PENDING,
             TaskStatus.STARTED,
             TaskStatus.PROGRESS,
             TaskStatus.RETRY,
@@ -78,9 +83,11 @@ _ALLOWED: dict[TaskStatus, frozenset[TaskStatus]] = {
             TaskStatus.FAILURE,
         }
     ),
-    TaskStatus.RETRY: frozenset({TaskStatus.STARTED, TaskStatus.FAILURE}),
+    # -> PENDING: put back in its lane to wait out a portal outage (the breaker is open).
+    TaskStatus.RETRY: frozenset({TaskStatus.PENDING, TaskStatus.STARTED, TaskStatus.FAILURE}),
     TaskStatus.SUCCESS: frozenset(),
     TaskStatus.FAILURE: frozenset(),
+    TaskStatus.WAITING_PORTAL: frozenset(),
 }
 
 

@@ -96,10 +96,12 @@ def status_body(outcome: TaskOutcome) -> dict[str, Any]:
     }
     if outcome.status is TaskStatus.SUCCESS:
         body["result"] = outcome.result
-    elif outcome.status in (TaskStatus.FAILURE, TaskStatus.RETRY):
+    elif outcome.status in (TaskStatus.FAILURE, TaskStatus.RETRY, TaskStatus.WAITING_PORTAL):
         body["result"] = outcome.message
         body["error"] = {"reason": outcome.reason, "message": outcome.message}
-    elif outcome.waiting and outcome.position is not None:
+    if outcome.status is TaskStatus.WAITING_PORTAL and outcome.retry_at is not None:
+        body["retry_at"] = _iso(outcome.retry_at)
+    if outcome.waiting and outcome.position is not None:
         body["position"] = outcome.position
         body["estimated_time"] = outcome.estimated_time
     return body

@@ -65,15 +65,17 @@ class IngestQueue(Protocol):
 
 
 class MessageQueue(IngestQueue, Protocol):
-    """A scrape lane's SQS queue (``chalicelib.adapters.queue.ScrapeQueue``)."""
+    """The scrape queue, or the DLQ (``chalicelib.adapters.queue.ScrapeQueue``)."""
 
     queue_url: str
-    #: The lane whose queue it is (None: not a lane's).
-    lane: Lane | None
 
-    def send(self, task_id: str, numero_os: str, *, delay_seconds: int = 0) -> str: ...
+    def send(
+        self, task_id: str, numero_os: str, *, lane: Lane | None = None, delay_seconds: int = 0
+    ) -> str: ...
 
-    def send_many(self, tasks: list[tuple[str, str]]) -> None: ...
+    def send_many(self, tasks: list[tuple[str, str]], *, lane: Lane | None = None) -> None: ...
+
+    def wake(self, count: int = 1, *, delay_seconds: int = 0) -> None: ...
 
     def delay_redelivery(self, receipt_handle: str, seconds: int) -> None: ...
 

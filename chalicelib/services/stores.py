@@ -135,6 +135,10 @@ class QueuePositions(Protocol):
 
     def position(self, task: TaskRecord) -> int: ...
 
+    def ahead(self, task: TaskRecord) -> int: ...
+
+    def waiting_by_lane(self) -> dict[Lane, int]: ...
+
 
 # ------------------------------------------------------------------ cache
 class LookupCache(Protocol):

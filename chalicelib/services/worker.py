@@ -1,14 +1,15 @@
-"""The scrape worker's use case: one SQS message in, one task moved forward."""
+"""The scrape worker's use case: one SQS message in, one task moved forward.
+
+The message is a wake-up: the scheduler (``chalicelib.services.scheduler``) decides
+which waiting task it runs."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from dataclasses import dataclass, replace
-from typing import Any, Callable, Mapping
+from dataclasses import replace
+from typing import Any, Callable
 
-from chalicelib.domain.codec import ScrapeMessage
 from chalicelib.domain.lanes import Lane
 from chalicelib.domain.messages import user_message
 from chalicelib.domain.outcome import TaskOutcome
@@ -25,7 +26,10 @@ from chalicelib.errors import (
     TransientScrapeError,
 )
 from chalicelib.observability import correlate, count, count_failure, timing
+from chalicelib.services.delivery import Delivery, RedeliverError, record_bytes
+from chalicelib.services.portalgate import Admission, PortalGate
 from chalicelib.services.ports import MessageQueue, ScraperFactory, TaskEvents
+from chalicelib.services.scheduler import How, Scheduler
 from chalicelib.services.stores import TaskReader, TaskRuns
 from chalicelib.tracing import annotate
 
@@ -39,45 +43,9 @@ _NO_LETTER = (None, "not_found", "enqueue_failed", "cancelled", "purged")
 RECOUNT_SECONDS = 10
 #: SQS's longest DelaySeconds on a new message.
 MAX_SEND_DELAY = 900
-
-
-class RedeliverError(Exception):
-    """Raised to the Lambda runtime so SQS keeps the message (a retry or the DLQ path).
-
-    The message's visibility has already been set: the back-off for a retry, or 0 so
-    that SQS's redrive policy moves a failed task's message to the DLQ at once.
-    """
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One delivery of a scrape message: the request, and what SQS says about it."""
-
-    message: ScrapeMessage
-    receipt_handle: str
-    receive_count: int = 1
-    #: The ARN of the queue it came from (its name is the last part).
-    source_arn: str = ""
-
-    @property
-    def task_id(self) -> str:
-        return self.message.task_id
-
-    @property
-    def numero_os(self) -> str:
-        return self.message.numero_os
-
-    @classmethod
-    def of(
-        cls, body: str, receipt_handle: str, attributes: dict[str, Any], source_arn: str = ""
-    ) -> Delivery:
-        """Read an SQS record; MalformedMessageError for a body raspa did not write."""
-        message = ScrapeMessage.decode(body)
-        try:
-            receive_count = int(attributes.get("ApproximateReceiveCount", 1))
-        except (ValueError, TypeError):
-            raise MalformedMessageError("ApproximateReceiveCount is not a number") from None
-        return cls(message, receipt_handle, receive_count, source_arn)
+#: When a message finds nothing to run, one wake-up looks again this much later: the
+#: queue index lags its table by a moment, and a task sent meanwhile may not show yet.
+RESCAN_SECONDS = 2
 
 
 def _subscribers(task: TaskRecord | None, known: set[str]) -> set[str]:
@@ -92,9 +60,11 @@ class ScrapeWorker:
 
     def __init__(
         self,
-        queues: Mapping[str, MessageQueue],
+        queue: MessageQueue,
         scraper: ScraperFactory,
         *,
+        scheduler: Scheduler,
+        dead_letters: MessageQueue,
         tasks: TaskReader,
         runs: TaskRuns,
         max_attempts: int,
@@ -105,11 +75,15 @@ class ScrapeWorker:
         notify: TaskEvents | None = None,
         on_finished: Callable[[TaskRecord], object] | None = None,
         on_batch_slot: Callable[[], object] | None = None,
+        gate: PortalGate | None = None,
     ) -> None:
         self.tasks = tasks
         self.runs = runs
-        #: The queues messages come from, by queue name (the VIP, standard and batch lanes).
-        self.queues = queues
+        #: The scrape queue: wake-ups come from it, and go back to it.
+        self.queue = queue
+        self.scheduler = scheduler
+        #: Where a failed task's letter goes for ops to redrive (naming that task).
+        self.dead_letters = dead_letters
         self.scraper = scraper
         self.max_attempts = max_attempts
         self.retry_base_delay = retry_base_delay_seconds
@@ -123,39 +97,62 @@ class ScrapeWorker:
         self.on_finished = on_finished or (lambda task: None)
         #: Called when a batch-lane attempt ends, to release the next batch task.
         self.on_batch_slot = on_batch_slot or (lambda: None)
+        #: The portal breaker (None: every attempt goes to the portal).
+        self.gate = gate
 
     def handle_record(
-        self, body: str, receipt_handle: str, attributes: dict[str, Any], source_arn: str = ""
+        self,
+        body: str,
+        receipt_handle: str,
+        attributes: dict[str, Any],
+        source_arn: str = "",
+        message_id: str = "",
     ) -> str:
-        """Process one raw SQS record; a body raspa did not write goes to the DLQ."""
+        """Process one raw SQS record; a body raspa did not write goes to the DLQ (by the
+        queue's redrive policy, after its receives)."""
         try:
-            msg = Delivery.of(body, receipt_handle, attributes, source_arn)
+            msg = Delivery.of(body, receipt_handle, attributes, source_arn, message_id)
         except MalformedMessageError as exc:
             logger.error("malformed scrape message", extra={"error": str(exc)})
-            self._queue_of(source_arn).delay_redelivery(receipt_handle, 0)
+            self.queue.delay_redelivery(receipt_handle, 0)
             raise RedeliverError(f"malformed message: {exc}") from exc
         return self.handle(msg)
-
-    def _queue_of(self, source_arn: str) -> MessageQueue:
-        """The queue a message came from (its ARN ends with the queue's name)."""
-        name = source_arn.rsplit(":", 1)[-1]
-        return self.queues.get(name) or next(iter(self.queues.values()))
 
     def handle(self, msg: Delivery) -> str:
         """Process one delivery; returns what happened (for logs and tests).
 
         Raises ``RedeliverError`` when SQS must deliver the message again.
         """
+        admission = self.gate.admit(msg.message_id) if self.gate else Admission.GO
+        if admission is Admission.PARKED:
+            return "parked"
+        claimed = self.scheduler.claim(
+            msg.message_id, msg.task_id, first_delivery=msg.receive_count <= 1
+        )
+        if claimed.how is How.BOUND_DONE:
+            return self._not_startable(msg, claimed.bound_task_id or "")
+        task = claimed.task
+        if task is None:
+            return self._idle(msg)
         try:
-            return self._handle(msg)
+            return self._run(msg, task, probe=admission is Admission.PROBE)
         finally:
-            if self._queue_of(msg.source_arn).lane == Lane.BATCH:
+            if task.lane == Lane.BATCH:
                 self._free_batch_slot()
 
-    def _handle(self, msg: Delivery) -> str:
-        task = self.runs.start(msg.task_id)
-        if task is None:
-            return self._not_startable(msg)
+    def _idle(self, msg: Delivery) -> str:
+        """Nothing waits for this message: other messages took its task. If it named one,
+        a plain wake-up looks once more in a moment (a task sent meanwhile may not be in
+        the index yet); a plain wake-up that finds nothing is simply done."""
+        if msg.message.names_task:
+            try:
+                self.queue.wake(delay_seconds=RESCAN_SECONDS)
+            except QueueError as exc:
+                logger.warning("sending a wake-up failed", extra={"error": str(exc)})
+        count("WakeupsIdle")
+        return "idle"
+
+    def _run(self, msg: Delivery, task: TaskRecord, *, probe: bool = False) -> str:
         correlate(task.pk, task_id=task.pk, numero_os=task.numero_os)
         annotate(task_id=task.pk, numero_os=task.numero_os, lane=task.lane or "")
         attempt = int(task.attempts)
@@ -163,7 +160,7 @@ class ScrapeWorker:
             # The previous attempt died without finishing (timeout, crash): give up now.
             detail = f"the worker stopped during attempt {attempt - 1} of {self.max_attempts}"
             self._fail(msg, task, "worker_died", user_message("worker_died"), detail)
-            return self._to_dead_letter(msg, "worker_died")
+            return self._to_dead_letter(msg, task, "worker_died")
         logger.info(
             "scrape started",
             extra={"task_id": task.pk, "numero_os": task.numero_os, "attempt": attempt},
@@ -194,7 +191,7 @@ class ScrapeWorker:
             )
             self._check_size(task.numero_os, record)
         except ScrapeError as exc:
-            return self._after_error(msg, latest, exc, attempt)
+            return self._after_error(msg, latest, exc, attempt, probe=probe)
         on_progress("save")
         duration = self.clock() - started
         try:
@@ -204,7 +201,8 @@ class ScrapeWorker:
             # the task fails with the reason instead of staying unfinishable.
             logger.error("record refused by the store", extra={"error": str(exc)})
             self._fail(msg, latest, "not_storable", user_message("not_storable"), str(exc))
-            return self._to_dead_letter(msg, "not_storable")
+            return self._to_dead_letter(msg, latest, "not_storable")
+        self._answered()
         if finished is not None:
             count("ScrapeSucceeded")
             timing("ScrapeDuration", duration)
@@ -225,20 +223,32 @@ class ScrapeWorker:
                 f"OS {numero_os}'s record", size, self.max_record_bytes, "RASPA_MAX_RECORD_BYTES"
             )
 
-    def _not_startable(self, msg: Delivery) -> str:
-        task = self.tasks.get_task(msg.task_id)
+    def _not_startable(self, msg: Delivery, task_id: str) -> str:
+        """The message came back for a task it ran that may not start again: finish what
+        the delivery that ended it may not have done (its batches' counts, its letter)."""
+        task = self.tasks.get_task(task_id)
         if task is None:
-            logger.warning("message for an unknown task dropped", extra={"task_id": msg.task_id})
+            logger.warning("message for an unknown task dropped", extra={"task_id": task_id})
             return "unknown_task"
         if TaskStatus(task.status) in TERMINAL:
             if task.batch_id or task.waiters:
                 self._finished(msg, task)  # in case the delivery that finished it died after
             if task.status == TaskStatus.FAILURE.value and task.error_reason not in _NO_LETTER:
-                return self._to_dead_letter(msg, task.error_reason)
+                return self._to_dead_letter(msg, task, task.error_reason)
             return "already_finished"  # a duplicate delivery: nothing changes
         return "not_startable"
 
-    def _after_error(self, msg: Delivery, task: TaskRecord, exc: ScrapeError, attempt: int) -> str:
+    def _after_error(
+        self, msg: Delivery, task: TaskRecord, exc: ScrapeError, attempt: int, *, probe: bool
+    ) -> str:
+        if not exc.transient:
+            self._answered()
+        elif self.gate is not None and self.gate.failed(task, probe=probe):
+            logger.warning(
+                "the portal is down: the task waits for it",
+                extra={"task_id": task.pk, "numero_os": task.numero_os, "reason": exc.reason},
+            )
+            return "waiting_portal"
         decision = decide_after_error(
             exc, attempt, self.max_attempts, self.retry_base_delay, task.numero_os
         )
@@ -270,7 +280,7 @@ class ScrapeWorker:
         logger.error("scrape failed", extra=log_extra)
         self._fail(msg, task, exc.reason, decision.message, decision.detail)
         if decision.dead_letter:
-            return self._to_dead_letter(msg, exc.reason)
+            return self._to_dead_letter(msg, task, exc.reason)
         return exc.reason
 
     def _fail(
@@ -298,8 +308,17 @@ class ScrapeWorker:
                 "counting the outcome in its batches failed; the message comes back",
                 extra={"task_id": task.pk, "error": str(exc)},
             )
-            self._queue_of(msg.source_arn).delay_redelivery(msg.receipt_handle, RECOUNT_SECONDS)
+            self.queue.delay_redelivery(msg.receipt_handle, RECOUNT_SECONDS)
             raise RedeliverError(f"task {task.pk}: batch outcomes not counted yet") from exc
+
+    def _answered(self) -> None:
+        """The portal answered: the breaker closes (and wakes what it parked)."""
+        if self.gate is None:
+            return
+        try:
+            self.gate.answered()
+        except RaspaError as exc:  # the next answer closes it
+            logger.warning("recording the portal's answer failed", extra={"error": str(exc)})
 
     def _free_batch_slot(self) -> None:
         try:
@@ -310,23 +329,34 @@ class ScrapeWorker:
     def _redeliver_later(self, msg: Delivery, task: TaskRecord, delay: int) -> None:
         """Set the retry's back-off on the message; if the message is gone (an ops purge
         while the task ran), send the task a new one rather than leave it stranded."""
-        queue = self._queue_of(msg.source_arn)
         try:
-            queue.delay_redelivery(msg.receipt_handle, delay)
+            self.queue.delay_redelivery(msg.receipt_handle, delay)
         except QueueError as exc:
             logger.warning(
                 "the message could not be delayed; sending a new one",
                 extra={"task_id": task.pk, "error": str(exc)},
             )
-            queue.send(task.pk, task.numero_os, delay_seconds=min(delay, MAX_SEND_DELAY))
+            # Not claimed for the task yet: it claims it by name once the back-off is over.
+            self.queue.send(
+                task.pk, task.numero_os, lane=_lane(task), delay_seconds=min(delay, MAX_SEND_DELAY)
+            )
 
-    def _to_dead_letter(self, msg: Delivery, reason: str | None) -> str:
-        """Hand the message back with no delay: SQS's redrive policy moves it to the DLQ."""
-        self._queue_of(msg.source_arn).delay_redelivery(msg.receipt_handle, 0)
-        raise RedeliverError(f"task {msg.task_id} failed ({reason}); message goes to the DLQ")
+    def _to_dead_letter(self, msg: Delivery, task: TaskRecord, reason: str | None) -> str:
+        """Write the failed task's letter to the DLQ (naming it and its lane, for ops to
+        redrive); the wake-up itself is done. If the DLQ cannot be reached, the message
+        comes back at once and its next delivery writes the letter."""
+        try:
+            self.dead_letters.send(task.pk, task.numero_os, lane=_lane(task))
+        except QueueError as exc:
+            self.queue.delay_redelivery(msg.receipt_handle, 0)
+            raise RedeliverError(f"task {task.pk} failed ({reason}); letter not written") from exc
+        count("DeadLetters")
+        logger.warning("task dead-lettered", extra={"task_id": task.pk, "reason": reason})
+        return f"dead_letter:{reason}"
 
 
-def record_bytes(record: Any) -> int:
-    """A record's compact JSON size in bytes: an upper bound of its DynamoDB size."""
-    text = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
-    return len(text.encode("utf-8"))
+def _lane(task: TaskRecord) -> Lane | None:
+    try:
+        return Lane(task.lane) if task.lane else None
+    except ValueError:
+        return None

@@ -25,7 +25,8 @@ def snapshot(outcome: TaskOutcome) -> dict[str, Any]:
     """The task's current state, for a connection that subscribes to it."""
     if outcome.terminal:
         return _ended(outcome)
-    message = _progress(outcome)
+    waiting_portal = outcome.status is TaskStatus.WAITING_PORTAL
+    message = event(outcome) if waiting_portal else _progress(outcome)
     if outcome.position is not None:
         message["position"] = outcome.position
     if outcome.estimated_time is not None:
@@ -39,15 +40,22 @@ def event(outcome: TaskOutcome) -> dict[str, Any]:
     if outcome.terminal:
         return _ended(outcome)
     if outcome.status is TaskStatus.RETRY:
-        return {
-            **_about(outcome),
-            "status": "progress",
-            "step": "retry",
-            "progress": outcome.progress,
-            "message": outcome.message or "",
-            "retry_in": outcome.retry_in,
-        }
+        return _told(outcome, "retry", retry_in=outcome.retry_in)
+    if outcome.status is TaskStatus.WAITING_PORTAL:
+        return _told(outcome, "waiting_portal", reason=outcome.reason, retry_at=outcome.retry_at)
     return _progress(outcome)
+
+
+def _told(outcome: TaskOutcome, step: str, **extra: Any) -> dict[str, Any]:
+    """A progress event that tells the followers why the task waits."""
+    return {
+        **_about(outcome),
+        "status": "progress",
+        "step": step,
+        "progress": outcome.progress,
+        "message": outcome.message or "",
+        **extra,
+    }
 
 
 def _about(outcome: TaskOutcome) -> dict[str, Any]:

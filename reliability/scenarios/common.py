@@ -68,8 +68,8 @@ def settle(
     dead_letters: int | None = None,
     every: float = 3.0,
 ) -> bool:
-    """Wait until every task is SUCCESS or FAILURE, the lanes are empty and (if given) the
-    DLQ holds ``dead_letters``; False if ``timeout`` passes first.
+    """Wait until every task is SUCCESS or FAILURE, the scrape queue is empty and (if
+    given) the DLQ holds ``dead_letters``; False if ``timeout`` passes first.
 
     The tables are read every ``every`` seconds, or as soon as every requester in
     ``asked`` has been told its task's outcome (so the check costs the emulator little).
@@ -89,7 +89,7 @@ def settle(
             pending = stack.unfinished(pending)
             if (
                 not pending
-                and stack.lanes_empty()
+                and stack.queue_empty()
                 and (dead_letters is None or stack.depth(stack.dlq_url) >= dead_letters)
             ):
                 return True

@@ -28,8 +28,8 @@ TITLE = "portal faults (500s, hangs, 503 + Retry-After, session expiry) under lo
 class Params:
     os: int = 500
     requesters: int = 10
-    #: Requesters who are VIP: their scrapes take the VIP lane, so all three of the
-    #: worker's slots are contended (standard lookups alone use at most two).
+    #: Requesters who are VIP: their tasks are VIP, so the scheduler shares the worker's
+    #: three slots between two lanes.
     vip: int = 3
     error_rate: float = 0.20
     hang_rate: float = 0.10
@@ -41,6 +41,10 @@ class Params:
     hang_ms: int = 2500
     #: First retry delay (doubling), shortened from 60 s for the run.
     retry_base_delay: int = 1
+    #: The portal breaker's first probe delay and its cap, shortened from 30 s and 120 s:
+    #: a run of consecutive failures may open it, as in AWS, without stalling the run.
+    probe_delay: float = 1.0
+    probe_max_delay: float = 2.0
     scrape_timeout: int = 20
     first_os: int = 200_000
     seed: int = 7
@@ -54,10 +58,13 @@ def run(h: Harness, p: Params) -> Row:
         "read_timeout_seconds": p.read_timeout,
         "connect_timeout_seconds": 1.0,
         "scrape_timeout_seconds": p.scrape_timeout,
+        "breaker_probe_seconds": p.probe_delay,
+        "breaker_probe_max_seconds": p.probe_max_delay,
         "rate_limit": -(-p.os // p.requesters),
         "vip_rate_limit": -(-p.os // p.requesters),
     }
     with h.stack("fault_mix", **changes) as stack:
+        mark = h.emf.mark()
         max_attempts = stack.settings.max_attempts
         h.faults(
             error_rate=p.error_rate,
@@ -76,7 +83,7 @@ def run(h: Harness, p: Params) -> Row:
         tasks = stack.tasks()
         failed = [t for t in tasks if t.status == TaskStatus.FAILURE]
         dead = [t for t in failed if t.error_reason != "not_found"]
-        # A failed task's message reaches the DLQ after its allowance of receives.
+        # The worker writes each final failure's letter to the DLQ as the task fails.
         settle(stack, task_ids, 60, dead_letters=len(dead), every=0.5)
         told = notifications(asked)
         portal = h.portal_stats()
@@ -84,6 +91,7 @@ def run(h: Harness, p: Params) -> Row:
         records = stack.records()
         writes = stack.record_writes()
         slots_peak = worker.slots.peak
+        breaker_opened = h.emf.total("PortalBreakerOpened", since=mark)
 
     succeeded = {t.numero_os: t.pk for t in tasks if t.status == TaskStatus.SUCCESS}
     terminal = [t for t in tasks if t.status in TERMINAL]
@@ -109,6 +117,7 @@ def run(h: Harness, p: Params) -> Row:
                 "peak_concurrent"
             ],
             "worker slots peak": slots_peak,
+            "portal breaker openings": int(breaker_opened),
         }
     )
     row.check(
@@ -156,7 +165,9 @@ def run(h: Harness, p: Params) -> Row:
         f"({p.error_rate:.0%} 500, {p.hang_rate:.0%} hang of {p.hang_ms} ms past the "
         f"{p.read_timeout} s read timeout, {p.unavailable_rate:.0%} 503 with Retry-After "
         f"{p.retry_after_s} s) and expires a session after {p.session_ttl_requests} requests; "
-        f"retry delays {p.retry_base_delay}·2^(n−1) s instead of 60·2^(n−1) s."
+        f"retry delays {p.retry_base_delay}·2^(n−1) s instead of 60·2^(n−1) s; the portal "
+        f"breaker's probes after {p.probe_delay:g} s, doubling up to {p.probe_max_delay:g} s, "
+        "instead of 30 s and 120 s (while it is open, failed attempts are given back)."
     )
     row.notes.append(
         "Concurrency is the portal's own count of requests whose client still waits "

@@ -241,7 +241,7 @@ def run(h: Harness, p: Params) -> Row:
         f"{len(big_ok)}/{p.os}; {_reasons(big_tasks)}; attempts {Counter(big_attempts)}",
     )
     row.check(
-        "no task stuck: every one is terminal, the lanes empty",
+        "no task stuck: every one is terminal, the scrape queue empty",
         settled_all and len(every) == p.os * (len(OFFSITE_MODES) + 2),
         f"{len(every)} tasks",
     )

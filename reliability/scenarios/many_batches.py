@@ -74,7 +74,7 @@ def run(h: Harness, p: Params) -> Row:
         task = stack.task(task_id)
         portal = h.portal_stats()
         locks = list(stack.m.Lock.scan(stack.m.Lock.kind == "lock", consistent_read=True))
-        lanes_empty = stack.lanes_empty()
+        queue_empty = stack.queue_empty()
         worker.stop()
         ingest.stop()
         sizes["stop"]()
@@ -119,7 +119,11 @@ def run(h: Harness, p: Params) -> Row:
         completed and counted == {(1, 1): p.batches},
         f"{dict(statuses)}; {dict(counted)}",
     )
-    row.check("no OS lock is left and the lanes are empty", not locks and lanes_empty, len(locks))
+    row.check(
+        "no OS lock is left and the scrape queue is empty",
+        not locks and queue_empty,
+        f"{len(locks)} locks, queue empty {queue_empty}",
+    )
     check_notifications(row, told, 1)
     row.notes.append(
         f"One user looks OS {numero} up while the worker is stopped; {p.owners} others upload "

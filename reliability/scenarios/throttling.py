@@ -66,7 +66,7 @@ def run(h: Harness, p: Params) -> Row:
         records = stack.records()
         writes = stack.record_writes()
         letters = stack.dead_letters()
-        lanes_empty = stack.lanes_empty()
+        queue_empty = stack.queue_empty()
         portal = h.portal_stats()
         handler_errors = sum(source.stats.errors for source in worker.sources)
 
@@ -119,9 +119,9 @@ def run(h: Harness, p: Params) -> Row:
     )
     check_notifications(row, told, p.os)
     row.check(
-        "nothing left in the lanes or the DLQ",
-        lanes_empty and not letters,
-        f"lanes empty {lanes_empty}, {len(letters)} letters",
+        "nothing left in the scrape queue or the DLQ",
+        queue_empty and not letters,
+        f"queue empty {queue_empty}, {len(letters)} letters",
     )
     row.notes.append(
         f"A botocore `before-send` hook on the app's SQS client and on every PynamoDB model's "

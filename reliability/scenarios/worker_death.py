@@ -51,6 +51,8 @@ class WorkerProcess:
         self.ready, self.log_path = folder / "ready", folder / "worker.log"
         command, env = stack.worker_process(self.ready)
         self.log = self.log_path.open("wb")
+        #: Before the process exists: no message it receives can have been received earlier.
+        self.spawned_at = time.time()
         self.process = subprocess.Popen(  # noqa: S603 - this interpreter, this module
             command,
             cwd=str(ROOT),
@@ -102,11 +104,12 @@ def run(h: Harness, p: Params) -> Row:
         asked = ask(people, numbers(p.first_os, p.os))
         task_ids = {a.task_id for _, a in asked if a.task_id}
         doomed = WorkerProcess(stack, "doomed-worker")
+        spawned_at = doomed.spawned_at
         workers.append(doomed)
         cleanup.callback(doomed.stop)
         doomed.wait_ready()
-        # Kill it once both standard-lane slots are mid-scrape (or after a few seconds).
-        wanted = min(stack.settings.standard_max_concurrency, p.os)
+        # Kill it once every slot is mid-scrape (or after a few seconds).
+        wanted = min(stack.settings.concurrency, p.os)
         wait_until(
             lambda: (
                 sum(1 for s in stack.status_of(task_ids).values() if s in RUNNING) >= wanted
@@ -135,6 +138,9 @@ def run(h: Harness, p: Params) -> Row:
     redelivered = {
         pk: float(tasks[pk].started_at) - first for pk, first in in_flight.items() if pk in tasks
     }
+    # A message's visibility timeout runs from its receive, which precedes the doomed
+    # worker's first claim by its cold start: measured from the process's spawn instead.
+    since_spawn = [float(tasks[pk].started_at) - spawned_at for pk in in_flight if pk in tasks]
     resumed = [
         pk
         for pk in in_flight
@@ -147,6 +153,7 @@ def run(h: Harness, p: Params) -> Row:
             "succeeded": len(succeeded),
             "killed tasks' attempts": sorted(int(tasks[pk].attempts) for pk in in_flight),
             "second start after the first": _seconds(redelivered.values()),
+            "doomed worker's spawn to second start": _seconds(since_spawn),
             "kill to second start": _seconds(
                 float(tasks[pk].started_at) - killed_at for pk in in_flight
             ),
@@ -165,8 +172,8 @@ def run(h: Harness, p: Params) -> Row:
     )
     row.check(
         "a killed task's message came back only after its visibility timeout",
-        bool(redelivered) and min(redelivered.values()) >= visibility - 1,
-        f"after {_seconds(redelivered.values())} (visibility {visibility} s)",
+        bool(since_spawn) and min(since_spawn) >= visibility,
+        f"{_seconds(since_spawn)} after the doomed worker's spawn (visibility {visibility} s)",
     )
     ok_records = {r.numero_os: r.task_id for r in records if r.outcome == "ok"}
     row.check(
@@ -177,13 +184,13 @@ def run(h: Harness, p: Params) -> Row:
     check_notifications(row, told, p.os)
     row.check("nothing dead-lettered", not letters, f"{len(letters)} letters")
     row.notes.append(
-        f"The worker runs in a process of its own (`reliability/worker_process.py`, the lanes "
-        f"of `local.event_source`); {p.os} lookups queue, the portal answers every request "
-        f"in {p.latency_ms} ms, and the process is killed with SIGKILL once its standard-lane "
-        f"slots are mid-scrape. A second worker process then drains the queue; the killed "
-        f"messages return after the queues' visibility timeout (6 × RASPA_SCRAPE_TIMEOUT_SECONDS "
-        f"= {visibility} s for the run) and their tasks, silent longer than the stale limit, "
-        "start again."
+        f"The worker runs in a process of its own (`reliability/worker_process.py`, "
+        f"`local.event_source.worker`); {p.os} lookups queue, the portal answers every "
+        f"request in {p.latency_ms} ms, and the process is killed with SIGKILL once its "
+        f"{stack.settings.concurrency} slots are mid-scrape. A second worker process then "
+        f"drains the queue; the killed messages, each claimed for its task, return after the "
+        f"queue's visibility timeout (6 × RASPA_SCRAPE_TIMEOUT_SECONDS = {visibility} s for "
+        "the run) and resume those tasks: no other wake-up may claim a started task."
     )
     return row
 

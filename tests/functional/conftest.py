@@ -42,15 +42,12 @@ class Aws(OnDeployment):
 
     @property
     def queue_url(self) -> str:
-        return self.deployment.queue_url("standard")
+        """The scrape queue (every lane's wake-ups)."""
+        return self.deployment.queue_url
 
     @property
     def dlq_url(self) -> str:
         return self.deployment.queue_urls["dlq"]
-
-    @property
-    def priority_url(self) -> str:
-        return self.deployment.queue_url("vip")
 
     def headers(self, user: str = "ana") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[user]}"}
@@ -226,7 +223,7 @@ def kit(aws, client, api_gw) -> Kit:
         boto3.client("s3"),
         settings.batch_bucket,
         sqs.get_queue_url(QueueName=settings.ingest_queue_name)["QueueUrl"],
-        sqs.get_queue_url(QueueName=settings.batch_queue_name)["QueueUrl"],
+        sqs.get_queue_url(QueueName=settings.queue_name)["QueueUrl"],
     )
     assert made.ingest() == ["ok"]  # S3's test event, sent when the notification was set up
     return made

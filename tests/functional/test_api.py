@@ -10,7 +10,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 import app as raspa_app
-from chalicelib.domain.lanes import Lane
 from chalicelib.domain.tasks import TaskStatus
 
 
@@ -155,7 +154,7 @@ def test_get_os_returns_record_with_scraped_at_or_404(client):
 
 
 def test_queue_failure_answers_503_and_frees_the_os(client, aws, monkeypatch):
-    queue = raspa_app.services().queue(Lane.STANDARD)
+    queue = raspa_app.services().queue
 
     def broken(**kwargs):
         raise ClientError(

@@ -135,13 +135,12 @@ def test_an_uploaded_file_is_counted_exactly_and_every_line_ends_in_the_results(
     assert sqs_calls.calls.get("SendMessage") == 1  # the ingest queue's later release look
     queued = sorted(m["numero_os"] for m in kit.lane_messages())
     assert queued == ["100004", "100005", "100006"]
-    assert all(m["lane"] == "batch" for m in kit.lane_messages())
+    assert sorted(m["lane"] for m in kit.lane_messages(None)) == ["batch"] * 3 + ["standard"]
 
-    # When the batch lane and the standard lane are scraped (a layout change fails at once
-    # and its message is handed back for the DLQ)
-    assert kit.scrape_batch_lane().count("ok") == 2
+    # When the scrape queue is drained: one wake-up per task, each running the best task
+    # waiting (a layout change fails at once and its letter goes to the DLQ)
+    assert kit.scrape() == ["ok"] * 4
     assert kit.depth(kit.batch_url) == 0 and kit.depth(kit.aws.dlq_url) == 1
-    assert kit.scrape_standard_lane() == ["ok"]
     # Then the counts have every outcome and a finalize message completes the batch
     assert sorted(scraper.calls) == ["100003", "100004", "100005", "100006"]
     kit.ingest()
@@ -176,7 +175,7 @@ def test_the_owner_is_told_the_progress_and_the_end_over_the_websocket(kit, scra
     ws_connect("bruno-1", kit.aws.tokens["bruno"])
     batch_id = kit.upload(csv_of("200001", "200002", "200003"))
     kit.ingest()
-    kit.scrape_batch_lane()
+    kit.scrape()
     kit.ingest()
     events = [e for e in kit.api_gw.sent.get("ana-1", []) if e.get("batch_id") == batch_id]
     assert events, kit.api_gw.sent
@@ -350,7 +349,7 @@ def test_an_ingest_that_crashes_mid_file_resumes_without_losing_or_repeating_a_l
     tasks = raspa_app.services().store.tasks.get_many([task_id_for(batch_id, n) for n in numbers])
     assert len(tasks) == 250 and {t.status for t in tasks} == {"PENDING"}
     # And scraping them all scrapes each number once and completes the batch
-    kit.scrape_batch_lane(limit=1000)
+    kit.scrape(limit=1000)
     assert sorted(scraper.calls) == numbers
     kit.ingest()
     _, view = kit.view(batch_id)

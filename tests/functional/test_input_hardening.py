@@ -236,9 +236,8 @@ def item_count(table: str) -> int:
     return boto3.client("dynamodb").scan(TableName=table, Select="COUNT")["Count"]
 
 
-def stored_and_enqueued(aws: Any) -> tuple[int, int, int]:
-    """(task-table items but the user's own connection list, standard-lane messages,
-    VIP-lane messages)."""
+def stored_and_enqueued(aws: Any) -> tuple[int, int]:
+    """(task-table items but the user's own connection list, scrape-queue messages)."""
     scan = boto3.client("dynamodb").scan(
         TableName=aws.settings.tasks_table,
         Select="COUNT",
@@ -246,12 +245,12 @@ def stored_and_enqueued(aws: Any) -> tuple[int, int, int]:
         ExpressionAttributeValues={":uconn": {"S": "uconn#"}},
     )
     tasks = scan["Count"]
-    return tasks, aws.queue_depth(), aws.queue_depth(aws.priority_url)
+    return tasks, aws.queue_depth()
 
 
 def assert_nothing_stored_or_enqueued(aws: Any) -> None:
-    """No task, lock or rate-limit slot written; no message on either lane."""
-    assert stored_and_enqueued(aws) == (0, 0, 0)
+    """No task, lock or rate-limit slot written; no message on the scrape queue."""
+    assert stored_and_enqueued(aws) == (0, 0)
 
 
 def assert_named_4xx(status: int, headers: dict[str, str], body: bytes, *codes: str) -> dict:
@@ -508,7 +507,7 @@ def test_given_hostile_websocket_messages_then_each_gets_an_error_and_nothing_br
         assert reply["status"] == "error" and reply["error"] == "invalid_message", reply
         assert problem in reply["message"], reply
         assert len(json.dumps(reply)) <= MAX_ANSWER_BYTES
-        assert stored_and_enqueued(aws) == (0, 0, 0)  # no subscription written either
+        assert stored_and_enqueued(aws) == (0, 0)  # no subscription written either
 
     each(WS_MESSAGES, check)
     ws_send("c1", {"action": "ping"})

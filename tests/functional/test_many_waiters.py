@@ -53,7 +53,7 @@ def test_given_150_one_line_batches_waiting_on_one_os_when_its_scrape_ends_then_
     assert int(store.tasks.get_task(task_id).waiters) == BATCHES
     # When its one message is scraped
     transaction_sizes.clear()
-    assert kit.scrape_standard_lane() == ["ok"]
+    assert kit.scrape() == ["ok"]
     # Then the OS was scraped once, the task finished in one small transaction and its lock
     # is free, and each of the batches counted the outcome exactly once
     assert scraper.calls == ["610000"]

@@ -26,7 +26,6 @@ from schemathesis.specs.openapi.checks import (
 )
 
 import app as raspa_app
-from chalicelib.domain.lanes import Lane
 from chalicelib.errors import OsNotFoundError
 from chalicelib.http.openapi import PUBLIC_ROUTES, document
 
@@ -235,6 +234,6 @@ def test_every_documented_answer_is_real_and_conforms(
         raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, "Send")
 
     aws.reconfigure(rate_limit=100)
-    monkeypatch.setattr(raspa_app.services().queue(Lane.STANDARD).client, "send_message", broken)
+    monkeypatch.setattr(raspa_app.services().queue.client, "send_message", broken)
     unavailable = lookup.Case(path_parameters={"numero_os": "25"})
     assert check(unavailable, 503, CONFORMANCE)["error"] == "backend_unavailable"

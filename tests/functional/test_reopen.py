@@ -11,6 +11,7 @@ import app as raspa_app
 from chalicelib.adapters.dynamo.models import lock_key
 from chalicelib.adapters.dynamo.reopen import Reopen
 from chalicelib.adapters.queue import ScrapeQueue
+from chalicelib.domain.lanes import Lane
 from chalicelib.domain.tasks import TaskStatus
 from chalicelib.errors import LayoutChangedError
 
@@ -69,16 +70,16 @@ def test_given_a_failed_task_when_its_message_comes_back_then_it_runs_only_if_re
     failed_task, aws, driver, scripted
 ):
     scraper = scripted(RECORD)
-    lane = ScrapeQueue(aws.sqs, aws.queue_url, "standard")
-    # Without reopening, the worker takes the FAILURE task's message for a duplicate.
-    lane.send(failed_task, "123456")
-    assert driver.deliver_once() == "error"
+    queue = ScrapeQueue(aws.sqs, aws.queue_url)
+    # Without reopening, a wake-up naming the FAILURE task finds nothing to run.
+    queue.send(failed_task, "123456", lane=Lane.STANDARD)
+    assert driver.deliver_once() == "ok"
     assert scraper.calls == []
     assert raspa_app.services().store.tasks.get_task(failed_task).status == "FAILURE"
-    # Reopened, its message is scraped once and the task succeeds.
+    # Reopened, it waits in the queue again: a wake-up scrapes it once and it succeeds.
     reopener = raspa_app.services().store.reopener
     assert reopener.reopen(failed_task, "standard").result is Reopen.REOPENED
-    lane.send(failed_task, "123456")
+    queue.send(failed_task, "123456", lane=Lane.STANDARD)
     assert "ok" in drain(driver)
     task = raspa_app.services().store.tasks.get_task(failed_task)
     assert task.status == "SUCCESS" and task.attempts == 1

@@ -13,6 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 import app as raspa_app
+from chalicelib.domain.lanes import Lane
 from tests.support.auth import moto_private_key
 
 
@@ -158,8 +159,10 @@ def test_joins_and_cache_hits_do_not_count_against_the_limit(client, aws, driver
 def test_vip_users_have_their_own_limit_and_lane(client, aws):
     for n in range(12):
         assert post(client, str(400000 + n), aws.headers("carla"))[0] == 202
-    assert aws.queue_depth(aws.priority_url) == 12
-    assert aws.queue_depth() == 0
+    assert aws.queue_depth() == 12
+    store = raspa_app.services().store
+    waiting = store.queue_index.waiting
+    assert waiting(Lane.VIP) == 12 and waiting(Lane.STANDARD) == 0
 
 
 def test_a_vip_task_waits_only_behind_vip_tasks_and_standard_ones_behind_both(client, aws):

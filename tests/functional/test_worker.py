@@ -8,7 +8,6 @@ import time
 import pytest
 
 import app as raspa_app
-from chalicelib.domain.lanes import Lane
 from chalicelib.domain.tasks import TaskStatus
 from chalicelib.errors import (
     LayoutChangedError,
@@ -80,7 +79,7 @@ def test_transient_error_marks_retry_and_delays_redelivery_by_backoff(
 
 def test_retry_after_longer_than_backoff_is_honoured(client, aws, driver, scripted, monkeypatch):
     delays = []
-    queue = raspa_app.services().queue(Lane.STANDARD)
+    queue = raspa_app.services().queue
     monkeypatch.setattr(queue, "delay_redelivery", lambda handle, seconds: delays.append(seconds))
     scripted(TransientScrapeError("503", retry_after=600))
     enqueue(client)
@@ -151,22 +150,30 @@ def test_redelivered_message_of_a_finished_task_changes_nothing(client, aws, dri
 def test_a_task_whose_last_attempt_died_is_failed_on_the_next_delivery(
     client, aws, driver, scripted
 ):
-    scraper = scripted(RECORD)
+    from tests.support.sqs import lambda_event
+
+    # Given a task whose fourth attempt's worker died mid-scrape (its message stays in
+    # flight, claimed for that task)
+    scraper = scripted(RuntimeError("the container was killed"))
     task_id = enqueue(client)
+    message = driver.receive()[0]
+    with pytest.raises(RuntimeError):
+        client.lambda_.invoke("scrape_worker", lambda_event([message], driver.arn))
     models = raspa_app.services().models
-    task = models.Task.get(task_id)
     silent_since = time.time() - aws.settings.scrape_timeout_seconds - 1
-    task.update(
-        actions=[
-            models.Task.status.set("STARTED"),
-            models.Task.attempts.set(4),
-            models.Task.updated_at.set(silent_since),
-        ]
+    models.Task(task_id).update(
+        actions=[models.Task.attempts.set(4), models.Task.updated_at.set(silent_since)]
     )
-    assert driver.deliver_once() == "error"
+    # When the message comes back after its visibility timeout
+    aws.sqs.change_message_visibility(
+        QueueUrl=aws.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+    )
+    assert driver.deliver_once() == "ok"
+    # Then the task fails as worker_died, without a fifth scrape, and its letter is in the DLQ
     body = status(client, task_id)
     assert body["status"] == "FAILURE" and body["error"]["reason"] == "worker_died"
-    assert scraper.calls == []
+    assert scraper.calls == ["123456"]
+    assert aws.queue_depth(aws.dlq_url) == 1
 
 
 def test_a_second_message_for_a_task_being_scraped_starts_no_second_scrape(

@@ -135,13 +135,9 @@ def test_each_function_may_call_exactly_what_its_code_calls(
     session_tables = arns([tables[settings.tasks_table], tables[settings.connections_table]]) | {
         f"<{tables[settings.tasks_table]}.Arn>/index/{QUEUE_INDEX}"
     }
-    lanes = arns(
-        [
-            queues[n]
-            for n in (settings.priority_queue_name, settings.queue_name, settings.batch_queue_name)
-        ]
-    )
+    scrape = arns([queues[settings.queue_name]])
     ingest = arns([queues[settings.ingest_queue_name]])
+    dlq = arns([queues[settings.dlq_name]])
     connections = {
         "arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<WebsocketAPI>"
         "/api/POST/@connections/*"
@@ -157,14 +153,14 @@ def test_each_function_may_call_exactly_what_its_code_calls(
             rights |= {action: {"*"} for action in XRAY}
         return rights | extra
 
-    consume = {action: lanes for action in CONSUME_ACTIONS}
+    consume = {action: scrape for action in CONSUME_ACTIONS}
     consume_ingest = {action: ingest for action in CONSUME_ACTIONS}
     want = {
         API: expected(
             API,
             every_table,
             **{
-                "sqs:SendMessage": lanes,
+                "sqs:SendMessage": scrape,
                 "s3:PutObject": {f"{BUCKET}/batches/*"},
                 "s3:GetObject": {f"{BUCKET}/results/*"},
             },
@@ -178,7 +174,9 @@ def test_each_function_may_call_exactly_what_its_code_calls(
             every_table,
             **consume,
             **{
-                "sqs:SendMessage": ingest,
+                # wake-ups and retries, a failed task's letter, a batch's finalize
+                "sqs:SendMessage": scrape | dlq | ingest,
+                "sqs:GetQueueUrl": dlq,  # the DLQ is found by name
                 "secretsmanager:GetSecretValue": secret,
                 CONNECTIONS: connections,
             },
@@ -188,7 +186,7 @@ def test_each_function_may_call_exactly_what_its_code_calls(
             every_table,
             **consume_ingest,
             **{
-                "sqs:SendMessage": arns([queues[settings.batch_queue_name]]) | ingest,
+                "sqs:SendMessage": scrape | ingest,
                 "s3:GetObject": {f"{BUCKET}/batches/*"},
                 "s3:PutObject": {f"{BUCKET}/results/*"},
                 CONNECTIONS: connections,
@@ -197,6 +195,19 @@ def test_each_function_may_call_exactly_what_its_code_calls(
     }
     for name in FUNCTIONS:
         assert grants(synthesized, name) == want[name], name
+
+
+def test_only_the_worker_consumes_the_scrape_queue_and_writes_to_the_dlq(
+    synthesized: Any, settings: Any
+) -> None:
+    queues = names(synthesized, "AWS::SQS::Queue", "QueueName")
+    dlq = f"<{queues[settings.dlq_name]}.Arn>"
+    scrape = f"<{queues[settings.queue_name]}.Arn>"
+    writers = [n for n in FUNCTIONS if dlq in grants(synthesized, n).get("sqs:SendMessage", ())]
+    consumers = [
+        n for n in FUNCTIONS if scrape in grants(synthesized, n).get("sqs:ReceiveMessage", ())
+    ]
+    assert writers == consumers == [WORKER]
 
 
 def test_only_the_worker_may_read_the_portal_secret(synthesized: Any) -> None:

@@ -69,13 +69,13 @@ def test_every_queue_is_encrypted_and_redrives_to_the_dlq(synthesized: Any, spec
         assert redrive["maxReceiveCount"] == queue.max_receive_count, queue.name
 
 
-def test_the_scrape_lanes_redrive_after_the_real_attempts_plus_the_throttle_allowance(
+def test_the_one_scrape_queue_redrives_after_the_real_attempts_plus_the_throttle_allowance(
     synthesized: Any, settings: Any
 ) -> None:
     ids = queue_ids(synthesized)
-    for name in (settings.queue_name, settings.priority_queue_name, settings.batch_queue_name):
-        redrive = synthesized.props(ids[name])["RedrivePolicy"]
-        assert redrive["maxReceiveCount"] == settings.max_attempts + 6 == 10
+    assert set(ids) == {settings.queue_name, settings.ingest_queue_name, settings.dlq_name}
+    redrive = synthesized.props(ids[settings.queue_name])["RedrivePolicy"]
+    assert redrive["maxReceiveCount"] == settings.max_attempts + 6 == 10
 
 
 def test_every_queue_refuses_requests_without_tls(synthesized: Any) -> None:

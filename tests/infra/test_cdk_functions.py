@@ -1,4 +1,4 @@
-"""The Chalice app as Lambda functions: roles, limits, lanes, logs, settings, APIs and outputs."""
+"""The Chalice app as Lambda functions: roles, limits, event sources, logs, settings, APIs."""
 
 from __future__ import annotations
 
@@ -71,21 +71,19 @@ def test_every_function_runs_with_a_role_of_its_own_and_no_managed_policies(
     assert not synthesized.resources("AWS::IAM::Policy"), "no policy attached outside the roles"
 
 
-def test_the_worker_has_the_portals_reserved_concurrency_and_one_capped_source_per_lane(
-    synthesized: Any, spec: Any
+def test_the_worker_consumes_the_one_scrape_queue_capped_at_its_reserved_concurrency(
+    synthesized: Any, spec: Any, settings: Any
 ) -> None:
     worker = synthesized.props(WORKER)
     assert worker["ReservedConcurrentExecutions"] == spec.worker_reserved_concurrency == 3
-    assert "Events" not in worker, "chalice's own single-queue event source is replaced"
+    assert "Events" not in worker, "chalice's own event source is replaced"
     sources = sources_of(synthesized, WORKER)
-    assert {q: s["ScalingConfig"]["MaximumConcurrency"] for q, s in sources.items()} == {
-        source.queue: source.max_concurrency for source in spec.worker_sources
-    }
-    assert all(s["BatchSize"] == 1 for s in sources.values())
-    caps = [s.max_concurrency for s in spec.worker_sources]
-    assert all(2 <= cap < spec.worker_reserved_concurrency for cap in caps), (
-        "each lane leaves a slot free for the others (README, VIP priority)"
-    )
+    assert list(sources) == [settings.queue_name]
+    (source,) = sources.values()
+    # The pollers never ask for more than the worker may run: Lambda never throttles it
+    assert source["ScalingConfig"]["MaximumConcurrency"] == settings.concurrency
+    assert settings.concurrency == worker["ReservedConcurrentExecutions"]
+    assert source["BatchSize"] == 1
 
 
 def test_the_batch_ingest_handler_consumes_the_ingest_queue_with_its_cap(
@@ -121,7 +119,7 @@ def test_every_consumed_queue_stays_invisible_at_least_six_times_its_functions_t
         timeout = synthesized.props(function)["Timeout"]
         assert visibility >= 6 * timeout, f"{names[queue_id]}: {visibility} < 6 x {timeout}"
         checked += 1
-    assert checked == 4
+    assert checked == 2  # the scrape queue and the ingest queue
 
 
 def test_every_function_has_its_timeout_tracing_and_own_log_group_kept_a_month(
@@ -151,9 +149,10 @@ def test_functions_find_queues_websocket_issuer_and_bucket_in_their_environment(
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Raspa", name
         assert env["POWERTOOLS_SERVICE_NAME"] == "raspa", name
         assert ref_id(env["RASPA_QUEUE_URL"]) == ids[settings.queue_name]
-        assert ref_id(env["RASPA_PRIORITY_QUEUE_URL"]) == ids[settings.priority_queue_name]
-        assert ref_id(env["RASPA_BATCH_QUEUE_URL"]) == ids[settings.batch_queue_name]
         assert ref_id(env["RASPA_INGEST_QUEUE_URL"]) == ids[settings.ingest_queue_name]
+        assert env["RASPA_DLQ_NAME"] == settings.dlq_name
+        assert not {v for v in env if v.startswith(("RASPA_PRIORITY_", "RASPA_BATCH_QUEUE"))}
+        assert (env["RASPA_VIP_SHARE"], env["RASPA_CONCURRENCY"]) == ("6", "3")
         host = "<WebsocketAPI>.execute-api.<AWS::Region>.<AWS::URLSuffix>"
         assert render(env["RASPA_WS_ENDPOINT"]) == f"https://{host}/api"
         assert render(env["RASPA_WS_URL"]) == f"wss://{host}/api"

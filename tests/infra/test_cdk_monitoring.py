@@ -8,8 +8,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from infra.monitoring import APP_METRICS, NAMESPACE
 from tests.infra.cfn import ref_id, render
 
@@ -101,24 +99,23 @@ def test_every_alarm_notifies_the_topic_and_treats_missing_data_as_fine(
     synthesized: Any,
 ) -> None:
     found = alarms(synthesized)
-    assert len(found) == 10
+    assert len(found) == 9
     for name, props in found.items():
         assert [ref_id(a) for a in props["AlarmActions"]] == [topic_id(synthesized)], name
         assert props["TreatMissingData"] == "notBreaching", name
         assert props["AlarmDescription"], name
 
 
-@pytest.mark.parametrize("lane", ["raspa-scrape-priority", "raspa-scrape"])
-def test_more_than_50_waiting_or_a_15_minute_wait_in_an_interactive_lane_pages_ops(
-    synthesized: Any, lane: str
+def test_more_than_50_waiting_or_a_15_minute_wait_in_the_scrape_queue_pages_ops(
+    synthesized: Any,
 ) -> None:
     found = alarms(synthesized)
     queue = next(
         k
         for k, r in synthesized.resources("AWS::SQS::Queue").items()
-        if r["Properties"]["QueueName"] == lane
+        if r["Properties"]["QueueName"] == "raspa-scrape"
     )
-    depth, oldest = found[f"Depth-{lane}"], found[f"OldestMessage-{lane}"]
+    depth, oldest = found["Depth-raspa-scrape"], found["OldestMessage-raspa-scrape"]
     for props in (depth, oldest):
         assert props["Namespace"] == "AWS/SQS"
         assert ref_id(props["Dimensions"][0]["Value"]) == queue
@@ -130,8 +127,11 @@ def test_more_than_50_waiting_or_a_15_minute_wait_in_an_interactive_lane_pages_o
     assert oldest["Threshold"] == 15 * 60
 
 
-def test_the_batch_lane_fills_by_design_so_its_depth_pages_nobody(synthesized: Any) -> None:
-    assert not [n for n in alarms(synthesized) if n.endswith(("scrape-batch", "batch-ingest"))]
+def test_only_the_scrape_queue_pages_ops_for_its_depth_and_age(synthesized: Any) -> None:
+    queued = [n for n in alarms(synthesized) if n.startswith(("Depth-", "OldestMessage-"))]
+    assert sorted(queued) == ["Depth-raspa-scrape", "OldestMessage-raspa-scrape"]
+    # the ingest queue drains a big upload by design; no lane has a queue of its own
+    assert not [n for n in alarms(synthesized) if n.endswith(("batch-ingest", "priority"))]
 
 
 def test_any_message_in_the_dlq_pages_ops(synthesized: Any) -> None:
@@ -161,12 +161,24 @@ def test_any_layout_drift_pages_ops(synthesized: Any) -> None:
     assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
 
 
-def test_sustained_worker_throttling_pages_ops(synthesized: Any) -> None:
+def test_an_open_portal_breaker_pages_ops(synthesized: Any) -> None:
+    # The worker emits PortalBreakerOpen = 1 at each parked wake-up and probe while open
+    props = alarms(synthesized)["PortalBreakerOpen"]
+    assert (props["Namespace"], props["MetricName"]) == ("Raspa", "PortalBreakerOpen")
+    assert props["Dimensions"] == [{"Name": "service", "Value": "raspa"}]
+    assert (props["Statistic"], props["Period"]) == ("Maximum", 300)
+    assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+
+
+def test_any_worker_throttling_pages_ops_as_something_wrong(synthesized: Any) -> None:
+    # The event source asks for at most the reserved concurrency: throttles are not normal
     props = alarms(synthesized)["WorkerThrottles"]
     assert (props["Namespace"], props["MetricName"]) == ("AWS/Lambda", "Throttles")
     assert props["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "ScrapeWorker"}}]
-    assert props["EvaluationPeriods"] == props["DatapointsToAlarm"] == 3
-    assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanThreshold", 10)
+    assert props["EvaluationPeriods"] == props["DatapointsToAlarm"] == 1
+    assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+    assert "by design" not in props["AlarmDescription"]
+    assert "RASPA_CONCURRENCY" in props["AlarmDescription"]
 
 
 def test_mostly_failing_worker_invocations_page_ops(synthesized: Any) -> None:
@@ -192,19 +204,21 @@ def test_any_api_5xx_pages_ops(synthesized: Any) -> None:
 
 
 # ------------------------------------------------------------------ dashboard
-def test_the_dashboard_shows_depth_and_age_per_lane_and_the_dlq(
-    synthesized: Any, spec: Any
+def test_the_dashboard_shows_depth_and_age_of_the_scrape_and_ingest_queues_and_the_dlq(
+    synthesized: Any, settings: Any
 ) -> None:
     widgets = dashboard(synthesized)
-    lanes = [s.queue for s in spec.worker_sources] + [spec.ingest_source.queue]
+    queues = [settings.queue_name, settings.ingest_queue_name]
     for title, metric in (
-        ("Queue depth per lane", "ApproximateNumberOfMessagesVisible"),
-        ("Age of oldest message per lane (s)", "ApproximateAgeOfOldestMessage"),
+        ("Queue depth", "ApproximateNumberOfMessagesVisible"),
+        ("Age of oldest message (s)", "ApproximateAgeOfOldestMessage"),
     ):
         shown = widgets[title]["metrics"]
-        assert [m[1] for m in shown] == [metric] * len(lanes)
-        assert [m[4]["label"] for m in shown] == lanes
+        assert [m[1] for m in shown] == [metric] * len(queues)
+        assert [m[4]["label"] for m in shown] == queues
     assert metric_names(widgets["DLQ depth"]) == [("AWS/SQS", "ApproximateNumberOfMessagesVisible")]
+    idle = widgets["Wake-ups that found no task waiting"]
+    assert metric_names(idle) == [("Raspa", "WakeupsIdle")]
 
 
 def test_the_dashboard_shows_the_workers_concurrency_throttles_errors_and_duration(

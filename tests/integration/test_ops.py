@@ -1,5 +1,6 @@
 """The ops CLI (``python -m ops --local``) against the local stack: moto server, demo
-portal and the worker's lanes, with a ``local.json`` like the one ``make run`` writes."""
+portal and the worker on its one scrape queue, with a ``local.json`` like the one
+``make run`` writes."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 import ops
 from chalicelib.adapters.queue import ScrapeQueue
 from chalicelib.domain.identity import Identity
+from chalicelib.domain.lanes import Lane
 from chalicelib.http.views import lookup_answer
 from local.portal import control
 from tests.support.stack import Stack
@@ -43,8 +45,6 @@ def state(stack: Stack, sandbox, tmp_path: Path, monkeypatch) -> Path:
         "region": "us-east-1",
         "portal_url": stack.portal_url,
         "queue_url": stack.queue_url,
-        "priority_queue_url": stack.priority_url,
-        "batch_queue_url": stack.batch_url,
         "ingest_queue_url": stack.ingest_url,
         "dlq_url": stack.dlq_url,
     }
@@ -84,10 +84,11 @@ def submit(stack: Stack, numero: str, who: Identity = ANA) -> str:
 
 
 def submit_batch(stack: Stack, numero: str) -> str:
-    """A task of the batch lane, as a batch upload's ingest creates and sends it."""
-    outcome = stack.services.store.tasks.create_or_join(numero, requested_by="ana", lane="batch")
+    """A task of the batch lane, as a batch upload's ingest releases it: waiting in the
+    batch lane, with a wake-up naming it on the scrape queue."""
+    outcome = stack.services.store.tasks.create_or_join(numero, requested_by="ana", lane=Lane.BATCH)
     assert outcome.created
-    ScrapeQueue(stack.sqs, stack.batch_url, "batch").send(outcome.task.pk, numero)
+    ScrapeQueue(stack.sqs, stack.queue_url).send(outcome.task.pk, numero, lane=Lane.BATCH)
     return outcome.task.pk
 
 
@@ -105,10 +106,8 @@ def statuses(stack: Stack, task_ids: list[str]) -> dict[str, str]:
     return {t: store.tasks.get_task(t).status for t in task_ids}
 
 
-def lanes_empty(stack: Stack) -> bool:
-    return all(
-        stack.depth(url) == 0 for url in (stack.queue_url, stack.priority_url, stack.batch_url)
-    )
+def scrape_queue_empty(stack: Stack) -> bool:
+    return stack.depth(stack.queue_url) == 0
 
 
 def dead_letter(stack: Stack, task_ids: list[str], letters: int, **faults: Any) -> None:
@@ -120,7 +119,7 @@ def dead_letter(stack: Stack, task_ids: list[str], letters: int, **faults: Any) 
             lambda: (
                 set(statuses(stack, task_ids).values()) == {"FAILURE"}
                 and stack.depth(stack.dlq_url) == letters
-                and lanes_empty(stack)
+                and scrape_queue_empty(stack)
             ),
             "the tasks' messages to reach the DLQ",
         )
@@ -136,11 +135,26 @@ def details_scraped(stack: Stack) -> int:
 
 
 @pytest.fixture
+def stack(make_stack: Any) -> Stack:
+    """A stack whose portal breaker never opens: these tests drive failed tasks into the
+    DLQ for ops (with the breaker, a portal down for everyone makes them wait instead:
+    tests/functional/test_portal_breaker.py)."""
+    return make_stack(breaker_failures=1_000)
+
+
+@pytest.fixture
 def scrapes(stack: Stack, monkeypatch) -> Counter[str]:
-    """Scrape attempts the worker starts, by OS number."""
-    runs = stack.services.store.runs
+    """Scrape attempts the worker starts, by OS number: the tasks its messages claim, and
+    those a returning message resumes."""
+    store = stack.services.store
     started: Counter[str] = Counter()
-    start = runs.start
+    claim, start = store.claims._claim, store.runs.start
+
+    def counting_claim(message_id: str, task_id: str, where: object, seen: Any = None) -> Any:
+        claimed = claim(message_id, task_id, where, seen)
+        if claimed.task is not None:
+            started[claimed.task.numero_os] += 1
+        return claimed
 
     def counting_start(task_id: str) -> Any:
         task = start(task_id)
@@ -148,7 +162,8 @@ def scrapes(stack: Stack, monkeypatch) -> Counter[str]:
             started[task.numero_os] += 1
         return task
 
-    monkeypatch.setattr(runs, "start", counting_start)
+    monkeypatch.setattr(store.claims, "_claim", counting_claim)
+    monkeypatch.setattr(store.runs, "start", counting_start)
     return started
 
 
@@ -170,16 +185,17 @@ def test_given_the_portal_was_down_until_tasks_were_dead_lettered_when_it_is_bac
     scrapes.clear()
     with stack.worker():
         report = as_json(cli("redrive", "--json"))
-        # Then every letter went back to its own lane, its task reopened
+        # Then every task was reopened in its own lane and woken for on the scrape queue
         assert report["sent"] == {"standard": 2, "vip": 1, "batch": 1}
         assert report["dropped"] == {} and report["kept"] == {}
-        assert {r["task_id"]: r["to"] for r in report["letters"]} == tasks
+        assert {r["task_id"]: r["lane"] for r in report["letters"]} == tasks
+        assert {r["to"] for r in report["letters"]} == {"scrape"}
         assert {r["why"] for r in report["letters"]} == {"reopened"}
         wait_until(
             lambda: set(statuses(stack, list(tasks)).values()) == {"SUCCESS"},
             "the redriven tasks to succeed",
         )
-        wait_until(lambda: lanes_empty(stack), "the lanes to drain")
+        wait_until(lambda: scrape_queue_empty(stack), "the scrape queue to drain")
     # ... each scraped exactly once, in one attempt, and nothing is left dead
     store = stack.services.store
     assert {int(store.tasks.get_task(t).attempts) for t in tasks} == {1}
@@ -197,7 +213,7 @@ def test_given_dead_letters_whose_os_was_asked_for_again_or_that_repeat_a_task_w
     superseded = submit(stack, "540002")
     cached = submit(stack, "540003")
     dead_letter(stack, [repeated, superseded, cached], letters=3, layout="drifted")
-    # ... a second letter of the first one, from the VIP lane it was promoted to,
+    # ... a second letter of the first one, naming the VIP lane,
     body = {"v": 1, "task_id": repeated, "numero_os": "540001", "lane": "vip"}
     stack.sqs.send_message(QueueUrl=stack.dlq_url, MessageBody=json.dumps(body))
     # ... the second OS asked for again (its new task waiting) and the third scraped since
@@ -211,14 +227,16 @@ def test_given_dead_letters_whose_os_was_asked_for_again_or_that_repeat_a_task_w
     # When ops redrive the DLQ
     code, out, err = cli("redrive", "--json")
     report = json.loads(out)
-    # Then the repeated task is sent once to its earliest lane (or moved up to it), the
-    # other two stay failed and their letters are dropped: their OS need no scrape
+    # Then the repeated task is reopened and woken for once, in the earliest lane its
+    # letters name (the other letter dropped), the other two stay failed and their
+    # letters are dropped: their OS need no scrape
     assert code == 0, err
     by_task: dict[str, list[dict]] = {}
     for r in report["letters"]:
         by_task.setdefault(r["task_id"], []).append(r)
-    assert "vip" in {r["to"] for r in by_task[repeated]}
+    assert sorted(r["action"] for r in by_task[repeated]) == ["drop", "send"]
     assert [r["why"] for r in by_task[repeated]].count("reopened") == 1
+    assert stack.services.store.tasks.get_task(repeated).lane == "vip"
     assert [(r["action"], r["why"]) for r in by_task[superseded]] == [
         ("drop", f"superseded by {waiting}")
     ]
@@ -231,7 +249,7 @@ def test_given_dead_letters_whose_os_was_asked_for_again_or_that_repeat_a_task_w
             ),
             "the repeated task and the waiting one to succeed",
         )
-        wait_until(lambda: lanes_empty(stack), "the lanes to drain")
+        wait_until(lambda: scrape_queue_empty(stack), "the scrape queue to drain")
     assert scrapes == {"540001": 1, "540002": 1}  # 540002 by its new task
     assert details_scraped(stack) - details_before == 2
     assert statuses(stack, [superseded, cached]) == {superseded: "FAILURE", cached: "FAILURE"}
@@ -251,7 +269,7 @@ def test_given_letters_redrive_cannot_route_when_redriven_then_they_stay_in_the_
     visible = stack.sqs.get_queue_attributes(
         QueueUrl=stack.dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
     )["Attributes"]["ApproximateNumberOfMessages"]
-    assert int(visible) == 2 and lanes_empty(stack)
+    assert int(visible) == 2 and scrape_queue_empty(stack)
 
 
 def test_given_waiting_in_flight_and_dead_messages_then_status_and_dlq_report_each_lane_and_why_tasks_failed(  # noqa: E501
@@ -265,20 +283,21 @@ def test_given_waiting_in_flight_and_dead_messages_then_status_and_dlq_report_ea
     submit(stack, "550003")
     submit(stack, "550004", CARLA)
     held = stack.sqs.receive_message(QueueUrl=stack.queue_url, VisibilityTimeout=120)
-    assert len(held["Messages"]) == 1  # one standard message in flight
+    assert len(held["Messages"]) == 1  # one wake-up in flight
 
     status = as_json(cli("status", "--json"))
 
+    # Tasks waiting per lane come from the queue index; the one scrape queue holds a
+    # wake-up for each of them
+    assert status["lanes"] == {"vip": 1, "standard": 2, "batch": 0}
     queues = status["queues"]
-    assert queues["standard"] == {
+    assert set(queues) == {"scrape", "ingest", "dlq"}
+    assert queues["scrape"] == {
         "name": stack.settings.queue_name,
-        "waiting": 1,
+        "waiting": 2,
         "in_flight": 1,
         "delayed": 0,
-        "tasks_pending": 2,
     }
-    assert (queues["vip"]["waiting"], queues["vip"]["tasks_pending"]) == (1, 1)
-    assert queues["batch"]["waiting"] == 0
     assert queues["ingest"]["waiting"] == stack.depth(stack.ingest_url)
     assert queues["dlq"]["waiting"] == 2
     assert status["dead_letters"]["by_lane"] == {"vip": 1, "unroutable": 1}
@@ -286,19 +305,20 @@ def test_given_waiting_in_flight_and_dead_messages_then_status_and_dlq_report_ea
     [recent] = status["recent_failures"]
     assert recent["task_id"] == failed and recent["numero_os"] == "550001"
     assert recent["reason"] == "layout_changed" and recent["attempts"] == 1
+    assert recent["lane"] == "vip"
     # reading the dead letters leaves them visible
     assert as_json(cli("status", "--json"))["queues"]["dlq"]["waiting"] == 2
     code, out, _ = cli("status")
     assert code == 0 and "layout_changed" in out and failed in out
-    assert any(
-        line.split()[:6] == ["standard", stack.settings.queue_name, "1", "1", "0", "2"]
-        for line in out.splitlines()
-    )
+    lines = [line.split() for line in out.splitlines()]
+    assert ["standard", "2"] in lines and ["vip", "1"] in lines
+    assert ["scrape", stack.settings.queue_name, "2", "1", "0"] in lines
     # dlq lists each letter: task, OS, lane, receives and the task's failure reason
     letter, unknown = sorted(as_json(cli("dlq", "--json")), key=lambda d: d["kind"])
     assert letter["task_id"] == failed and letter["numero_os"] == "550001"
     assert letter["lane"] == "vip" and letter["kind"] == "scrape"
-    assert letter["receive_count"] >= stack.settings.max_receive_count
+    # the worker wrote it once the task failed, not SQS's redrive policy after its receives
+    assert 1 <= letter["receive_count"] < stack.settings.max_receive_count
     assert letter["task_status"] == "FAILURE" and letter["reason"] == "layout_changed"
     assert (unknown["kind"], unknown["lane"], unknown["body"]) == ("unknown", None, "not json")
     code, out, _ = cli("dlq")
@@ -306,8 +326,8 @@ def test_given_waiting_in_flight_and_dead_messages_then_status_and_dlq_report_ea
     assert "2 dead letter(s)" in out
 
 
-def test_given_a_lane_with_messages_when_purge_is_declined_or_confirmed_then_only_a_yes_empties_it(
-    stack, cli
+def test_given_a_lane_with_waiting_tasks_when_purge_is_declined_or_confirmed_then_only_a_yes_fails_them_and_the_scrape_queue_is_kept(  # noqa: E501
+    stack, cli, scrapes
 ):
     purged = {submit(stack, numero) for numero in ("570001", "570002")}
     prompts: list[str] = []
@@ -321,26 +341,39 @@ def test_given_a_lane_with_messages_when_purge_is_declined_or_confirmed_then_onl
 
     code, out, _ = cli("purge", "standard", confirm=answer("n"))
     assert code == 1 and "nothing purged" in out and "2 waiting task(s)" in out
-    assert stack.depth(stack.queue_url) == 2
+    assert set(statuses(stack, list(purged)).values()) == {"PENDING"}
 
     def end_of_input(prompt: str) -> str:
         raise EOFError
 
     assert cli("purge", "standard", confirm=end_of_input)[0] == 1
-    assert stack.depth(stack.queue_url) == 2
+    assert set(statuses(stack, list(purged)).values()) == {"PENDING"}
 
     code, out, _ = cli("purge", "standard", confirm=answer("yes"))
-    assert code == 0 and f"purged {stack.settings.queue_name}" in out
+    assert code == 0 and "purged the standard lane" in out
     assert "2 waiting task(s) failed as purged" in out
-    assert stack.depth(stack.queue_url) == 0
+    # The shared scrape queue keeps their wake-ups (the worker finds nothing to run)
+    assert stack.depth(stack.queue_url) == 2
     # The purged tasks failed with the reason and freed their OS: asking again starts anew
-    assert submit(stack, "570001") not in purged
+    again = submit(stack, "570001")
+    assert again not in purged
     assert {stack.services.store.tasks.get_task(t).error_reason for t in purged} == {"purged"}
-    assert len(prompts) == 2 and stack.settings.queue_name in prompts[0]
+    assert len(prompts) == 2 and "standard lane" in prompts[0]
 
-    submit(stack, "570003", CARLA)
-    code, _, _ = cli("purge", "priority", "--yes")  # no prompt (cli refuses any)
-    assert code == 0 and stack.depth(stack.priority_url) == 0
+    vip = submit(stack, "570003", CARLA)
+    batch = submit_batch(stack, "570004")
+    code, out, _ = cli("purge", "priority", "--yes")  # no prompt (cli refuses any)
+    assert code == 0 and "purged the vip lane: 1 waiting task(s)" in out
+    code, out, _ = cli("purge", "batch", "--yes")
+    assert code == 0 and "purged the batch lane: 1 waiting task(s)" in out
+    assert statuses(stack, [vip, batch]) == {vip: "FAILURE", batch: "FAILURE"}
+    code, out, err = cli("purge", "scrape", "--yes")
+    assert code == 2 and out == "" and "purge a lane instead" in err
+    # The worker runs the one task still waiting; every other wake-up finds nothing
+    with stack.worker():
+        wait_until(lambda: statuses(stack, [again])[again] == "SUCCESS", "the new task")
+        wait_until(lambda: scrape_queue_empty(stack), "the scrape queue to drain")
+    assert scrapes == {"570001": 1}
 
 
 def test_given_a_finished_task_then_task_shows_status_attempts_requesters_and_timestamps(

@@ -51,7 +51,8 @@ def secret_portal() -> Iterator[PortalServer]:
 @pytest.fixture
 def stack(sandbox, secret_portal) -> Stack:
     control.reset(secret_portal.url)
-    stack = build_stack(sandbox, portal_url=secret_portal.url)
+    # Attempts run out on purpose (the failure path's logs are read): no breaker opening
+    stack = build_stack(sandbox, portal_url=secret_portal.url, breaker_failures=1_000)
     set_portal_password(stack, PORTAL_PASSWORD)
     return stack
 

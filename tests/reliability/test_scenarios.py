@@ -46,10 +46,10 @@ def test_given_the_drifted_portal_layout_when_os_are_looked_up_then_each_fails_a
     holds(run_scenario(harness, "layout_drift", params))
 
 
-def test_given_the_portal_down_until_tasks_are_dead_lettered_when_it_is_back_and_ops_redrive_then_every_task_completes_scraped_once(  # noqa: E501
+def test_given_the_portal_down_for_everyone_when_it_comes_back_then_the_breaker_drains_every_task_scraped_once_with_nothing_dead_lettered(  # noqa: E501
     harness: Harness,
 ) -> None:
-    params = short("recovery", os=6, requesters=3, vip=1)
+    params = short("recovery", os=6, requesters=3, vip=1, timeout=60)
     holds(run_scenario(harness, "recovery", params))
 
 

@@ -55,6 +55,7 @@ class Kit:
     s3: Any
     bucket: str
     ingest_url: str
+    #: The scrape queue (every lane's wake-ups: the batch lane's among them).
     batch_url: str
     context: Any = None
 
@@ -90,7 +91,9 @@ class Kit:
         )
         return driver.drain(limit)
 
-    def scrape_batch_lane(self, limit: int = 500) -> list[str]:
+    def scrape(self, limit: int = 500) -> list[str]:
+        """Deliver the scrape queue's wake-ups until it is empty ("ok"/"error" each): the
+        worker claims the best waiting task of any lane for each."""
         driver = QueueDriver(
             self.aws.sqs,
             self.batch_url,
@@ -98,18 +101,12 @@ class Kit:
         )
         return driver.drain(limit)
 
-    def scrape_standard_lane(self, limit: int = 50) -> list[str]:
-        driver = QueueDriver(
-            self.aws.sqs,
-            self.aws.queue_url,
-            lambda event: self.client.lambda_.invoke("scrape_worker", event),
-        )
-        return driver.drain(limit)
-
-    def lane_messages(self) -> list[dict]:
-        """Every message on the batch lane, read from moto's queue without receiving it."""
+    def lane_messages(self, lane: str | None = "batch") -> list[dict]:
+        """The scrape queue's messages naming ``lane`` (every message: None), read from
+        moto's queue without receiving them."""
         queue = moto_sqs().get_queue(self.batch_url.rsplit("/", 1)[-1])
-        return [json.loads(message.body) for message in queue._messages]
+        bodies = [json.loads(message.body) for message in queue._messages]
+        return [body for body in bodies if lane is None or body.get("lane") == lane]
 
     def depth(self, url: str) -> int:
         attrs = self.aws.sqs.get_queue_attributes(

@@ -24,12 +24,9 @@ class Stack(OnDeployment):
         self.sandbox = deployment.sandbox
         self.portal_url = portal_url
         queues = deployment.queue_urls
-        self.queue_url, self.priority_url, self.dlq_url = (
-            queues["standard"],
-            queues["vip"],
-            queues["dlq"],
-        )
-        self.batch_url, self.ingest_url = queues["batch"], queues["ingest"]
+        #: The scrape queue (every lane's wake-ups), the DLQ and the batch ingest's queue.
+        self.queue_url, self.dlq_url = queues["scrape"], queues["dlq"]
+        self.ingest_url = queues["ingest"]
 
     @property
     def tokens(self) -> dict[str, str]:
@@ -55,8 +52,8 @@ class Stack(OnDeployment):
     def worker(
         self, concurrency: int = 3, on_invoke: Callable[[dict], None] | None = None
     ) -> WorkerRuntime:
-        """The scrape worker with every lane's event source, as deployed (use with
-        ``with``); ``on_invoke`` sees each event before the handler does."""
+        """The scrape worker's event source, as deployed (use with ``with``);
+        ``on_invoke`` sees each event before the handler does."""
         app = self.app
 
         def handler(event: dict, context: Any) -> Any:

@@ -48,7 +48,13 @@ def test_settings_defaults_match_the_users_limits():
     assert (s.retry_base_delay_seconds, s.cache_ttl_seconds) == (60, 86_400)
     assert s.max_receive_count == 10  # 4 attempts + room for throttled receives
     assert (s.rate_limit, s.vip_rate_limit, s.rate_window_seconds) == (10, 30, 3600)
-    assert (s.priority_max_concurrency, s.standard_max_concurrency) == (2, 2)
+    assert (s.vip_share, s.standard_share, s.batch_share) == (6, 3, 1)
+    assert (s.breaker_failures, s.breaker_probe_seconds, s.breaker_probe_max_seconds) == (
+        8,
+        30.0,
+        120.0,
+    )
+    assert s.timezone == "America/Sao_Paulo"
 
 
 def test_settings_read_raspa_variables_and_region():
@@ -74,8 +80,9 @@ def test_settings_read_raspa_variables_and_region():
         {"RASPA_MAX_ATTEMPTS": "zero"},
         {"RASPA_MAX_ATTEMPTS": "0"},
         {"RASPA_CACHE_TTL_SECONDS": "-1"},
-        {"RASPA_STANDARD_MAX_CONCURRENCY": "1"},
-        {"RASPA_PRIORITY_MAX_CONCURRENCY": "0"},
+        {"RASPA_CONCURRENCY": "1"},
+        {"RASPA_VIP_SHARE": "0"},
+        {"RASPA_BREAKER_PROBE_SECONDS": "soon"},
     ],
 )
 def test_bad_settings_are_configuration_errors_naming_the_variable(env):
@@ -127,5 +134,64 @@ def test_settings_refuse_bounds_whose_task_item_could_pass_dynamodbs_400_kb() ->
 
 def test_the_batch_release_window_must_keep_the_batch_lane_busy() -> None:
     with pytest.raises(ConfigurationError, match="RELEASE_WINDOW"):
-        Settings.from_env({"RASPA_BATCH_RELEASE_WINDOW": "1"})
-    assert Settings.from_env({"RASPA_BATCH_RELEASE_WINDOW": "2"}).batch_release_window == 2
+        Settings.from_env({"RASPA_BATCH_RELEASE_WINDOW": "2"})  # below the concurrency, 3
+    assert Settings.from_env({"RASPA_BATCH_RELEASE_WINDOW": "3"}).batch_release_window == 3
+    wider = {"RASPA_CONCURRENCY": "5", "RASPA_BATCH_RELEASE_WINDOW": "4"}
+    with pytest.raises(ConfigurationError, match="at least RASPA_CONCURRENCY"):
+        Settings.from_env(wider)
+
+
+@pytest.mark.parametrize("concurrency", ["1", "0", "-3"])
+def test_given_a_concurrency_below_two_then_settings_are_refused(concurrency: str) -> None:
+    # AWS's minimum MaximumConcurrency of an SQS event source, which is the concurrency
+    with pytest.raises(ConfigurationError, match=r"RASPA_CONCURRENCY.*at least 2"):
+        Settings.from_env({"RASPA_CONCURRENCY": concurrency})
+    assert Settings.from_env({"RASPA_CONCURRENCY": "2"}).concurrency == 2
+
+
+@pytest.mark.parametrize(
+    "variable", ["RASPA_VIP_SHARE", "RASPA_STANDARD_SHARE", "RASPA_BATCH_SHARE"]
+)
+def test_given_a_lane_share_below_one_then_settings_are_refused_naming_it(variable: str) -> None:
+    for value in ("0", "-1"):
+        with pytest.raises(ConfigurationError, match=f"{variable} must be at least 1"):
+            Settings.from_env({variable: value})
+    assert Settings.from_env({variable: "1"})
+
+
+def test_given_lane_shares_then_they_are_read_as_whole_turns() -> None:
+    s = Settings.from_env(
+        {"RASPA_VIP_SHARE": "2", "RASPA_STANDARD_SHARE": "2", "RASPA_BATCH_SHARE": "2"}
+    )
+    assert (s.vip_share, s.standard_share, s.batch_share) == (2, 2, 2)
+    with pytest.raises(ConfigurationError, match=r"RASPA_VIP_SHARE.*not a valid int"):
+        Settings.from_env({"RASPA_VIP_SHARE": "1.5"})
+
+
+def test_given_no_breaker_failures_then_settings_are_refused() -> None:
+    with pytest.raises(ConfigurationError, match="RASPA_BREAKER_FAILURES must be at least 1"):
+        Settings.from_env({"RASPA_BREAKER_FAILURES": "0"})
+    assert Settings.from_env({"RASPA_BREAKER_FAILURES": "1"}).breaker_failures == 1
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"RASPA_BREAKER_PROBE_SECONDS": "0"},
+        {"RASPA_BREAKER_PROBE_SECONDS": "-5"},
+        {"RASPA_BREAKER_PROBE_SECONDS": "121"},  # over the default maximum, 120
+        {"RASPA_BREAKER_PROBE_SECONDS": "10", "RASPA_BREAKER_PROBE_MAX_SECONDS": "9.5"},
+    ],
+)
+def test_given_a_breaker_probe_delay_not_positive_or_over_its_maximum_then_settings_are_refused(
+    env: dict[str, str],
+) -> None:
+    with pytest.raises(ConfigurationError, match="RASPA_BREAKER_PROBE_SECONDS"):
+        Settings.from_env(env)
+
+
+def test_given_a_breaker_probe_delay_up_to_its_maximum_then_it_is_accepted() -> None:
+    s = Settings.from_env(
+        {"RASPA_BREAKER_PROBE_SECONDS": "0.5", "RASPA_BREAKER_PROBE_MAX_SECONDS": "0.5"}
+    )
+    assert (s.breaker_probe_seconds, s.breaker_probe_max_seconds) == (0.5, 0.5)

@@ -1,4 +1,5 @@
-"""The scrape lanes (chalicelib/domain/lanes.py): one name each, their order, their settings."""
+"""The scrape lanes (chalicelib/domain/lanes.py): one name each, their order; data on a
+task, not queues: one scrape queue and one event source serve them all."""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ import pytest
 
 from chalicelib.config import Settings
 from chalicelib.domain import queueorder
-from chalicelib.domain.lanes import SETTINGS, Lane, LaneConfig, lane_configs
-from chalicelib.errors import ConfigurationError
+from chalicelib.domain.lanes import Lane
 from infra.spec import resources
-from ops.letters import LANES, queue_named
+from ops.letters import LANES, QUEUES, queue_named
 
 
 def test_given_the_lanes_then_their_values_are_the_strings_raspa_already_stores_and_sends():
@@ -46,55 +46,27 @@ def test_given_an_unknown_name_when_parsed_then_the_error_lists_the_accepted_one
         Lane.parse("express")
 
 
-def test_given_each_lane_then_its_settings_fields_exist():
+def test_given_the_settings_then_no_lane_has_a_queue_or_a_cap_of_its_own():
     names = {f.name for f in dataclasses.fields(Settings)}
-    for fields in SETTINGS.values():
-        assert set(fields) <= names
+    assert not {n for n in names if n.startswith(("priority_", "batch_queue_", "standard_max"))}
+    assert {n for n in names if n.endswith("_max_concurrency")} == {"ingest_max_concurrency"}
+    assert {"vip_share", "standard_share", "batch_share", "concurrency"} <= names
 
 
-def test_given_default_settings_when_configured_then_each_lane_has_its_queue_and_cap():
-    settings = Settings()
-    configs = lane_configs(settings)
-    assert [c.lane for c in configs] == list(Lane)
-    assert [c.queue_name for c in configs] == [
-        settings.priority_queue_name,
-        settings.queue_name,
-        settings.batch_queue_name,
-    ]
-    assert [c.max_concurrency for c in configs] == [
-        settings.priority_max_concurrency,
-        settings.standard_max_concurrency,
-        settings.batch_max_concurrency,
-    ]
-    assert [c.rank for c in configs] == [0, 1, 2]
-
-
-def test_given_the_historical_variables_when_read_then_the_vip_lane_follows_them():
+def test_given_the_former_lane_variables_when_read_then_they_are_ignored():
     settings = Settings.from_env(
-        {
-            "RASPA_PRIORITY_QUEUE_NAME": "q-vip",
-            "RASPA_PRIORITY_QUEUE_URL": "http://sqs/q-vip",
-            "RASPA_PRIORITY_MAX_CONCURRENCY": "3",
-        }
+        {"RASPA_PRIORITY_QUEUE_NAME": "q-vip", "RASPA_BATCH_MAX_CONCURRENCY": "1"}
     )
-    assert LaneConfig.of(settings, "vip") == LaneConfig(Lane.VIP, "q-vip", "http://sqs/q-vip", 3)
+    assert settings == Settings.from_env({})
 
 
-@pytest.mark.parametrize("lane", list(Lane))
-def test_given_a_lane_cap_below_two_when_validated_then_settings_are_refused(lane):
-    with pytest.raises(ConfigurationError, match="MAX_CONCURRENCY"):
-        Settings.from_env({f"RASPA_{SETTINGS[lane].max_concurrency.upper()}": "1"})
-
-
-def test_given_settings_when_the_spec_is_built_then_the_worker_has_one_source_per_lane():
-    settings = Settings(priority_max_concurrency=3, batch_queue_name="b")
-    sources = resources(settings).worker_sources
-    assert [(s.lane, s.queue, s.max_concurrency, s.rank) for s in sources] == [
-        (c.lane, c.queue_name, c.max_concurrency, c.rank) for c in lane_configs(settings)
-    ]
-    assert sources[2].queue == "b" and sources[0].max_concurrency == 3
-    queues = {q.name for q in resources(settings).queues}
-    assert {s.queue for s in sources} <= queues
+def test_given_settings_when_the_spec_is_built_then_the_worker_has_one_source_the_scrape_queue():
+    settings = Settings(queue_name="s", concurrency=4, batch_release_window=4)
+    spec = resources(settings)
+    [source] = spec.worker_sources
+    assert (source.queue, source.max_concurrency) == ("s", 4)
+    assert spec.worker_reserved_concurrency == source.max_concurrency
+    assert [q.name for q in spec.queues] == [settings.dlq_name, "s", settings.ingest_queue_name]
 
 
 def test_given_the_queue_index_then_it_orders_lanes_by_rank():
@@ -105,7 +77,8 @@ def test_given_the_queue_index_then_it_orders_lanes_by_rank():
         queueorder.place("express", 5.0)
 
 
-def test_given_ops_then_its_lanes_and_aliases_are_the_lanes():
+def test_given_ops_then_its_lanes_and_aliases_are_the_lanes_and_its_queues_are_three():
     assert tuple(LANES) == tuple(Lane)
     assert queue_named("priority") is Lane.VIP
     assert queue_named("batch-ingest") == "ingest"
+    assert QUEUES == ("scrape", "ingest", "dlq")

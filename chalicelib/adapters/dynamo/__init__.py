@@ -22,6 +22,8 @@ One concern each
     ``stats.py``        scrape statistics: the mean duration behind estimates
     ``tasks.py``        asking for a task: read, create or join, promote to a lane
     ``runs.py``         a task's run: start, progress, retry, finish, fail, cancel
+    ``claims.py``       which waiting task a scrape message runs (the scheduler's writes)
+    ``breaker.py``      the portal breaker: consecutive failures, probes, parked wake-ups
     ``reopen.py``       reopening a failed task for ops' redrive
     ``batches.py``      the batch item, its quota, its lease and counted outcomes
     ``batchtasks.py``   a batch chunk's tasks, created held with their locks

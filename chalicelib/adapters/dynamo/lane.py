@@ -21,6 +21,7 @@ from chalicelib.adapters.dynamo.models import FAIR_CLOCK, Models, fair_key, ttl
 from chalicelib.adapters.dynamo.queueindex import QueueIndex
 from chalicelib.adapters.dynamo.retry import MAX_ROUNDS, pause
 from chalicelib.domain.fairshare import KeyRange, reserve
+from chalicelib.domain.lanes import Lane
 from chalicelib.domain.queueorder import GROUP_BATCH, GROUP_HELD
 from chalicelib.domain.records import TaskRecord
 from chalicelib.domain.tasks import TaskStatus
@@ -46,7 +47,8 @@ class BatchLane:
     ) -> None:
         self.m = models
         self.queue_index = queue_index
-        #: The batch queue (``chalicelib.adapters.queue.ScrapeQueue``).
+        #: The scrape queue (``chalicelib.adapters.queue.ScrapeQueue``): a released task's
+        #: wake-up goes there.
         self.queue = queue
         #: Released batch tasks that may wait in the batch queue at once.
         self.window = window
@@ -100,7 +102,7 @@ class BatchLane:
         held = self.queue_index.held(room)
         if not held:
             return 0
-        self.queue.send_many([(task.pk, task.numero_os) for task in held])
+        self.queue.send_many([(task.pk, task.numero_os) for task in held], lane=Lane.BATCH)
         now = self.clock()
         for task in held:
             self._mark_released(task, now)

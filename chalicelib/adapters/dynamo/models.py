@@ -11,6 +11,9 @@ batch lane's fair order (``bfair#<owner>``). A task's WebSocket subscribers are 
 the task item. ``raspa-connections`` holds open WebSocket connections. Locks and tasks
 are written together in one transaction, which is what makes "one active task per OS"
 exact under concurrency.
+
+The portal-outage circuit breaker is one item too (``breaker#portal``). Longer than
+400 lines: one short model per kind of item, kept together as the table's one map.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ __all__ = [
     "QUEUE_INDEX",
     "Models",
     "batch_key",
+    "breaker_key",
     "build_models",
     "fair_key",
     "lock_key",
@@ -98,6 +102,20 @@ def fair_key(owner: str) -> str:
     return f"bfair#{owner}"
 
 
+def claim_key(message_id: str) -> str:
+    """Which task the scrape message ``message_id`` runs (``claims.py``)."""
+    return f"claim#{message_id}"
+
+
+#: The scheduler's turn counter (``pk``): one number per claim.
+TURN_KEY = "sched#turn"
+
+
+def breaker_key() -> str:
+    """The portal-outage circuit breaker (one item)."""
+    return "breaker#portal"
+
+
 #: The fair order's virtual clock (``bfair#`` + this: no user name has a space).
 FAIR_CLOCK = " clock"
 
@@ -119,6 +137,9 @@ class Models:
     BatchWaiter: type[Model]
     Requester: type[Model]
     FairShare: type[Model]
+    Claim: type[Model]
+    Turn: type[Model]
+    Breaker: type[Model]
 
 
 @lru_cache(maxsize=8)
@@ -347,6 +368,28 @@ def build_models(
         last = NumberAttribute(default=0)
         expires_at = TTLAttribute(null=True)
 
+    class Claim(Model):
+        """The task a scrape message runs (``claim#<message id>``): when the message comes
+        back (a retry's back-off, a worker that died), it runs that task again."""
+
+        class Meta:
+            table_name = tasks_table
+
+        pk = UnicodeAttribute(hash_key=True)
+        kind = UnicodeAttribute(default="claim")
+        task_id = UnicodeAttribute()
+        expires_at = TTLAttribute()
+
+    class Turn(Model):
+        """The scheduler's turn counter (``sched#turn``): claims made while lanes competed."""
+
+        class Meta:
+            table_name = tasks_table
+
+        pk = UnicodeAttribute(hash_key=True)
+        kind = UnicodeAttribute(default="turn")
+        n = NumberAttribute(default=0)
+
     class UserConnections(Model):
         """A user's open WebSocket connections (``uconn#<user>``), for per-user events."""
 
@@ -357,6 +400,23 @@ def build_models(
         kind = UnicodeAttribute(default="user_connections")
         connections = UnicodeSetAttribute(null=True)
         expires_at = TTLAttribute()
+
+    class Breaker(Model):
+        """The portal-outage circuit breaker (``breaker#portal``,
+        ``chalicelib.domain.breaker``); ``version`` makes each write conditional."""
+
+        class Meta:
+            table_name = tasks_table
+
+        pk = UnicodeAttribute(hash_key=True)
+        kind = UnicodeAttribute(default="breaker")
+        state = UnicodeAttribute(default="closed")
+        failures = NumberAttribute(default=0)
+        probes = NumberAttribute(default=0)
+        parked = NumberAttribute(default=0)
+        version = NumberAttribute(default=0)
+        opened_at = NumberAttribute(null=True)
+        next_probe_at = NumberAttribute(null=True)
 
     models = (
         OsRecord,
@@ -372,6 +432,9 @@ def build_models(
         BatchWaiter,
         Requester,
         FairShare,
+        Claim,
+        Turn,
+        Breaker,
     )
     for cls in models:
         cls.Meta.region = region  # type: ignore[attr-defined]

@@ -30,7 +30,7 @@ from chalicelib.domain.records import TaskRecord
 from chalicelib.domain.tasks import TERMINAL, TaskStatus, sources_of
 from chalicelib.errors import StorageError
 
-__all__ = ["DETAIL_CHARS", "MESSAGE_CHARS", "TaskRuns", "clip"]
+__all__ = ["DETAIL_CHARS", "MESSAGE_CHARS", "TaskRuns", "clip", "start_actions"]
 
 #: Longest user-facing error and operator detail kept on a task item.
 MESSAGE_CHARS = 500
@@ -45,6 +45,22 @@ def clip(text: str | None, limit: int) -> str | None:
     if text is None or len(text) <= limit:
         return text
     return text[: limit - 1] + "…"
+
+
+def start_actions(Task: Any, now: float) -> list:
+    """The update that starts an attempt: STARTED, one more attempt, out of the queue."""
+    return [
+        Task.status.set(TaskStatus.STARTED.value),
+        Task.attempts.add(1),
+        Task.progress.set(5),
+        Task.step.set("started"),
+        Task.started_at.set(now),
+        Task.updated_at.set(now),
+        Task.queue.remove(),
+        Task.queued_at.remove(),
+        Task.queue_group.remove(),
+        Task.queue_order.remove(),
+    ]
 
 
 def _never(task: TaskRecord) -> bool:
@@ -89,18 +105,7 @@ class TaskRuns:
         task = Task(task_id)
         try:
             task.update(
-                actions=[
-                    Task.status.set(TaskStatus.STARTED.value),
-                    Task.attempts.add(1),
-                    Task.progress.set(5),
-                    Task.step.set("started"),
-                    Task.started_at.set(now),
-                    Task.updated_at.set(now),
-                    Task.queue.remove(),
-                    Task.queued_at.remove(),
-                    Task.queue_group.remove(),
-                    Task.queue_order.remove(),
-                ],
+                actions=start_actions(Task, now),
                 condition=(
                     Task.status.is_in(TaskStatus.PENDING.value, TaskStatus.RETRY.value)
                     | (

@@ -9,7 +9,9 @@ from typing import Any, Callable
 
 from chalicelib.adapters.dynamo.batches import BatchStore
 from chalicelib.adapters.dynamo.batchtasks import BatchTasks
+from chalicelib.adapters.dynamo.breaker import PortalBreaker
 from chalicelib.adapters.dynamo.cache import OsCache
+from chalicelib.adapters.dynamo.claims import TaskClaims
 from chalicelib.adapters.dynamo.connections import Registry
 from chalicelib.adapters.dynamo.lane import BatchLane
 from chalicelib.adapters.dynamo.locks import Locks
@@ -21,6 +23,7 @@ from chalicelib.adapters.dynamo.runs import TaskRuns
 from chalicelib.adapters.dynamo.stats import ScrapeStats
 from chalicelib.adapters.dynamo.tasks import TaskStore
 from chalicelib.adapters.dynamo.waits import BatchWaits
+from chalicelib.domain.breaker import BreakerPolicy
 
 __all__ = ["OUTCOME_RETENTION_SECONDS", "DynamoStores"]
 
@@ -41,6 +44,8 @@ class DynamoStores:
     stats: ScrapeStats
     tasks: TaskStore
     runs: TaskRuns
+    claims: TaskClaims
+    breaker: PortalBreaker
     reopener: Reopener
     batches: BatchStore
     batch_tasks: BatchTasks
@@ -78,23 +83,35 @@ class DynamoStores:
             max_requesters=s.max_requesters_per_task,
             clock=clock,
         )
+        queue_index = QueueIndex(models)
+        runs = TaskRuns(
+            models,
+            tasks,
+            cache,
+            locks,
+            stats,
+            task_retention_seconds=retention,
+            stale_after_seconds=s.scrape_timeout_seconds,
+            clock=clock,
+        )
         return cls(
             settings=s,
             models=models,
             cache=cache,
             locks=locks,
             ratelog=ratelog,
-            queue_index=QueueIndex(models),
+            queue_index=queue_index,
             stats=stats,
             tasks=tasks,
-            runs=TaskRuns(
+            runs=runs,
+            claims=TaskClaims(
+                models, queue_index, runs, retention_seconds=s.lock_ttl_seconds, clock=clock
+            ),
+            breaker=PortalBreaker(
                 models,
-                tasks,
-                cache,
-                locks,
-                stats,
-                task_retention_seconds=retention,
-                stale_after_seconds=s.scrape_timeout_seconds,
+                BreakerPolicy(
+                    s.breaker_failures, s.breaker_probe_seconds, s.breaker_probe_max_seconds
+                ),
                 clock=clock,
             ),
             reopener=Reopener(
@@ -126,8 +143,8 @@ class DynamoStores:
         )
 
     def batch_lane(self, queue: Any) -> BatchLane:
-        """The batch lane's fair order, releasing held tasks to ``queue`` (the batch
-        queue)."""
+        """The batch lane's fair order, releasing held tasks with wake-ups on ``queue``
+        (the scrape queue)."""
         return BatchLane(
             self.models,
             self.queue_index,

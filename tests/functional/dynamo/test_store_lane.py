@@ -11,7 +11,7 @@ class Queue:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
 
-    def send_many(self, messages: list[tuple[str, str]]) -> Any:
+    def send_many(self, messages: list[tuple[str, str]], *, lane: Any = None) -> Any:
         self.sent.extend(messages)
 
 
