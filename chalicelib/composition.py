@@ -239,8 +239,10 @@ class Services:
         from chalicelib.services.lookup import Limits, LookupService, MeanDuration, Recent
 
         s, stores = self.settings, self.store
+        # A lookup answered from the cache needs neither the queue nor the breaker: both
+        # are built on first use, off the cold path of a cached lookup.
         return LookupService(
-            self.queue,
+            _Later(lambda: self.queue),
             self.profile,
             cache=stores.cache,
             tasks=stores.tasks,
@@ -249,7 +251,7 @@ class Services:
             concurrency=s.concurrency,
             mean_duration=MeanDuration(stores.stats.mean_scrape_seconds, s.default_scrape_seconds),
             limits=Limits(s.rate_limit, s.vip_rate_limit, s.rate_window_seconds),
-            shown=self.portal_gate.shown,
+            shown=lambda outcome: self.portal_gate.shown(outcome),
             shares=self.shares,
             lane_counts=Recent(stores.queue_index.waiting_by_lane),
         )
@@ -344,3 +346,13 @@ class Services:
 
     def _batch_slot_freed(self) -> None:
         self.batches.release()
+
+
+class _Later:
+    """A part built when one of its attributes is first used (``build()`` once)."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._build(), name)

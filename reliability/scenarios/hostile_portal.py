@@ -131,6 +131,9 @@ def run(h: Harness, p: Params) -> Row:
         "retry_base_delay_seconds": p.retry_base_delay,
         "rate_limit": lookups,
         "vip_rate_limit": lookups,
+        # A portal that drips every answer fails for everyone: the breaker would hold its
+        # tasks (the `recovery` scenario); here each must use its attempts and fail.
+        "breaker_failures": 10_000,
     }
     wanted = [numbers(p.first_os + 1_000 * i, p.os) for i in range(len(OFFSITE_MODES) + 2)]
     drip_os, big_os = wanted[-2], wanted[-1]
