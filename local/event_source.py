@@ -59,42 +59,31 @@ class Stats:
 
 
 class Slots:
-    """The function's reserved concurrency, shared by its event sources.
-
-    ``acquire(rank=r)`` is served before any waiting caller of a higher rank.
-    """
+    """The function's reserved concurrency, shared by its event sources: ``acquire`` waits
+    for a free slot (as Lambda's poller retries a throttled invoke)."""
 
     def __init__(self, total: int) -> None:
         self.total = total
         self.running = 0
         self.peak = 0
-        #: Times a poller held a message while every slot was busy (Lambda: a throttle),
-        #: in all and by rank.
+        #: Times a poller held a message while every slot was busy (Lambda: a throttle).
         self.throttled = 0
-        self.throttled_by_rank: dict[int, int] = {}
-        self._waiting: dict[int, int] = {}
         self._cond = threading.Condition()
 
-    def acquire(self, *, rank: int = 1, stop: threading.Event) -> bool:
+    def acquire(self, *, stop: threading.Event) -> bool:
         """Take a slot; False when ``stop`` is set first."""
         with self._cond:
-            self._waiting[rank] = self._waiting.get(rank, 0) + 1
-            try:
-                waited = False
-                while not stop.is_set():
-                    first = not any(n for r, n in self._waiting.items() if r < rank)
-                    if self.running < self.total and first:
-                        self.running += 1
-                        self.peak = max(self.peak, self.running)
-                        return True
-                    if not waited:
-                        self.throttled += 1
-                        self.throttled_by_rank[rank] = self.throttled_by_rank.get(rank, 0) + 1
-                        waited = True
-                    self._cond.wait(timeout=0.2)
-                return False
-            finally:
-                self._waiting[rank] -= 1
+            waited = False
+            while not stop.is_set():
+                if self.running < self.total:
+                    self.running += 1
+                    self.peak = max(self.peak, self.running)
+                    return True
+                if not waited:
+                    self.throttled += 1
+                    waited = True
+                self._cond.wait(timeout=0.2)
+            return False
 
     def release(self) -> None:
         with self._cond:
@@ -117,13 +106,11 @@ class SqsEventSource:
         wait_seconds: int = 1,
         region: str = "us-east-1",
         slots: Slots | None = None,
-        rank: int = 1,
         spare_pollers: int = 0,
     ) -> None:
         self.sqs, self.queue_url, self.handler = sqs, queue_url, handler
         #: The reserved concurrency this source shares with the function's other sources.
         self.slots = slots or Slots(concurrency)
-        self.rank = rank
         self.function_name = function_name
         self.concurrency = concurrency
         #: Pollers beyond ``concurrency`` hold the next message while every slot is busy
@@ -180,7 +167,7 @@ class SqsEventSource:
                 while not self._running.acquire(timeout=0.2):
                     if self._stop.is_set():
                         return  # the message becomes visible again after its timeout
-                if not self.slots.acquire(rank=self.rank, stop=self._stop):
+                if not self.slots.acquire(stop=self._stop):
                     self._running.release()
                     return
                 try:

@@ -17,7 +17,14 @@ from typing import Mapping
 
 from chalicelib.domain.lanes import Lane
 
-__all__ = ["Shares", "claims_before", "preference", "start_delay_seconds", "turn"]
+__all__ = [
+    "Shares",
+    "claims_before",
+    "preference",
+    "result_seconds",
+    "start_delay_seconds",
+    "turn",
+]
 
 
 @dataclass(frozen=True)
@@ -146,3 +153,9 @@ def start_delay_seconds(claims_before: int, mean_scrape_seconds: float, slots: i
     if claims_before < 0 or mean_scrape_seconds < 0 or slots < 1:
         raise ValueError("claims_before and mean_scrape_seconds must be >= 0, slots >= 1")
     return math.ceil((claims_before // slots) * mean_scrape_seconds)
+
+
+def result_seconds(claims_before: int, mean_scrape_seconds: float, slots: int) -> int:
+    """Seconds until a task's result (``estimated_time``): its start, then one scrape."""
+    start = start_delay_seconds(claims_before, mean_scrape_seconds, slots)
+    return start + math.ceil(mean_scrape_seconds)

@@ -6,7 +6,6 @@ They answer with domain values (``LookupOutcome``, ``TaskOutcome``, ``CacheEntry
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass
 from typing import Callable, Mapping
@@ -16,7 +15,7 @@ from chalicelib.domain.lanes import Lane
 from chalicelib.domain.outcome import Joining, LookupOutcome, TaskOutcome
 from chalicelib.domain.ratelimit import RatePolicy
 from chalicelib.domain.records import CacheEntry, Promotion, RateState, TaskRecord
-from chalicelib.domain.schedule import Shares, claims_before, start_delay_seconds
+from chalicelib.domain.schedule import Shares, claims_before, result_seconds
 from chalicelib.domain.tasks import TaskStatus
 from chalicelib.errors import QueueError, RateLimitedError, TaskNotFoundError
 from chalicelib.observability import correlate, count
@@ -192,8 +191,7 @@ class LookupService:
         return TaskOutcome.of(task, position=claims, estimated_time=self._eta(claims))
 
     def _eta(self, claims: int) -> int:
-        mean = self.mean_duration()
-        return start_delay_seconds(claims, mean, self.concurrency) + math.ceil(mean)
+        return result_seconds(claims, self.mean_duration(), self.concurrency)
 
     def _move_up(
         self,

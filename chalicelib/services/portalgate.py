@@ -38,6 +38,7 @@ from chalicelib.domain.tasks import TaskStatus
 from chalicelib.errors import QueueError
 from chalicelib.observability import count
 from chalicelib.services.ports import MessageQueue, TaskEvents
+from chalicelib.services.stores import TaskReader
 
 __all__ = ["Admission", "BreakerStore", "PortalGate"]
 
@@ -71,10 +72,6 @@ class TaskPutBack(Protocol):
     def put_back(self, task: TaskRecord, *, refund: bool) -> bool: ...
 
 
-class TaskLookup(Protocol):
-    def get_task(self, task_id: str) -> TaskRecord | None: ...
-
-
 class Admission(enum.StrEnum):
     """What a wake-up may do."""
 
@@ -93,7 +90,7 @@ class PortalGate:
         self,
         breaker: BreakerStore,
         claims: TaskPutBack,
-        tasks: TaskLookup,
+        tasks: TaskReader,
         queue: MessageQueue,
         *,
         lease_seconds: float,

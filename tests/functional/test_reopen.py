@@ -58,7 +58,7 @@ def test_given_a_failed_task_when_reopened_then_it_waits_again_with_no_attempts_
     assert task.error is None and task.error_reason is None and task.finished_at is None
     assert task.queue == "vip" and task.queued_at is not None
     assert lock_holder() == failed_task
-    assert store.queue_index.position(task) == 0
+    assert store.queue_index.ahead(task) == 0
     # Reopening again (a second letter of the same task) leaves it as it is.
     assert store.reopener.reopen(failed_task, "batch").result is Reopen.ACTIVE
     assert store.tasks.get_task(failed_task).queue == "vip"

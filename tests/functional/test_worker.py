@@ -8,6 +8,7 @@ import time
 import pytest
 
 import app as raspa_app
+from chalicelib.domain.lanes import Lane
 from chalicelib.domain.tasks import TaskStatus
 from chalicelib.errors import (
     LayoutChangedError,
@@ -230,3 +231,29 @@ def test_an_unreadable_portal_secret_is_retried_not_crashed(client, aws, driver)
     assert "no-such-secret" not in body["result"] and "password" not in body["result"]
     detail = raspa_app.services().store.tasks.get_task(task_id).error_detail
     assert "no-such-secret" in detail and "password" not in detail
+
+
+def test_a_wakeup_that_finds_nothing_looks_once_more_then_is_dropped(client, aws, driver, scripted):
+    from chalicelib.adapters.queue import ScrapeQueue
+    from chalicelib.services.worker import RESCAN_SECONDS
+
+    scraper = scripted(RECORD)
+    queue = ScrapeQueue(aws.sqs, aws.queue_url)
+
+    def delayed() -> int:
+        attrs = aws.sqs.get_queue_attributes(
+            QueueUrl=aws.queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+        )["Attributes"]
+        return int(attrs["ApproximateNumberOfMessagesDelayed"])
+
+    # Given a wake-up naming a task that already ran (another wake-up took it)
+    task_id = enqueue(client)
+    assert drain(driver) == ["ok"]
+    queue.send(task_id, "123456", lane=Lane.STANDARD)
+    # When it finds nothing to run, it sends one plain wake-up a moment later (the queue
+    # index lags its table: a task sent meanwhile may not show yet)
+    assert driver.deliver_once() == "ok" and delayed() == 1
+    time.sleep(RESCAN_SECONDS + 0.2)
+    # Then that plain wake-up finds nothing either, and nothing more is sent
+    assert drain(driver) == ["ok"] and delayed() == 0 and aws.queue_depth() == 0
+    assert scraper.calls == ["123456"]

@@ -8,7 +8,7 @@ import pytest
 
 from chalicelib.config import Settings
 from chalicelib.domain.codec import ScrapeMessage
-from chalicelib.domain.estimate import estimate_seconds
+from chalicelib.domain.schedule import result_seconds
 from chalicelib.errors import ConfigurationError, MalformedMessageError
 from chalicelib.services.lookup import MeanDuration
 from chalicelib.services.worker import Delivery
@@ -18,16 +18,16 @@ TASK = "0123456789abcdef0123456789abcdef"
 
 @pytest.mark.parametrize("position,expected", [(0, 10), (2, 10), (3, 20), (5, 20), (6, 30)])
 def test_estimate_drains_three_at_a_time(position, expected):
-    assert estimate_seconds(position, 10.0, 3) == expected
+    assert result_seconds(position, 10.0, 3) == expected
 
 
 def test_estimate_rounds_up():
-    assert estimate_seconds(0, 7.2, 3) == 8
+    assert result_seconds(0, 7.2, 3) == 8
 
 
 def test_estimate_rejects_negative_position():
     with pytest.raises(ValueError):
-        estimate_seconds(-1, 10, 3)
+        result_seconds(-1, 10, 3)
 
 
 def test_mean_duration_is_read_once_per_max_age_and_defaults_when_unmeasured():

@@ -39,29 +39,6 @@ class QueueIndex:
     def __init__(self, models: Models) -> None:
         self.m = models
 
-    def position(self, task: TaskRecord) -> int:
-        """Waiting tasks that will start before this one (0 once it has started).
-
-        VIP tasks wait only behind earlier VIP tasks; standard ones behind earlier
-        standard tasks and every waiting VIP task (one count over the index, whose sort
-        key puts lanes in order); batch tasks also behind every interactive one: a
-        released one behind the released before it, a held one behind every released one
-        and the held ones before it in the fair order.
-        """
-        if task.status != TaskStatus.PENDING.value or task.queue_order is None:
-            return 0
-        Task = self.m.Task
-        index = Task.queue_index
-        try:
-            ahead = index.count(task.queue_group, Task.queue_order < task.queue_order)
-            if task.queue_group == GROUP_HELD:
-                ahead += index.count(GROUP_BATCH)
-            if task.queue_group != GROUP_INTERACTIVE:
-                ahead += index.count(GROUP_INTERACTIVE)
-        except PynamoDBException as exc:
-            raise StorageError(f"counting the queue failed: {exc.msg}") from exc
-        return int(ahead)
-
     def ahead(self, task: TaskRecord) -> int:
         """Tasks of the task's own lane that start before it (0 unless it waits): earlier
         ones of its band; for a held batch task, every released one too."""
