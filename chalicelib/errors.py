@@ -50,7 +50,11 @@ class ConfigurationError(RaspaError):
 
 
 class ProfileError(ConfigurationError):
-    """A portal profile file is missing, malformed or inconsistent."""
+    """A portal profile file is missing, malformed or inconsistent; ``key`` is the dotted
+    key at fault ("" for the whole file) and ``line`` where it is written, when known."""
+
+    key: str = ""
+    line: int | None = None
 
 
 class InvalidOsNumberError(RaspaError):

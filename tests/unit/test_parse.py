@@ -73,7 +73,7 @@ def test_xpath_selectors_work_like_css_ones():
     raw["fields"]["cliente"] = {"xpath": "//dd[@id='cliente']/text()"}
     raw["history"]["columns"]["evento"] = {"xpath": "./td[2]/text()"}
     raw["detail"]["not_found_selector"] = "xpath://p[contains(@class, 'aviso')]"
-    raw["detail"]["next_page_selector"] = "xpath://a[@class='proxima']/@href"
+    raw["history"]["next_page_selector"] = "xpath://a[@class='proxima']/@href"
     profile = parse_profile(raw)
     # When the saved pages are parsed, then the results are the same as with CSS
     css = load_profile(DEFAULT_PROFILE_PATH)
@@ -104,15 +104,15 @@ def test_cleaning_rules():
     assert clean_value(FieldRule("x", "s"), ["  a \n b  "]) == "a b"
     assert clean_value(FieldRule("x", "s", clean="join"), ["a", "  ", "b\n"]) == "a b"
     assert (
-        clean_value(FieldRule("x", "s", clean="date", date_format="%d/%m/%Y"), ["05/03/2024"])
+        clean_value(FieldRule("x", "s", clean="date", formats=("%d/%m/%Y",)), ["05/03/2024"])
         == "2024-03-05"
     )
     assert (
         clean_value(
-            FieldRule("x", "s", clean="datetime", date_format="%d/%m/%Y %H:%M"),
+            FieldRule("x", "s", clean="datetime", formats=("%d/%m/%Y %H:%M",)),
             ["05/03/2024 07:09"],
         )
         == "2024-03-05T07:09"
     )
-    assert clean_value(FieldRule("x", "s", clean="date", date_format="%d/%m/%Y"), ["ontem"]) is None
+    assert clean_value(FieldRule("x", "s", clean="date", formats=("%d/%m/%Y",)), ["ontem"]) is None
     assert clean_value(FieldRule("x", "s"), []) is None

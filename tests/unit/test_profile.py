@@ -24,7 +24,7 @@ def raw() -> dict:
 
 def test_default_profile_loads_with_every_field_of_an_os():
     profile = load_profile(DEFAULT_PROFILE_PATH)
-    assert profile.name == "demo" and profile.encoding == "iso-8859-1"
+    assert profile.name == "demo" and profile.encoding == "auto" and profile.version == 1
     assert [f.name for f in profile.fields] == [
         "numero",
         "situacao",
@@ -72,7 +72,7 @@ def test_invalid_numbers_raise_an_error_naming_the_rule(value):
         (lambda r: r["numero"].update(pattern="(["), "numero.pattern"),
         (lambda r: r["detail"].update(url="/os/"), "{numero}"),
         (lambda r: r["fields"]["cliente"].update(clean="upper"), "fields.cliente.clean"),
-        (lambda r: r["fields"]["prazo"].pop("date_format"), "fields.prazo.date_format"),
+        (lambda r: r["fields"]["prazo"].update(formats=5), "fields.prazo.formats"),
         (lambda r: r["fields"]["cliente"].update(xpath="//dd"), "fields.cliente"),
         (lambda r: r.update(encoding="klingon"), "encoding"),
         (lambda r: r["login"].pop("password_field"), "login.password_field"),

@@ -67,7 +67,7 @@ def test_a_307_on_the_portal_itself_posts_the_form_again_there(fake_portal):
         if method == "POST" and url.endswith("/login"):
             return 307, b"", {"Location": "/entrar"}
         if method == "POST" and url.endswith("/entrar"):
-            state["posts"].append(body)
+            state["posts"].append(body.decode())
             return 302, b"", {"Location": f"{fake_portal.base}/"}
         return route(method, url, body)
 
