@@ -134,6 +134,7 @@ class FieldMatch:
     matches: int
     value: Any
     required: bool
+    clean: str = "text"
 
     @property
     def problem(self) -> str:
@@ -157,6 +158,7 @@ def explain_fields(node: Selector, rules: tuple[FieldRule, ...], where: str) -> 
                 len(parts_of(texts)),
                 clean_value(rule, texts),
                 rule.required,
+                rule.clean,
             )
         )
     return out

@@ -119,7 +119,7 @@ def test_the_modules_import_each_other_without_a_cycle():
 def first_party() -> dict[str, Path]:
     """Every module of the project but its tests: what ships and what does not."""
     found = dict(modules())
-    for package in ("ops", "infra", "local", "bench", "reliability"):
+    for package in ("ops", "infra", "local", "bench", "reliability", "cli"):
         for path in sorted((ROOT / package).rglob("*.py")):
             found[".".join(path.relative_to(ROOT).with_suffix("").parts)] = path
     return found
