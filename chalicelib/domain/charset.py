@@ -1,9 +1,10 @@
 """How a portal page's bytes become text: the profile's encoding, or the page's own word
 for it, as a browser reads it. Pure functions.
 
-With ``encoding = "auto"`` (the default): the HTTP ``Content-Type`` charset, else a byte
-order mark, else ``<meta charset>`` / ``<meta http-equiv="Content-Type">`` in the first
-2 KB, else UTF-8 when the bytes decode as UTF-8, else Windows-1252. A declared
+With ``encoding = "auto"`` (the default): a byte order mark, else the HTTP
+``Content-Type`` charset, else ``<meta charset>`` / ``<meta http-equiv="Content-Type">``
+in the first 2 KB, else UTF-8 when the bytes (not all ASCII) decode as UTF-8, else Windows-1252 (a
+browser's default for Portuguese; what a form on such a page is posted in). A declared
 ISO-8859-1, Latin-1 or ASCII is read as Windows-1252, as browsers do (legacy servers
 declare Latin-1 and send Windows-1252's “quotes” and dashes). Any other profile value
 forces that codec. Bytes that do not decode become U+FFFD, never an error.
@@ -49,12 +50,12 @@ def _codec(label: str) -> str | None:
 
 def declared_charset(content_type: str | None, body: bytes) -> tuple[str, str] | None:
     """``(codec, source)`` of the charset the page declares, if any it declares is known."""
+    for bom, name in _BOMS:  # a byte order mark wins, as in browsers
+        if body.startswith(bom):
+            return name, "bom"
     found = _HEADER.search(content_type or "")
     if found and _codec(found.group(1)):
         return _codec(found.group(1)) or "", "header"
-    for bom, name in _BOMS:
-        if body.startswith(bom):
-            return name, "bom"
     meta = _META.search(body[:2048])
     if meta and _codec(meta.group(1).decode("ascii", "replace")):
         return _codec(meta.group(1).decode("ascii", "replace")) or "", "meta"
@@ -70,7 +71,9 @@ def decode_page(body: bytes, content_type: str | None, encoding: str = "auto") -
         name, source = declared
         text = body.decode(name, errors="replace")
         return Decoded(text.lstrip("\ufeff") if source == "bom" else text, name, source)
-    try:
-        return Decoded(body.decode("utf-8"), "utf-8", "utf-8 detected")
-    except UnicodeDecodeError:
-        return Decoded(body.decode("cp1252", errors="replace"), "cp1252", "fallback")
+    if not body.isascii():  # ASCII says nothing: a browser's own default applies
+        try:
+            return Decoded(body.decode("utf-8"), "utf-8", "utf-8 detected")
+        except UnicodeDecodeError:
+            pass
+    return Decoded(body.decode("cp1252", errors="replace"), "cp1252", "fallback")

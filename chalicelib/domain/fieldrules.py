@@ -56,9 +56,10 @@ def field_rule(name: str, spec: Mapping[str, Any], where: str, *, labels: bool =
     formats = (formats,) if isinstance(formats, str) else tuple(formats)
     if formats and clean not in DEFAULT_FORMATS:
         raise fail(f"{where}.formats", 'only goes with clean = "date" or "datetime"')
-    for key, cleaner in (("separator", "join"), ("decimal_separator", "decimal")):
-        if key in spec and clean not in (cleaner, "integer"):
-            raise fail(f"{where}.{key}", f"only goes with clean = {cleaner!r}")
+    for key, cleaners in (("separator", ("join",)), ("decimal_separator", ("decimal", "integer"))):
+        if key in spec and clean not in cleaners:
+            wanted = " or ".join(repr(c) for c in cleaners)
+            raise fail(f"{where}.{key}", f"only goes with clean = {wanted}")
     decimal = spec.get("decimal_separator", ",")
     if decimal not in (",", "."):
         raise fail(f"{where}.decimal_separator", 'must be "," or "."')
@@ -91,5 +92,6 @@ def label_xpath(label: str) -> str:
     the value is every text under its next sibling element."""
     text = " ".join(label.split()).rstrip(":").rstrip()
     tags = " or ".join(f"self::{t}" for t in LABEL_TAGS)
-    same = f"normalize-space(.)={_literal(text)} or normalize-space(.)={_literal(text + ':')}"
+    norm = "normalize-space(translate(., '\u00a0', ' '))"  # &nbsp; is white space too
+    same = f"{norm}={_literal(text)} or {norm}={_literal(text + ':')}"
     return f"(//*[{tags}][{same}])[1]/following-sibling::*[1]//text()"

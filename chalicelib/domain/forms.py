@@ -89,9 +89,11 @@ def form_fields(form: Any, *, submit: str | None = "") -> list[tuple[str, str]]:
             options = node.xpath(".//option")
             chosen = [o for o in options if "selected" in o.attrib] or options[:1]
             for option in chosen if "multiple" in node.attrib else chosen[:1]:
-                pairs.append((name, option.attrib.get("value", option.xpath("string()").get())))
+                text = " ".join((option.xpath("string()").get() or "").split())
+                pairs.append((name, option.attrib.get("value", text)))
         elif kind == "textarea":
-            pairs.append((name, node.xpath("string()").get() or ""))
+            text = node.xpath("string()").get() or ""
+            pairs.append((name, text[1:] if text.startswith("\n") else text))  # as browsers
         elif kind != "file":
             pairs.append((name, node.attrib.get("value", "")))
     if submit and not pressed:

@@ -188,11 +188,14 @@ def locate(text: str, key: str) -> int | None:
         header = _HEADER.match(line)
         if header:
             table = _dotted(header.group(1))
-            lines.setdefault(".".join(table), number)
-            continue
-        assign = _ASSIGN.match(line)
-        if assign:
-            lines.setdefault(".".join(table + _dotted(assign.group(1))), number)
+            path = table
+        else:
+            assign = _ASSIGN.match(line)
+            if not assign:
+                continue
+            path = table + _dotted(assign.group(1))
+        for end in range(len(table) + 1 if not header else 1, len(path) + 1):
+            lines.setdefault(".".join(path[:end]), number)  # a dotted key's parents too
     parts = key.split(".") if key else []
     while parts:
         found = lines.get(".".join(parts))

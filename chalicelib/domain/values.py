@@ -55,7 +55,7 @@ def _number(text: str, kind: str, decimal: str) -> int | str | None:
     thousands = "." if decimal == "," else ","
     value = _CURRENCY.sub("", text.replace("\u00a0", " ").strip())
     sign = ""
-    if value[:1] in "+-":
+    if value[:1] in ("+", "-"):
         sign, value = ("-" if value[0] == "-" else ""), value[1:].strip()
     whole, _, fraction = value.partition(decimal)
     groups = re.split(rf"[{re.escape(thousands)} ]", whole)
