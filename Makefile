@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv run token lint format test test-unit test-functional test-integration test-e2e portal clean
+.PHONY: help venv run token lint format test test-unit test-functional test-integration test-e2e portal profile-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -48,8 +48,17 @@ test-integration: $(STAMP) ## worker and scraper against the demo portal on loop
 test-e2e: $(STAMP) ## the local stack driven through Debian's Chromium (apt-get install chromium)
 	$(BIN)/pytest tests/e2e
 
-portal: $(STAMP) ## run the demo portal alone on 127.0.0.1:8001
-	$(BIN)/python -m local.portal --port 8001
+FAMILY ?= demo
+PORT   ?= 8001
+portal: $(STAMP) ## run a demo portal alone: FAMILY=demo|aspnet|jsf|php (PAGER=link) on PORT (8001)
+ifeq ($(FAMILY),demo)
+	$(BIN)/python -m local.portal --port $(PORT)
+else
+	$(BIN)/python -m local.families $(FAMILY) --port $(PORT) $(if $(PAGER),--pager $(PAGER))
+endif
+
+profile-check: $(STAMP) ## check a portal profile: PROFILE=file [NUMERO=n | HTML="a.html b.html"]
+	./raspa profile check $(PROFILE) $(if $(NUMERO),--numero $(NUMERO)) $(foreach f,$(HTML),--html $(f))
 
 clean: ## remove caches and local state (keeps .venv)
 	rm -rf .raspa .pytest_cache .ruff_cache test-artifacts

@@ -189,6 +189,10 @@ class WebSocketGateway:
                 Headers({"Content-Type": "application/json", "Content-Length": str(len(body))}),
                 body,
             )
+        # Postable as soon as the client sees the handshake accepted, as in API Gateway
+        # (registering it in _serve, which runs after the answer is sent, left a window
+        # where @connections said "gone" to a connection the client had open).
+        self.connections[connection_id] = connection
         return None
 
     async def _serve(self, connection: ServerConnection) -> None:

@@ -95,7 +95,8 @@ def schemas() -> dict[str, Any]:
         **obj(
             "The OS's fields, named by the portal profile (demo: `numero`, `situacao`, "
             "`tipo_servico`, `cliente`, `endereco`, `data_abertura`, `prazo`, `tecnico`, "
-            "`descricao`; dates as YYYY-MM-DD), each a string or null, and `historico`.",
+            "`descricao`; dates as YYYY-MM-DD), each a string, an integer or null as the "
+            "profile's `clean` says (docs/profile.md), and `historico`.",
             _required=(),
             historico=history,
         ),

@@ -331,16 +331,18 @@ class _Handler(BaseHTTPRequestHandler):
         elsewhere = faults.offsite_for("redirect_307")
         if elsewhere:
             return self._send(307, b"", "text/html", {"Location": elsewhere})
-        form = {k: v[0] for k, v in parse_qs(body.decode(ENCODING)).items()}
+        # The form comes in the page's charset, as browsers send it (%E7 for "ç").
+        posted = parse_qs(body.decode(ENCODING), encoding=ENCODING)
+        form = {k: v[0] for k, v in posted.items()}
         next_url = form.get("next", "/")
         if not next_url.startswith("/") or next_url.startswith("//"):
             next_url = "/"
         with state.lock:
             csrf_ok = form.get("csrf_token") in state.csrf
             state.csrf.discard(form.get("csrf_token", ""))
-        creds_ok = secrets.compare_digest(
-            form.get("usuario", ""), state.username
-        ) and secrets.compare_digest(form.get("senha", ""), state.password)
+        creds_ok = _same(form.get("usuario", ""), state.username) and _same(
+            form.get("senha", ""), state.password
+        )
         if not (csrf_ok and creds_ok and form.get("origem") == "portal"):
             # Like many legacy portals, one message for every refusal (bad CSRF token included).
             error = "Usuário ou senha inválidos"
@@ -465,6 +467,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _redirect(self, location: str, headers: dict[str, str] | None = None) -> int:
         return self._send(302, b"", "text/html", {"Location": location, **(headers or {})})
+
+
+def _same(given: str, expected: str) -> bool:
+    """A constant-time comparison that takes any text (``compare_digest`` refuses
+    non-ASCII strings, as a password like "senha-ção" is)."""
+    return secrets.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
 
 
 def _kind(path: str, query: str) -> str:

@@ -3,6 +3,7 @@ starts it) in a subprocess on free ports, and Debian's Chromium driven by Playwr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -50,10 +51,13 @@ def chromium() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """The local stack with fast retries, its URLs as written to local.json."""
-    state = tmp_path_factory.mktemp("raspa-state")
+@contextlib.contextmanager
+def run_stack(
+    state: Path, log_name: str, extra: dict[str, str] | None = None
+) -> Iterator[dict[str, Any]]:
+    """``python -m local.stack`` in a subprocess on free ports with fast retries and the
+    ``extra`` variables; yields its URLs as written to local.json, with ``_env`` (the
+    process's environment) and ``_log`` (its output, in test-artifacts/``log_name``)."""
     ARTIFACTS.mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RASPA_"))}
     env.update(
@@ -67,11 +71,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "RASPA_WS_MANAGEMENT_PORT": str(free_port()),
             "RASPA_AWS_PORT": str(free_port()),
             "PYTHONUNBUFFERED": "1",
+            **(extra or {}),
         }
     )
-    # One stack per test process (pytest-xdist runs several), each with its own log.
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    log = (ARTIFACTS / f"e2e-stack-{worker}.log").open("w")
+    log_path = ARTIFACTS / log_name
+    log = log_path.open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "local.stack"],
         cwd=ROOT,
@@ -87,13 +91,25 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             raise RuntimeError(f"the local stack did not start; see {log.name}")
         time.sleep(0.1)
     urls = json.loads(info.read_text())
-    yield {**urls, "_env": env}
-    process.terminate()
     try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+        yield {**urls, "_env": env, "_log": log_path}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The local stack with fast retries and the demo portal, its URLs as written to
+    local.json."""
+    # One stack per test process (pytest-xdist runs several), each with its own log.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    with run_stack(tmp_path_factory.mktemp("raspa-state"), f"e2e-stack-{worker}.log") as urls:
+        yield urls
 
 
 def portal_control(stack: dict[str, Any], path: str, payload: dict | None = None) -> Any:

@@ -207,6 +207,33 @@ def test_gateway_invokes_handlers_with_api_gateway_events_and_delivers_via_conne
     assert len({e["requestContext"]["connectionId"] for e in recorder.events}) == 1
 
 
+def test_a_connection_is_postable_as_soon_as_its_handshake_is_accepted():
+    # Given a gateway slow to start serving an accepted connection (a busy event loop)
+    recorder = Recorder()
+    slow = gateway_for(recorder)
+    serve = slow._serve
+
+    async def slow_serve(connection: Any) -> None:
+        await asyncio.sleep(0.5)
+        await serve(connection)
+
+    slow._serve = slow_serve  # type: ignore[method-assign]
+    with slow as gateway:
+        client = management(gateway)
+
+        async def scenario() -> str:
+            async with connect(gateway.url + "/?token=abc") as ws:
+                connection_id = recorder.events[0]["requestContext"]["connectionId"]
+                # When the app posts to it at once, then it is delivered, not "gone"
+                await asyncio.get_running_loop().run_in_executor(
+                    None,
+                    lambda: client.post_to_connection(ConnectionId=connection_id, Data=b"{}"),
+                )
+                return await asyncio.wait_for(ws.recv(), 5)
+
+        assert run_async(scenario) == "{}"
+
+
 def test_posting_to_an_unknown_connection_raises_gone_exception():
     with gateway_for(Recorder()) as gateway:
         client = management(gateway)
