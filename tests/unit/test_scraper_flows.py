@@ -11,9 +11,15 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 
-from chalicelib.adapters.scraper import Credentials, PortalScraper
+from chalicelib.adapters.scraper import MAX_PAGES, Credentials, PortalScraper
 from chalicelib.domain.profile import parse_profile
-from chalicelib.errors import LayoutChangedError, LoginFailedError, OsNotFoundError
+from chalicelib.errors import (
+    LayoutChangedError,
+    LoginFailedError,
+    OffSiteError,
+    OsNotFoundError,
+    TooLargeError,
+)
 from tests.unit.conftest import ScriptedAdapter
 
 BASE = "https://portal.test"
@@ -358,3 +364,72 @@ def scraper_for_search(route: Any) -> PortalScraper:
     session.mount("https://", ScriptedAdapter(route))
     profile = parse_profile(tomllib.loads(SEARCH_PROFILE))
     return PortalScraper(session, profile, Credentials("demo", PASSWORD))
+
+
+# ------------------------------------------------------------------ hostile pages
+@pytest.mark.parametrize(
+    "page,what",
+    [
+        ('<iframe id="conteudo" src="https://evil.test/dados"></iframe>', "frame"),
+        (
+            '<dl><dt>Situação</dt><dd>X</dd></dl><a id="ver-historico" href="//evil.test/h">H</a>',
+            "history link",
+        ),
+    ],
+)
+def test_a_frame_or_history_link_off_the_portal_is_refused_before_anything_is_sent(page, what):
+    portal = SearchPortal()
+    sent: list[str] = []
+
+    def hostile(method: str, url: str, body: Any) -> Any:
+        sent.append(url)
+        if method == "POST" and url.endswith("/consulta.xhtml"):
+            inner = '<iframe id="conteudo" src="os/dados.xhtml?id=42&amp;v=1"></iframe>'
+            return 200, (page if what == "frame" else inner).encode()
+        if "dados.xhtml" in url and what == "history link":
+            return 200, page.encode(), {"Content-Type": "text/html; charset=UTF-8"}
+        return portal(method, url, body)
+
+    with pytest.raises(OffSiteError) as info:
+        scraper_for_search(hostile).scrape("42")
+    assert info.value.field == what
+    assert not [u for u in sent if "evil.test" in u]
+
+
+def test_a_postback_form_posting_off_the_portal_is_refused():
+    portal = Portal()
+
+    def hostile(method: str, url: str, body: Any) -> Any:
+        answer = portal(method, url, body)
+        if url.endswith("/Detalhe.aspx?num=42") and method == "GET":
+            html = (
+                answer[1]
+                .decode("cp1252")
+                .replace('action="./Detalhe.aspx?num=42"', 'action="https://evil.test/x"')
+            )
+            return 200, html.encode("cp1252")
+        return answer
+
+    with pytest.raises(OffSiteError):
+        scraper(hostile).scrape("42")  # type: ignore[arg-type]
+    assert not portal.posts
+
+
+def test_history_pages_that_never_end_are_too_large_not_silently_cut():
+    # Given a portal whose every history page links to one more
+    portal = SearchPortal()
+
+    def endless(method: str, url: str, body: Any) -> Any:
+        if "/historico.xhtml?id=42&pag=" in url:
+            page = int(url.rsplit("=", 1)[1])
+            more = f'<a class="prox" href="historico.xhtml?id=42&amp;pag={page + 1}">+</a>'
+            return (
+                200,
+                f'<table class="hist"><tr class="row"><td>E</td></tr></table>{more}'.encode(),
+            )
+        return portal(method, url, body)
+
+    # When it is scraped, then it fails as too large at the page cap, not with 100 pages kept
+    with pytest.raises(TooLargeError) as info:
+        scraper_for_search(endless).scrape("42")
+    assert info.value.what == "history pages" and info.value.limit == MAX_PAGES
