@@ -16,6 +16,7 @@ from local.portal.data import HISTORY_PAGE_SIZE, record_for
 
 __all__ = [
     "FAMILIES",
+    "FIELDS",
     "PAGE_SIZE",
     "expected_record",
     "family_record",
@@ -97,3 +98,19 @@ def expected_record(family: str, numero: str | int) -> dict | None:
             for row in record["historico"]
         ],
     }
+
+
+#: (label, record key) of an OS's fields, in the order the portals show them.
+FIELDS = (
+    ("Número", "numero"),
+    ("Situação", "situacao"),
+    ("Tipo de serviço", "tipo_servico"),
+    ("Cliente", "cliente"),
+    ("Endereço", "endereco"),
+    ("Data de abertura", "data_abertura"),
+    ("Prazo", "prazo"),
+    ("Técnico", "tecnico"),
+    ("Descrição", "descricao"),
+    ("Valor", "valor"),
+    ("Quantidade", "quantidade"),
+)

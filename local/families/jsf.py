@@ -16,27 +16,13 @@ from html import escape
 from typing import Any
 
 from local.families.base import FamilyHandler
-from local.families.data import family_record, money, thousands
+from local.families.data import FIELDS, family_record, money, thousands
 
 __all__ = ["COOKIE", "JsfHandler"]
 
 COOKIE = "JSESSIONID"
 #: How many views a session keeps (Mojarra's numberOfLogicalViews).
 MAX_VIEWS = 15
-#: (label, record key) of the result panel, in page order.
-FIELDS = (
-    ("Número", "numero"),
-    ("Situação", "situacao"),
-    ("Tipo de serviço", "tipo_servico"),
-    ("Cliente", "cliente"),
-    ("Endereço", "endereco"),
-    ("Data de abertura", "data_abertura"),
-    ("Prazo", "prazo"),
-    ("Técnico", "tecnico"),
-    ("Descrição", "descricao"),
-    ("Valor", "valor"),
-    ("Quantidade", "quantidade"),
-)
 _CELL = '<td role="gridcell" class="ui-panelgrid-cell">'
 
 

@@ -16,7 +16,14 @@ import time
 from html import escape
 
 from local.families.base import FamilyHandler
-from local.families.data import family_record, history_page, money, page_count, thousands
+from local.families.data import (
+    FIELDS,
+    family_record,
+    history_page,
+    money,
+    page_count,
+    thousands,
+)
 
 __all__ = ["COOKIE", "PhpHandler"]
 
@@ -31,20 +38,6 @@ PAGES = (
     "/os_dados.php",
     "/historico.php",
     "/sair.php",
-)
-#: (label, record key) of the data list, in page order.
-FIELDS = (
-    ("Número", "numero"),
-    ("Situação", "situacao"),
-    ("Tipo de serviço", "tipo_servico"),
-    ("Cliente", "cliente"),
-    ("Endereço", "endereco"),
-    ("Data de abertura", "data_abertura"),
-    ("Prazo", "prazo"),
-    ("Técnico", "tecnico"),
-    ("Descrição", "descricao"),
-    ("Valor", "valor"),
-    ("Quantidade", "quantidade"),
 )
 _NO_CACHE = [
     ("Expires", "Thu, 19 Nov 1981 08:52:00 GMT"),
