@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from chalicelib.adapters.scraper import DETAIL_STEPS, HISTORY_STEPS
 from chalicelib.domain.profile import PortalProfile, split_selector
 from chalicelib.errors import (
     LayoutChangedError,
@@ -30,7 +31,6 @@ from chalicelib.errors import (
 __all__ = ["Check", "check_live", "check_saved", "report"]
 
 Out = Callable[[str], None]
-_DETAIL_STEPS = ("detail page", "search form action", "frame")
 
 
 @dataclass
@@ -88,7 +88,7 @@ def check_live(
         check.record = scraper.scrape(numero)
     except ScrapeError as exc:
         check.problem = _diagnose(exc, check, numero)
-    detail = [p for p in check.pages if p.what in _DETAIL_STEPS]
+    detail = [p for p in check.pages if p.what in DETAIL_STEPS]
     check.detail = detail[-1] if detail else None
     check.history_pages = _history_pages(check)
     return check
@@ -127,8 +127,7 @@ def _history_elsewhere(profile: PortalProfile) -> bool:
 def _history_pages(check: Check) -> list[Any]:
     if check.profile.history is None:
         return []
-    steps = ("history page", "history link", "next page link", "history postback")
-    pages = [p for p in check.pages if p.what in steps]
+    pages = [p for p in check.pages if p.what in HISTORY_STEPS]
     if _history_elsewhere(check.profile):
         return pages
     return ([check.detail] if check.detail else []) + pages

@@ -48,6 +48,10 @@ __all__ = ["Credentials", "PortalPage", "PortalScraper", "ScrapeLimits", "parse_
 
 logger = logging.getLogger(__name__)
 
+#: What each page read is for (``PortalPage.what``), by step: the requests that lead to
+#: the detail page, and those that read history pages (``profile check`` sorts pages so).
+DETAIL_STEPS = ("detail page", "search form action", "frame")
+HISTORY_STEPS = ("history page", "history link", "next page link", "history postback")
 #: History pages one OS may span (a portal whose "next" never ends is ``TooLargeError``).
 MAX_PAGES = 100
 Progress = Callable[[str, int], None]

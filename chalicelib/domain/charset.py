@@ -54,11 +54,13 @@ def declared_charset(content_type: str | None, body: bytes) -> tuple[str, str] |
         if body.startswith(bom):
             return name, "bom"
     found = _HEADER.search(content_type or "")
-    if found and _codec(found.group(1)):
-        return _codec(found.group(1)) or "", "header"
+    name = _codec(found.group(1)) if found else None
+    if name:
+        return name, "header"
     meta = _META.search(body[:2048])
-    if meta and _codec(meta.group(1).decode("ascii", "replace")):
-        return _codec(meta.group(1).decode("ascii", "replace")) or "", "meta"
+    name = _codec(meta.group(1).decode("ascii", "replace")) if meta else None
+    if name:
+        return name, "meta"
     return None
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from chalicelib.domain.profileschema import fail
+from chalicelib.domain.profileschema import fail, strings
 
 __all__ = ["CLEANERS", "DEFAULT_FORMATS", "LABEL_TAGS", "FieldRule", "field_rule", "label_xpath"]
 
@@ -52,8 +52,7 @@ def field_rule(name: str, spec: Mapping[str, Any], where: str, *, labels: bool =
     if clean not in CLEANERS:
         raise fail(f"{where}.clean", f"must be one of {', '.join(CLEANERS)}")
     clean = "text" if clean == "strip" else clean
-    formats = spec.get("formats", ())
-    formats = (formats,) if isinstance(formats, str) else tuple(formats)
+    formats = strings(spec.get("formats", ()))
     if formats and clean not in DEFAULT_FORMATS:
         raise fail(f"{where}.formats", 'only goes with clean = "date" or "datetime"')
     for key, cleaners in (("separator", ("join",)), ("decimal_separator", ("decimal", "integer"))):

@@ -9,7 +9,7 @@ from urllib.parse import urljoin
 
 from parsel import Selector
 
-from chalicelib.domain.forms import FormError, FormRequest, build_request, parse_postback
+from chalicelib.domain.forms import FormRequest, build_request, parse_postback
 from chalicelib.domain.profile import FieldRule, PortalProfile, split_selector
 from chalicelib.domain.values import clean_value, parts_of
 from chalicelib.errors import LayoutChangedError, OsNotFoundError
@@ -114,15 +114,8 @@ def next_history_request(html: str, url: str, profile: PortalProfile) -> FormReq
     if not form:
         raise LayoutChangedError(url, "history.postback_form_selector")
     target, argument = postback
-    try:
-        return build_request(
-            form[0],
-            url,
-            submit=None,
-            values={"__EVENTTARGET": target, "__EVENTARGUMENT": argument},
-        )
-    except FormError:  # pragma: no cover - no button is pressed on a postback
-        raise LayoutChangedError(url, "history.postback_form_selector") from None
+    event = {"__EVENTTARGET": target, "__EVENTARGUMENT": argument}
+    return build_request(form[0], url, submit=None, values=event)  # no button is pressed
 
 
 @dataclass(frozen=True)
@@ -138,7 +131,7 @@ class FieldMatch:
 
     @property
     def problem(self) -> str:
-        """ "" when the value is fine; else why not."""
+        """Why the value is missing; empty when there is one."""
         if self.value is not None:
             return ""
         if not self.matches:

@@ -260,10 +260,6 @@ def _nonempty(table: Mapping[str, Any], key: str, where: str) -> str:
     return value
 
 
-def _strs(value: str | list[str]) -> tuple[str, ...]:
-    return (value,) if isinstance(value, str) else tuple(value)
-
-
 def _login(login: Mapping[str, Any]) -> LoginRule:
     form = _nonempty(login, "form_selector", "login.")
     return LoginRule(
@@ -303,7 +299,7 @@ def _detail(detail: Mapping[str, Any]) -> DetailRule:
         form_selector=form,
         number_field=detail.get("number_field", ""),
         submit=detail.get("submit", ""),
-        frames=_strs(detail.get("frames", [])),
+        frames=profileschema.strings(detail.get("frames", [])),
         not_found_selector=detail.get("not_found_selector", ""),
         not_found_redirect=redirect,
         not_found_status=tuple(detail.get("not_found_status", ())),

@@ -10,14 +10,13 @@ every key here (a test keeps them in step).
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from chalicelib.errors import ProfileError
 
-__all__ = ["SCHEMA", "VERSION", "Key", "check", "fail", "locate"]
+__all__ = ["SCHEMA", "VERSION", "Key", "check", "fail", "locate", "strings"]
 
 #: The profile format this raspa reads.
 VERSION = 1
@@ -125,6 +124,8 @@ def check(raw: Mapping[str, Any], schema: Mapping[str, Key] = SCHEMA, where: str
     """ProfileError naming the key of the first unknown key, missing key or wrong type."""
     for name in raw:
         if name not in schema:
+            import difflib  # only on a typo: the API loads profiles on its cold start
+
             close = difflib.get_close_matches(name, list(schema), n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             known = ", ".join(schema)
@@ -148,6 +149,11 @@ def check(raw: Mapping[str, Any], schema: Mapping[str, Key] = SCHEMA, where: str
                 if not isinstance(spec, Mapping):
                     raise fail(f"{path}.{sub}", "must be a table")
                 check(spec, key.keys, f"{path}.{sub}.")
+
+
+def strings(value: str | list[str]) -> tuple[str, ...]:
+    """A ``strs`` key's value (one string or a list of them) as a tuple."""
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def _is(value: Any, kind: str) -> bool:

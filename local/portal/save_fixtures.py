@@ -1,6 +1,6 @@
 """Save pages rendered by the demo portal as test fixtures (bytes as served, Latin-1).
 
-Run: ``python -m local.portal.save_fixtures`` (writes tests/fixtures/portal/*.html).
+Run: ``python -m local.portal.save_fixtures`` (writes tests/fixtures/portals/demo/*.html).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from local.portal import templates
 from local.portal.data import record_for
 from local.portal.server import ENCODING
 
-OUT = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "portal"
+OUT = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "portals" / "demo"
 #: An OS whose history spans three pages (23 entries).
 MULTI_PAGE = "123451"
 

@@ -2,7 +2,7 @@
 
 The hostile modes only change where a link points (the login form's ``action``, the
 "próxima" link) and how many history rows a page holds; their defaults give the pages
-the portal always served (``tests/fixtures/portal``)."""
+the portal always served (``tests/fixtures/portals/demo``)."""
 
 from __future__ import annotations
 

@@ -51,6 +51,7 @@ def test_a_good_profile_shows_the_pages_followed_the_matches_and_the_record(aspn
     assert "POST /Login.aspx" in out and "login form action" in out
     assert "GET  /OS/Detalhe.aspx?num=123465" in out and "cp1252 (header)" in out
     assert out.count("history postback") == 2
+    assert "fields on /OS/Detalhe.aspx?num=123465:" in out and "history: 3 page(s)" in out
     assert "fields.valor" in out and '"205647.16"' in out
     assert "historico: 22 rows" in out and out.rstrip().endswith("no problem found")
     assert PASSWORD not in out + run.stderr

@@ -28,7 +28,7 @@ from local.portal import PortalServer, control
 from local.portal.data import record_for
 
 pytestmark = pytest.mark.integration
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "portal"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "portals" / "demo"
 
 
 def make_scraper(portal, password: str = "demo-password", read_timeout: float = 2.0):
@@ -212,7 +212,7 @@ def test_unknown_numbers_answer_200_with_the_not_found_message(portal, numero):
 
 
 def test_saved_fixtures_are_the_pages_the_portal_serves(portal):
-    # The unit tests parse tests/fixtures/portal: they must not drift from the real portal.
+    # The unit tests parse tests/fixtures/portals/demo: they must not drift from the real portal.
     scraper = make_scraper(portal)
     scraper.scrape("100000")
 

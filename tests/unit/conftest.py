@@ -16,7 +16,7 @@ from chalicelib.adapters.scraper import Credentials, PortalScraper
 from chalicelib.domain.profile import DEFAULT_PROFILE_PATH, load_profile
 
 BASE = "https://portal.test"  # plain http is refused outside loopback
-PAGES = Path(__file__).resolve().parents[1] / "fixtures" / "portal"
+PAGES = Path(__file__).resolve().parents[1] / "fixtures" / "portals" / "demo"
 PASSWORD = "s3cret-pass"
 
 

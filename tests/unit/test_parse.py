@@ -1,4 +1,4 @@
-"""Parsing pages saved from the demo portal (tests/fixtures/portal, Latin-1 as served)."""
+"""Parsing pages saved from the demo portal (tests/fixtures/portals/demo, Latin-1 as served)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from chalicelib.domain.profile import DEFAULT_PROFILE_PATH, FieldRule, load_prof
 from chalicelib.errors import LayoutChangedError, OsNotFoundError
 from local.portal.data import record_for
 
-PAGES = Path(__file__).resolve().parents[1] / "fixtures" / "portal"
+PAGES = Path(__file__).resolve().parents[1] / "fixtures" / "portals" / "demo"
 URL = "http://127.0.0.1:8001/os/123451"
 
 

@@ -10,7 +10,7 @@ import pytest
 from chalicelib.domain.profile import DEFAULT_PROFILE_PATH
 from cli.__main__ import main
 
-PAGES = Path(__file__).resolve().parents[1] / "fixtures" / "portal"
+PAGES = Path(__file__).resolve().parents[1] / "fixtures" / "portals" / "demo"
 
 
 @pytest.fixture
